@@ -1,0 +1,5 @@
+import sys
+
+from comfyload.cli import main
+
+sys.exit(main())

@@ -1,0 +1,239 @@
+"""`python -m comfyload run|ui`: what `make baseline` and `make ui` call.
+
+Resolves the target (COMFY_HOST, else a local ComfyUI it starts and stops), checks every input
+before any load starts, runs Locust with the run folder wired in, then prints the summary and
+the SLA verdict. Exit codes: 0 SLA met, 1 SLA breached, 2 bad input, 3 the harness failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from comfyload import options as opts
+from comfyload.client import ComfyClient, parse_completion
+from comfyload.errors import UserError
+from comfyload.recorder import RUNS_ROOT, new_run_dir, read_records
+from comfyload.server import LocalComfyUI
+from comfyload.sla import load_sla
+from comfyload.summary import format_summary, summarise
+from comfyload.workload import load_workflow, validate_against_server
+
+REPO = Path(__file__).resolve().parent.parent
+SCENARIOS_DIR = REPO / "scenarios"
+SCENARIO_RUN_KEYS = {"description", "user_class", "users", "spawn_rate", "run_time"}
+USER_CLASSES = ("PromptUser",)
+EXIT_PASS, EXIT_BREACH, EXIT_USER_ERROR, EXIT_HARNESS = 0, 1, 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m comfyload",
+        description="ComfyLoad: load tests for ComfyUI servers. Without COMFY_HOST/--host it installs "
+                    "(once) and starts the pinned local ComfyUI 0.3.75 on 127.0.0.1, and stops it after.",
+        epilog="Every ComfyLoad option is also an env var and a scenario key; anything after `--` goes to Locust.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("run", "run a scenario headless, print the summary and the SLA verdict (exit 1 on breach)"),
+                       ("ui", "open the Locust web UI against the same target (Ctrl-C stops)")):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--scenario", default=os.environ.get("SCENARIO", "baseline"),
+                       help="scenario name in scenarios/ or a YAML path (default baseline; env SCENARIO)")
+        p.add_argument("--host", default=os.environ.get("COMFY_HOST") or None,
+                       help="ComfyUI server URL (env COMFY_HOST); default: start the local one")
+        p.add_argument("--port", type=int, default=int(os.environ.get("COMFY_PORT", "8188")),
+                       help="port for the local ComfyUI (default 8188, env COMFY_PORT)")
+        p.add_argument("--concurrency", "-u", "--users", dest="users", type=int, default=_env_int("COMFY_CONCURRENCY"),
+                       help="simultaneous users (closed loop: prompts in flight) (env COMFY_CONCURRENCY)")
+        p.add_argument("--spawn-rate", "-r", type=float, default=None, help="users started per second (default: all at once)")
+        p.add_argument("--run-time", "-t", default=os.environ.get("COMFY_RUN_TIME"),
+                       help="upper bound on the run, e.g. 90s, 10m (env COMFY_RUN_TIME)")
+        p.add_argument("--output", "-o", default=os.environ.get("COMFY_OUTPUT"),
+                       help="also write the summary JSON here (it is always in runs/<id>/summary.json)")
+        for o in opts.OPTIONS:
+            if o.name in ("run_dir", "scenario_name"):
+                continue
+            if o.flag_only:
+                p.add_argument(o.flag, dest=o.name, action="store_const", const=True, default=None, help=f"{o.help} (env {o.env})")
+            else:
+                p.add_argument(o.flag, dest=o.name, type=o.type, default=None, help=f"{o.help} (env {o.env}; default {o.default})")
+        if name == "ui":
+            p.add_argument("--web-host", default="127.0.0.1", help="address of the web UI (default 127.0.0.1; see README for --web-login on a shared host)")
+            p.add_argument("--web-port", type=int, default=8089, help="port of the web UI (default 8089)")
+        p.add_argument("locust_args", nargs=argparse.REMAINDER, help="after `--`: extra Locust options")
+    return parser
+
+
+def _env_int(name):
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(f"{name} must be an integer, not {value!r}") from None
+
+
+def load_scenario(name_or_path: str) -> dict:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = SCENARIOS_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in SCENARIOS_DIR.glob("*.yaml")))
+        raise UserError(f"scenario not found: {name_or_path} (known: {known})")
+    try:
+        scenario = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(scenario, dict):
+        raise UserError(f"{path}: expected a mapping")
+    unknown = set(scenario) - SCENARIO_RUN_KEYS - set(opts.BY_NAME)
+    if unknown:
+        raise UserError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+    scenario["_name"] = path.stem
+    scenario["_path"] = str(path)
+    return scenario
+
+
+def resolve_settings(args, scenario: dict) -> dict:
+    """Each option: command line, else env var, else scenario, else default."""
+    values = {}
+    for o in opts.OPTIONS:
+        if o.name in ("run_dir", "scenario_name"):
+            continue
+        cli = getattr(args, o.name, None)
+        if cli is not None:
+            values[o.name] = cli
+        elif o.env in os.environ:
+            values[o.name] = opts.coerce(o.name, os.environ[o.env], f"env {o.env}")
+        elif o.name in scenario:
+            values[o.name] = opts.coerce(o.name, scenario[o.name], scenario["_path"])
+        else:
+            values[o.name] = o.default
+    opts.check_values(values)
+    parse_completion(values["completion"])
+    users = args.users if args.users is not None else scenario.get("users", 1)
+    if not isinstance(users, int) or users < 1:
+        raise UserError(f"--concurrency must be an integer >= 1, not {users!r}")
+    run_time = args.run_time or scenario.get("run_time", "60s")
+    check_timespan(str(run_time))
+    user_class = scenario.get("user_class", "PromptUser")
+    if user_class not in USER_CLASSES:
+        raise UserError(f"{scenario['_path']}: user_class must be one of {', '.join(USER_CLASSES)}, not {user_class!r}")
+    spawn_rate = args.spawn_rate or scenario.get("spawn_rate") or users
+    return {**values, "users": users, "run_time": str(run_time), "user_class": user_class, "spawn_rate": spawn_rate}
+
+
+TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+
+
+def check_timespan(text: str) -> None:
+    """Locust's duration syntax (90, 90s, 10m, 1h30m); checked here because importing Locust
+    in this process would monkey-patch it after `ssl` is loaded."""
+    match = TIMESPAN.match(text.strip())
+    if not text.strip() or not match or not any(match.groups()) or \
+            sum(int(g or 0) * k for g, k in zip(match.groups(), (3600, 60, 1))) <= 0:
+        raise UserError(f"--run-time must be a duration like 90s, 10m or 1h30m, not {text!r}")
+
+
+def preflight(host: str, settings: dict) -> None:
+    """Server reachable, workflow executable there: checked before any load starts."""
+    client = ComfyClient(host, completion="poll:1")
+    try:
+        client.check_reachable()
+        workflow = load_workflow(settings["workflow"])
+        validate_against_server(workflow.graph, client.object_info(), workflow.name)
+    finally:
+        client.close()
+
+
+def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args, headless: bool) -> list[str]:
+    cmd = [sys.executable, "-m", "locust", "-f", str(REPO / "locustfile.py"), "--host", host,
+           "-u", str(settings["users"]), "-r", str(settings["spawn_rate"]),
+           "--csv", str(run_dir / "locust"), "--csv-full-history",
+           "--stop-timeout", str(int(settings["per_prompt_timeout"]) + 10),
+           "--run-dir", str(run_dir), "--scenario-name", scenario]
+    if headless:
+        cmd += ["--headless", "--only-summary", "--run-time", settings["run_time"]]
+    else:
+        cmd += ["--web-host", args.web_host, "--web-port", str(args.web_port)]
+    for o in opts.OPTIONS:
+        if o.name in ("run_dir", "scenario_name"):
+            continue
+        value = settings[o.name]
+        if o.flag_only:
+            cmd += [o.flag] if value else []
+        else:
+            cmd += [o.flag, str(value)]
+    extra = list(args.locust_args)
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    return cmd + extra + [settings["user_class"]]
+
+
+def finish(run_dir: Path, sla_path: str, output: str | None) -> int:
+    """Summary and verdict from the records; 1 on breach, 3 when nothing was recorded."""
+    try:
+        records = read_records(run_dir)
+    except FileNotFoundError:
+        print(f"error: the run recorded nothing ({run_dir}); see Locust's messages above", file=sys.stderr)
+        return EXIT_HARNESS
+    summary = summarise(records, load_sla(sla_path))
+    document = json.dumps({"summary": summary, "run_dir": str(run_dir)}, indent=2, default=str)
+    (run_dir / "summary.json").write_text(document)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(document)
+    print(f"\n== ComfyLoad summary ({run_dir}) ==")
+    print(format_summary(summary))
+    if summary["prompts_submitted"] == 0:
+        print("error: no prompt was submitted", file=sys.stderr)
+        return EXIT_HARNESS
+    return EXIT_PASS if summary["sla_pass"] else EXIT_BREACH
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        scenario = load_scenario(args.scenario)
+        settings = resolve_settings(args, scenario)
+        load_sla(settings["sla"])
+        load_workflow(settings["workflow"])
+        return execute(args, scenario, settings)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def execute(args, scenario: dict, settings: dict) -> int:
+    server = None
+    host = args.host or None
+    try:
+        if host is None:
+            server = LocalComfyUI(port=args.port).start()
+            host = server.url
+        preflight(host, settings)
+        run_dir = new_run_dir(scenario["_name"], RUNS_ROOT)
+        print(f"[comfyload] target {host}; scenario {scenario['_name']}; run folder {run_dir}", file=sys.stderr, flush=True)
+        cmd = locust_command(host, settings, run_dir, scenario["_name"], args, headless=args.command == "run")
+        try:
+            rc = subprocess.call(cmd, cwd=str(REPO))
+        except KeyboardInterrupt:
+            rc = 0
+        if rc == EXIT_USER_ERROR:
+            return EXIT_USER_ERROR
+        if rc not in (0, 1):
+            print(f"error: Locust exited with code {rc}", file=sys.stderr)
+            finish(run_dir, settings["sla"], args.output)
+            return EXIT_HARNESS
+        return finish(run_dir, settings["sla"], args.output)
+    finally:
+        if server is not None:
+            server.stop()

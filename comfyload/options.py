@@ -1,0 +1,90 @@
+"""ComfyLoad's options, declared once. The same table feeds Locust's parser (so each option is a
+CLI flag, an env var and a web UI field), the `python -m comfyload` wrapper, and scenario YAML
+keys (`per_prompt_timeout: 60` in a scenario is `--per-prompt-timeout 60`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from comfyload.errors import UserError
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str               # scenario key and argparse dest, e.g. per_prompt_timeout
+    env: str
+    default: Any
+    type: Callable = str
+    help: str = ""
+    check: Callable[[Any], bool] | None = None
+    must: str = ""          # what `check` demands, for the error line
+    flag_only: bool = False  # a boolean switch (store_true)
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _positive(v):
+    return v > 0
+
+
+def _non_negative(v):
+    return v >= 0
+
+
+OPTIONS = [
+    Option("workflow", "COMFY_WORKFLOW", "cpu_smoke", str,
+           "API-format workflow: a name in workflows/ or a path to a .json file"),
+    Option("jobs", "COMFY_JOBS", 0, int,
+           "stop after this many prompts in all (0 = no limit; --run-time still bounds the run)", _non_negative, ">= 0"),
+    Option("per_prompt_timeout", "COMFY_TIMEOUT", 300.0, float,
+           "seconds a prompt may take from intended send to result before it is a timeout "
+           "(then it is removed from the server's queue)", _positive, "> 0"),
+    Option("completion", "COMFY_COMPLETION", "ws", str,
+           "how completion is detected: ws (websocket, default) or poll:<seconds> (poll /history)"),
+    Option("download", "COMFY_DOWNLOAD", False, bool,
+           "download every output via /view; the latency then ends at the rendered file", flag_only=True),
+    Option("ws_per_user", "COMFY_WS_PER_USER", False, bool,
+           "one websocket per user (like a fleet of browsers) instead of one per worker process", flag_only=True),
+    Option("sla", "COMFY_SLA", "sla.yaml", str, "SLA targets file"),
+    Option("scenario_name", "COMFY_SCENARIO", "adhoc", str, "scenario name recorded in meta.json"),
+    Option("run_dir", "COMFY_RUN_DIR", "", str,
+           "run folder for records (default: runs/<timestamp>-<scenario>)"),
+    Option("seed", "COMFY_SEED", 0, int, "seed for per-request parameters (0 = random)", _non_negative, ">= 0"),
+]
+BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def add_to_locust_parser(parser) -> None:
+    group = parser.add_argument_group("ComfyLoad")
+    for o in OPTIONS:
+        if o.flag_only:
+            group.add_argument(o.flag, env_var=o.env, action="store_true", default=o.default, help=o.help)
+        else:
+            group.add_argument(o.flag, env_var=o.env, type=o.type, default=o.default, help=o.help)
+
+
+def check_values(values: dict) -> None:
+    """One clear error for the first bad value (types are already converted)."""
+    for name, value in values.items():
+        o = BY_NAME.get(name)
+        if o and o.check and not o.check(value):
+            raise UserError(f"{o.flag} must be {o.must}, not {value!r}")
+
+
+def coerce(name: str, value, source: str):
+    """Converts a scenario/env value to the option's type, naming the source on failure."""
+    o = BY_NAME[name]
+    if o.flag_only:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise UserError(f"{source}: {name} must be true or false, not {value!r}")
+    try:
+        return o.type(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{source}: {name} must be {o.type.__name__}, not {value!r}") from None

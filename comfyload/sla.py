@@ -1,0 +1,150 @@
+"""SLA targets (sla.yaml) and their evaluation over a window of records. The one place this math
+lives: the headless exit code, the ramp shapes and the reports all call `evaluate`."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from comfyload.errors import UserError
+
+TARGET_KEYS = ("throughput_images_per_min", "concurrency_books", "latency_p95_s", "error_budget_pct", "recovery_s")
+
+
+@dataclass(frozen=True)
+class SlaTargets:
+    throughput_images_per_min: float = 20
+    concurrency_books: float = 5
+    latency_p95_s: float = 45
+    error_budget_pct: float = 2
+    recovery_s: float = 120
+    warmup_seconds: float = 0
+    warmup_prompts: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class MetricVerdict:
+    metric: str
+    comparison: str        # ">=" or "<="
+    target: float
+    measured: float | None  # None: this run did not measure it
+    unit: str
+    passed: bool | None     # None: not measured, so it cannot fail the run
+
+    def line(self) -> str:
+        shown = "not measured" if self.measured is None else f"{self.measured:.4g} {self.unit}"
+        state = {True: "PASS", False: "FAIL", None: "n/a "}[self.passed]
+        return f"{state}  {self.metric:<12} {shown:<22} target {self.comparison} {self.target:g} {self.unit}"
+
+
+def load_sla(path) -> SlaTargets:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"SLA file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of SLA targets")
+    raw = dict(raw)
+    warmup = raw.pop("warmup", None) or {}
+    if not isinstance(warmup, dict) or set(warmup) - {"seconds", "prompts"}:
+        raise UserError(f"{path}: warmup must be a mapping with 'seconds' and/or 'prompts'")
+    unknown = set(raw) - set(TARGET_KEYS) - {"compare"}
+    if unknown:
+        raise UserError(f"{path}: unknown SLA key(s) {', '.join(sorted(unknown))}; known: {', '.join(TARGET_KEYS)}, warmup")
+    values = {k: raw[k] for k in TARGET_KEYS if k in raw}
+    values["warmup_seconds"] = warmup.get("seconds", 0) or 0
+    values["warmup_prompts"] = warmup.get("prompts", 0) or 0
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise UserError(f"{path}: {key} must be a number >= 0, not {value!r}")
+    values["warmup_prompts"] = int(values["warmup_prompts"])
+    return SlaTargets(**values)
+
+
+def percentile(values, q: float) -> float | None:
+    """Exact percentile (linear interpolation between closest ranks, as numpy and pandas do)."""
+    if len(values) == 0:
+        return None
+    return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+def renders(records) -> list[dict]:
+    """The units the SLA counts: pages when the run had books (a page's final state after its
+    retries), else prompts. A prompt cut off because the run itself stopped is no failure of
+    the server and is left out."""
+    pages = [r for r in records if r.get("kind") == "page"]
+    if pages:
+        return pages
+    return [r for r in records if r.get("kind") == "prompt" and r.get("final", True)
+            and r.get("error_type") != "harness_stopped"]
+
+
+def steady_state(units: list[dict], targets: SlaTargets) -> list[dict]:
+    """Drops the warm-up: the first `warmup_prompts` by intended send time and anything sent in
+    the first `warmup_seconds` of the run."""
+    units = sorted(units, key=lambda r: r["intended_send_ts"])
+    if not units:
+        return []
+    start = units[0]["intended_send_ts"] + targets.warmup_seconds
+    return [r for r in units[targets.warmup_prompts:] if r["intended_send_ts"] >= start]
+
+
+def window_minutes(units: list[dict]) -> float:
+    """From the first intended send in the window to the last completion."""
+    start = min(r["intended_send_ts"] for r in units)
+    end = max(r["done_ts"] for r in units if r.get("done_ts") is not None)
+    return max(end - start, 1e-9) / 60.0
+
+
+def peak_concurrent_books(records) -> int | None:
+    spans = [(r["start_ts"], r["done_ts"]) for r in records if r.get("kind") == "book" and r.get("done_ts")]
+    if not spans:
+        return None
+    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans], key=lambda x: (x[0], x[1]))
+    peak = current = 0
+    for _, step in edges:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+def worst_recovery_s(records) -> float | None:
+    times = [r["recovery_s"] for r in records if r.get("kind") == "event" and r.get("recovery_s") is not None]
+    return max(times) if times else None
+
+
+def evaluate(records, targets: SlaTargets) -> list[MetricVerdict]:
+    units = steady_state(renders(records), targets)
+    done = [r for r in units if r.get("done_ts") is not None]
+    ok = [r for r in done if r.get("outcome") == "success"]
+    throughput = len(ok) / window_minutes(done) if done else None
+    p95 = percentile([r["e2e_ms"] for r in ok], 95)
+    error_pct = 100.0 * (len(units) - len(ok)) / len(units) if units else None
+    books = peak_concurrent_books(records)
+    recovery = worst_recovery_s(records)
+
+    def check(metric, comparison, target, measured, unit):
+        passed = None if measured is None else (measured >= target if comparison == ">=" else measured <= target)
+        return MetricVerdict(metric, comparison, target, measured, unit, passed)
+
+    return [
+        check("throughput", ">=", targets.throughput_images_per_min, throughput, "images/min"),
+        check("concurrency", ">=", targets.concurrency_books, books, "books"),
+        check("latency_p95", "<=", targets.latency_p95_s, None if p95 is None else p95 / 1000.0, "s"),
+        check("error_rate", "<=", targets.error_budget_pct, error_pct, "%"),
+        check("recovery", "<=", targets.recovery_s, recovery, "s"),
+    ]
+
+
+def breaches(verdicts: list[MetricVerdict]) -> list[MetricVerdict]:
+    return [v for v in verdicts if v.passed is False]

@@ -1,0 +1,64 @@
+"""The run summary printed at the end of a headless run and written to summary.json:
+every figure is computed from the per-request records in comfyui_metrics.ndjson."""
+from __future__ import annotations
+
+from collections import Counter
+
+from comfyload.sla import SlaTargets, breaches, evaluate, percentile, renders, steady_state, window_minutes
+
+
+def _stats(values) -> dict:
+    values = [v for v in values if v is not None]
+    if not values:
+        return {"count": 0}
+    return {"count": len(values), "mean": sum(values) / len(values), "p50": percentile(values, 50),
+            "p90": percentile(values, 90), "p95": percentile(values, 95), "p99": percentile(values, 99),
+            "max": max(values)}
+
+
+def summarise(records: list[dict], targets: SlaTargets) -> dict:
+    prompts = [r for r in records if r.get("kind") == "prompt"]
+    units = renders(records)
+    ok = [r for r in units if r.get("outcome") == "success"]
+    steady = [r for r in steady_state(units, targets) if r.get("done_ts") is not None]
+    steady_ok = [r for r in steady if r.get("outcome") == "success"]
+    verdicts = evaluate(records, targets)
+    return {
+        "prompts_submitted": len(prompts),
+        "prompts_ok": sum(r.get("outcome") == "success" for r in prompts),
+        "prompts_failed": sum(r.get("outcome") != "success" and r.get("error_type") != "harness_stopped" for r in prompts),
+        "prompts_stopped_by_harness": sum(r.get("error_type") == "harness_stopped" for r in prompts),
+        "outcomes": dict(Counter(r.get("outcome") for r in prompts)),
+        "success_rate_pct": 100.0 * len(ok) / len(units) if units else None,
+        "images_per_minute": len(steady_ok) / window_minutes(steady) if steady else None,
+        "e2e_ms": _stats([r.get("e2e_ms") for r in ok]),
+        "queue_wait_ms": _stats([r.get("queue_wait_ms") for r in ok]),
+        "execution_ms": _stats([r.get("execution_ms") for r in ok]),
+        "download_ms": _stats([r.get("download_ms") for r in ok]),
+        "sla": [v.__dict__ for v in verdicts],
+        "sla_pass": not breaches(verdicts),
+        "breached": [v.metric for v in breaches(verdicts)],
+    }
+
+
+def format_summary(summary: dict) -> str:
+    def ms(stats, key):
+        value = stats.get(key)
+        return "-" if value is None else f"{value / 1000.0:.3f} s"
+
+    e2e, queue, execution = summary["e2e_ms"], summary["queue_wait_ms"], summary["execution_ms"]
+    ipm = summary["images_per_minute"]
+    lines = [
+        f"prompts: {summary['prompts_ok']} ok, {summary['prompts_failed']} failed "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(summary['outcomes'].items()))})"
+        + (f", {summary['prompts_stopped_by_harness']} cut off at the end of the run" if summary["prompts_stopped_by_harness"] else ""),
+        f"images per minute: {'-' if ipm is None else f'{ipm:.1f}'}",
+        f"end-to-end: p50 {ms(e2e, 'p50')}  p95 {ms(e2e, 'p95')}  max {ms(e2e, 'max')}",
+        f"queue wait: p50 {ms(queue, 'p50')}  mean {ms(queue, 'mean')}   |   execution: p50 {ms(execution, 'p50')}  mean {ms(execution, 'mean')}",
+        "SLA:",
+    ]
+    from comfyload.sla import MetricVerdict
+    lines += ["  " + MetricVerdict(**v).line() for v in summary["sla"]]
+    verdict = "PASS" if summary["sla_pass"] else "FAIL (" + ", ".join(summary["breached"]) + ")"
+    lines.append(f"SLA verdict: {verdict}")
+    return "\n".join(lines)

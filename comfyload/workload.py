@@ -1,0 +1,167 @@
+"""API-format workflows: loading, per-request parameters that defeat ComfyUI's cache, and
+validation against a server's /object_info before any load starts."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from comfyload.errors import UserError
+
+WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
+# Inputs that are seeds on every sampler-like node (KSampler, KSamplerAdvanced, RandomNoise, ...).
+SEED_INPUTS = ("seed", "noise_seed")
+SEED_MAX = 2**63 - 1
+# COMBO inputs whose value names a file in a model folder: a bad value there is a missing model.
+MODEL_INPUT_SUFFIXES = ("ckpt_name", "lora_name", "vae_name", "control_net_name", "unet_name",
+                        "clip_name", "clip_name1", "clip_name2", "model_name", "upscale_model",
+                        "style_model_name", "clip_vision_name", "gligen_name", "hypernetwork_name")
+
+
+@dataclass
+class VaryingInput:
+    """An input the spec marks as changing per request: `nonce` (random int in [min, max]),
+    `pool` (random choice from `values`), or `suffix` (the text plus a unique token)."""
+    node: str
+    input: str
+    kind: str = "nonce"
+    min: int = 0
+    max: int = 2**31 - 1
+    values: list = field(default_factory=list)
+
+
+@dataclass
+class Workflow:
+    name: str
+    path: Path
+    graph: dict
+    sha256: str
+    varying: list[VaryingInput]
+    models: list[dict]
+    description: str = ""
+
+    def parameterise(self, rng: random.Random) -> dict:
+        """A fresh copy of the graph with new seeds and varied inputs, so the server's cache
+        cannot answer it."""
+        graph = copy.deepcopy(self.graph)
+        for node in graph.values():
+            inputs = node.get("inputs", {})
+            for name in SEED_INPUTS:
+                if name in inputs and not isinstance(inputs[name], list):
+                    inputs[name] = rng.randint(0, SEED_MAX)
+        for v in self.varying:
+            inputs = graph[v.node]["inputs"]
+            if v.kind == "nonce":
+                inputs[v.input] = rng.randint(v.min, v.max)
+            elif v.kind == "pool":
+                inputs[v.input] = rng.choice(v.values)
+            else:  # suffix
+                inputs[v.input] = f"{inputs[v.input]} {rng.getrandbits(48):012x}"
+        return graph
+
+
+def resolve_workflow_path(name_or_path: str) -> Path:
+    """`cpu_smoke` means workflows/cpu_smoke.json; anything else is a path."""
+    path = Path(name_or_path)
+    if path.suffix != ".json" and not path.exists():
+        path = WORKFLOWS_DIR / f"{name_or_path}.json"
+    if not path.is_file():
+        raise UserError(f"workflow file not found: {name_or_path}")
+    return path
+
+
+def load_workflow(name_or_path: str) -> Workflow:
+    path = resolve_workflow_path(name_or_path)
+    raw = path.read_bytes()
+    try:
+        graph = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    check_api_format(graph, path)
+    spec = load_spec(path)
+    varying = [parse_varying(entry, path) for entry in spec.get("varying") or []]
+    for v in varying:
+        if v.node not in graph or v.input not in graph[v.node].get("inputs", {}):
+            raise UserError(f"{spec_path(path)}: varying input {v.node}.{v.input} is not in the workflow")
+    return Workflow(name=path.stem, path=path, graph=graph, sha256=hashlib.sha256(raw).hexdigest(),
+                    varying=varying, models=list(spec.get("models") or []),
+                    description=str(spec.get("description", "")))
+
+
+def check_api_format(graph, path: Path) -> None:
+    """ComfyUI's API format is {node_id: {class_type, inputs}}; the UI's save format (with
+    `nodes` and `links`) is the common mistake, so name it."""
+    if isinstance(graph, dict) and "nodes" in graph and "links" in graph:
+        raise UserError(f"{path}: this is ComfyUI's UI format; export it with Save (API Format)")
+    if not isinstance(graph, dict) or not graph:
+        raise UserError(f"{path}: expected a JSON object of nodes (API format)")
+    for node_id, node in graph.items():
+        if not isinstance(node, dict) or "class_type" not in node or not isinstance(node.get("inputs", {}), dict):
+            raise UserError(f"{path}: node {node_id} has no class_type/inputs (not API format)")
+
+
+def spec_path(workflow_path: Path) -> Path:
+    return workflow_path.with_suffix(".spec.yaml")
+
+
+def load_spec(workflow_path: Path) -> dict:
+    path = spec_path(workflow_path)
+    if not path.exists():
+        return {}
+    try:
+        spec = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(spec, dict):
+        raise UserError(f"{path}: expected a mapping")
+    return spec
+
+
+def parse_varying(entry, path: Path) -> VaryingInput:
+    try:
+        v = VaryingInput(**{**entry, "node": str(entry["node"])})
+    except (TypeError, KeyError) as exc:
+        raise UserError(f"{spec_path(path)}: bad varying entry {entry!r}: {exc}") from None
+    if v.kind not in ("nonce", "pool", "suffix") or (v.kind == "pool" and not v.values):
+        raise UserError(f"{spec_path(path)}: varying {v.node}.{v.input}: kind must be nonce, pool (with values) or suffix")
+    return v
+
+
+def validate_against_server(graph: dict, object_info: dict, workflow_name: str) -> None:
+    """Names every unknown node class and every missing model file in one error, so a run never
+    starts against a server that cannot execute the workflow."""
+    problems = []
+    for node_id, node in sorted(graph.items()):
+        class_type = node["class_type"]
+        info = object_info.get(class_type)
+        if info is None:
+            problems.append(f"node {node_id}: unknown node class {class_type!r} (not installed on the server)")
+            continue
+        declared = {**info.get("input", {}).get("required", {}), **info.get("input", {}).get("optional", {})}
+        for name, value in node.get("inputs", {}).items():
+            choices = combo_choices(declared.get(name))
+            if choices is None or isinstance(value, list) or value in choices:
+                continue
+            if name.endswith(MODEL_INPUT_SUFFIXES):
+                problems.append(f"node {node_id} ({class_type}): missing model {name}={value!r} on the server")
+            else:
+                problems.append(f"node {node_id} ({class_type}): {name}={value!r} is not one of the server's choices")
+    if problems:
+        raise UserError(f"workflow {workflow_name}: " + "; ".join(problems))
+
+
+def combo_choices(declaration):
+    """The allowed values of a COMBO input in /object_info (old and new list formats), else None."""
+    if not isinstance(declaration, (list, tuple)) or not declaration:
+        return None
+    kind = declaration[0]
+    if isinstance(kind, list):
+        return kind
+    if kind == "COMBO" and len(declaration) > 1 and isinstance(declaration[1], dict):
+        return declaration[1].get("options")
+    return None

@@ -1,0 +1,73 @@
+"""ComfyLoad's Locust entry point: user classes, options and the run's lifecycle hooks.
+
+    locust -f locustfile.py --host http://127.0.0.1:8188 --workflow cpu_smoke
+
+`python -m comfyload run|ui` (what `make baseline` and `make ui` call) wraps this with the local
+ComfyUI, the run folder and the SLA verdict.
+"""
+import logging
+import sys
+
+import gevent
+import locust.stats
+from locust import events
+
+from comfyload import exact_stats, options
+from comfyload.errors import UserError
+from comfyload.users import ComfyHarness, PromptUser  # noqa: F401  (Locust picks user classes up from here)
+
+exact_stats.install()
+PROGRESS_EVERY_S = 5
+
+
+@events.init_command_line_parser.add_listener
+def add_options(parser):
+    options.add_to_locust_parser(parser)
+
+
+@events.test_start.add_listener
+def start_harness(environment, **_kwargs):
+    """Builds this run's harness and checks the server before any user starts. A bad option,
+    workflow or server stops the run with one clear line and exit code 2."""
+    if getattr(environment, "comfyload", None) is not None:
+        environment.comfyload.close()
+    environment.comfyload = None
+    try:
+        options.check_values({o.name: getattr(environment.parsed_options, o.name) for o in options.OPTIONS})
+        harness = ComfyHarness(environment)
+        harness.preflight()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        environment.process_exit_code = 2
+        gevent.spawn(environment.runner.quit)
+        return  # users see no harness and stop at once
+    environment.comfyload = harness
+    harness.recorder.event("test.start", host=harness.host, workflow=harness.workflow.name)
+    if environment.parsed_options.headless:
+        gevent.spawn(_print_progress, harness)
+
+
+def _print_progress(harness: ComfyHarness) -> None:
+    while harness is harness.environment.comfyload:
+        gevent.sleep(PROGRESS_EVERY_S)
+        print(harness.progress_line(), file=sys.stderr, flush=True)
+
+
+@events.test_stop.add_listener
+def stop_harness(environment, **_kwargs):
+    harness = getattr(environment, "comfyload", None)
+    if harness is not None:
+        harness.recorder.event("test.stop", prompts_recorded=harness.counts)
+        harness.close()
+        environment.comfyload = None
+
+
+@events.quitting.add_listener
+def let_csv_writer_catch_up(environment, **_kwargs):
+    """Locust rewrites its CSVs once a second and not again at exit, so the last second of
+    requests would be missing from them; one more pass keeps them equal to the records."""
+    if environment.parsed_options and environment.parsed_options.csv_prefix:
+        gevent.sleep(locust.stats.CSV_STATS_INTERVAL_SEC + 0.3)
+
+
+logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)

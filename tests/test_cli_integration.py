@@ -1,0 +1,101 @@
+"""Integration: `python -m comfyload run` end to end against the real local ComfyUI: the run
+folder contract, the summary, exit codes, and bad input refused before any load starts."""
+import csv
+import json
+
+import pytest
+
+from conftest import only_run_dir, run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def load_records(run_dir):
+    return [json.loads(line) for line in (run_dir / "comfyui_metrics.ndjson").read_text().splitlines()]
+
+
+def test_headless_run_writes_the_run_folder_and_passes(comfy, runs_dir, tmp_path):
+    out = tmp_path / "out" / "summary.json"
+    proc = run_cli("run", "--host", comfy, "--jobs", "24", "--concurrency", "3", "--run-time", "60s", "--output", str(out))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    run_dir = only_run_dir(runs_dir)
+    for name in ("meta.json", "comfyui_metrics.ndjson", "locust_stats.csv", "locust_stats_history.csv",
+                 "locust_failures.csv", "locust_exceptions.csv", "summary.json"):
+        assert (run_dir / name).is_file(), name
+    prompts = [r for r in load_records(run_dir) if r["kind"] == "prompt"]
+    assert len(prompts) == 24, "--jobs bounds the run exactly"
+    assert {r["outcome"] for r in prompts} == {"success"}
+    assert all(set(r["node_ms"]) == {"1", "2", "3"} for r in prompts)
+    assert len({r["prompt_id"] for r in prompts}) == 24
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["comfyui"]["system_stats"]["system"]["comfyui_version"] == "0.3.75"
+    assert meta["workflow"]["name"] == "cpu_smoke" and len(meta["workflow"]["sha256"]) == 64
+    assert "custom_nodes.comfyload_drills" in meta["comfyui"]["node_packs"]["custom_node_packs"]
+    assert meta["sla"]["latency_p95_s"] == 45 and meta["scenario"] == "baseline"
+    summary = json.loads(out.read_text())["summary"]
+    assert summary == json.loads((run_dir / "summary.json").read_text())["summary"]
+    assert summary["prompts_ok"] == 24 and summary["sla_pass"] is True
+    # every figure traceable to the records: Locust's count and max equal the records'
+    row = next(r for r in csv.DictReader(open(run_dir / "locust_stats.csv")) if r["Name"] == "cpu_smoke")
+    assert int(row["Request Count"]) == 24
+    assert float(row["Max Response Time"]) == pytest.approx(max(r["e2e_ms"] for r in prompts), abs=0.01)
+    assert summary["e2e_ms"]["max"] == pytest.approx(max(r["e2e_ms"] for r in prompts))
+    assert "SLA verdict: PASS" in proc.stdout and "images per minute" in proc.stdout
+
+
+def test_failures_beyond_the_error_budget_exit_non_zero_naming_the_metric(comfy, runs_dir, tmp_path):
+    wf = tmp_path / "always_fails.json"
+    wf.write_text(json.dumps({"1": {"class_type": "Fault", "inputs": {"mode": "error", "probability": 1.0,
+                                                                       "fail_times": 0, "key": ""}}}))
+    proc = run_cli("run", "--host", comfy, "--workflow", str(wf), "--jobs", "6", "--concurrency", "1")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "SLA verdict: FAIL" in proc.stdout and "error_rate" in proc.stdout
+    prompts = [r for r in load_records(only_run_dir(runs_dir)) if r["kind"] == "prompt"]
+    assert len(prompts) == 6 and {r["outcome"] for r in prompts} == {"execution_error"}
+    failures = list(csv.DictReader(open(only_run_dir(runs_dir) / "locust_failures.csv")))
+    assert len(failures) == 1 and failures[0]["Occurrences"] == "6", "one failure row: no per-prompt text"
+
+
+def test_unknown_node_class_fails_before_load_with_one_line(comfy, runs_dir, tmp_path):
+    wf = tmp_path / "unknown.json"
+    wf.write_text(json.dumps({"1": {"class_type": "NoSuchNode", "inputs": {}}}))
+    proc = run_cli("run", "--host", comfy, "--workflow", str(wf), "--jobs", "3")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "unknown node class 'NoSuchNode'" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(runs_dir.iterdir()) == [], "no run started"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--host", "http://127.0.0.1:9"], "is not reachable"),
+    (["--run-time", "soon"], "--run-time must be a duration"),
+    (["--per-prompt-timeout", "-1"], "--per-prompt-timeout must be > 0"),
+    (["--completion", "sse"], "--completion must be"),
+    (["--scenario", "nope"], "scenario not found"),
+    (["--workflow", "nope"], "workflow file not found"),
+    (["--concurrency", "0"], "--concurrency must be an integer >= 1"),
+])
+def test_bad_input_is_one_clear_line(comfy, runs_dir, args, message):
+    full = ["run", "--host", comfy] + args if "--host" not in args else ["run"] + args
+    proc = run_cli(*full, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+
+
+def test_bad_sla_file_is_refused(comfy, runs_dir, tmp_path):
+    sla = tmp_path / "sla.yaml"
+    sla.write_text("latency_p95_s: soon\n")
+    proc = run_cli("run", "--host", comfy, "--sla", str(sla), timeout=60)
+    assert proc.returncode == 2 and "latency_p95_s must be a number" in proc.stderr
+
+
+def test_without_a_host_the_local_comfyui_is_started_and_stopped(runs_dir):
+    from comfyload.server import free_port, port_in_use
+    port = free_port()
+    proc = run_cli("run", "--jobs", "5", "--concurrency", "1", env={"COMFY_HOST": "", "COMFY_PORT": str(port)}, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"starting on http://127.0.0.1:{port}" in proc.stderr
+    assert not port_in_use(port), "the ComfyUI it started is stopped"
+    meta = json.loads((only_run_dir(runs_dir) / "meta.json").read_text())
+    assert meta["server"] == f"http://127.0.0.1:{port}"

@@ -1,0 +1,115 @@
+"""Integration: the client against the real local ComfyUI (no Locust)."""
+import random
+import threading
+import time
+
+import pytest
+
+from comfyload.client import ComfyClient
+from comfyload.workload import load_workflow
+
+pytestmark = pytest.mark.integration
+
+
+def sleep_graph(seconds):
+    return {"1": {"class_type": "Sleep", "inputs": {"seconds": seconds}}}
+
+
+def fault_graph(mode):
+    return {"1": {"class_type": "Fault", "inputs": {"mode": mode, "probability": 1.0, "fail_times": 0, "key": ""}}}
+
+
+@pytest.fixture
+def client(comfy):
+    records = []
+    c = ComfyClient(comfy, on_result=records.append).start()
+    c.records = records
+    yield c
+    c.close()
+
+
+def test_cpu_smoke_succeeds_with_per_node_timings_and_outputs(client):
+    wf = load_workflow("cpu_smoke")
+    r = client.run_prompt(wf.parameterise(random.Random()), wf.name, timeout=60, download=True)
+    assert r.outcome == "success", r.error_message
+    assert set(r.node_ms) == {"1", "2", "3"} and all(ms >= 0 for ms in r.node_ms.values())
+    assert r.outputs and r.outputs[0]["filename"].startswith("cpu_smoke")
+    assert r.download_ms is not None and r.download_ms > 0
+    assert r.create_time <= r.execution_start <= r.execution_end
+    assert r.intended_send_ts <= r.sent_ts <= r.accepted_ts <= r.done_ts
+    assert client.records == [r], "exactly one record per prompt"
+
+
+def test_same_workflow_twice_executes_twice_and_a_repeat_is_detected_as_cached(client):
+    wf = load_workflow("cpu_smoke")
+    rng = random.Random()
+    first, second = (client.run_prompt(wf.parameterise(rng), wf.name, timeout=60) for _ in range(2))
+    assert (first.outcome, second.outcome) == ("success", "success")
+    assert second.cached_nodes == [] and set(second.node_ms) == {"1", "2", "3"}
+    same = wf.parameterise(rng)
+    client.run_prompt(same, wf.name, timeout=60)
+    repeat = client.run_prompt(same, wf.name, timeout=60)
+    assert repeat.outcome == "cached" and sorted(repeat.cached_nodes) == ["1", "2", "3"]
+
+
+def test_malformed_workflow_is_validation_error_naming_the_node(client):
+    graph = {"1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+             "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 999, "sigma": 1.0}},
+             "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "x"}}}
+    r = client.run_prompt(graph, "bad", timeout=30)
+    assert r.outcome == "validation_error"
+    assert r.error_node == "2 (ImageBlur)" and "blur_radius" in r.error_message
+
+
+def test_fault_node_error_and_oom(client):
+    error = client.run_prompt(fault_graph("error"), "fault", timeout=30)
+    assert (error.outcome, error.error_node) == ("execution_error", "1 (Fault)")
+    assert "simulated failure" in error.error_message
+    oom = client.run_prompt(fault_graph("oom"), "fault", timeout=30)
+    assert oom.outcome == "oom" and "OutOfMemoryError" in oom.error_type
+
+
+def test_sleep_latency_matches_the_known_duration(client):
+    r = client.run_prompt(sleep_graph(1.0), "sleep", timeout=30)
+    assert r.outcome == "success"
+    assert 1000 <= r.execution_ms <= 1150
+    assert 1000 <= r.e2e_ms <= 1400
+    assert r.node_ms["1"] == pytest.approx(1000, abs=150)
+
+
+def test_timeout_is_recorded_and_the_prompt_leaves_the_queue(client):
+    blocker = client.run_prompt  # a running 3-s prompt and one queued behind it, both timing out
+    started = time.monotonic()
+    r = blocker(sleep_graph(3.0), "sleep", timeout=1.0)
+    assert r.outcome == "timeout" and 900 <= r.e2e_ms <= 1500
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        queue = client.get_json("/queue")
+        if not queue["queue_running"] and not queue["queue_pending"]:
+            break
+        time.sleep(0.05)
+    assert not queue["queue_running"] and not queue["queue_pending"], queue
+    assert time.monotonic() - started < 3.0, "the interrupt stopped the Sleep early"
+
+
+def test_websocket_dropped_mid_prompt_is_reconciled_from_history(client):
+    old_id = client.client_id
+    threading.Timer(0.4, client.drop_socket).start()
+    r = client.run_prompt(sleep_graph(1.5), "sleep", timeout=30)
+    assert r.outcome == "success" and r.completion == "history"
+    assert r.execution_ms >= 1500 and r.create_time is not None
+    assert client.client_id != old_id and client.reconnects == 1
+    assert [x.prompt_id for x in client.records] == [r.prompt_id], "one record, counted once"
+    after = client.run_prompt(sleep_graph(0.1), "sleep", timeout=30)
+    assert after.outcome == "success" and after.completion == "ws", "the new socket carries later prompts"
+
+
+def test_poll_completion_mode(comfy):
+    c = ComfyClient(comfy, completion="poll:0.2").start()
+    try:
+        r = c.run_prompt(sleep_graph(0.5), "sleep", timeout=30)
+    finally:
+        c.close()
+    assert r.outcome == "success" and r.completion == "poll"
+    assert r.execution_ms >= 500 and r.e2e_ms >= 500
+    assert not r.node_ms, "polling cannot see per-node transitions"

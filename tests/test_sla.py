@@ -1,0 +1,90 @@
+"""Unit: SLA file parsing and the SLA math, checked against cases computed by hand."""
+import pytest
+
+from comfyload.errors import UserError
+from comfyload.sla import SlaTargets, breaches, evaluate, load_sla, percentile, steady_state
+from comfyload.summary import format_summary, summarise
+
+
+def prompt(i, send, done, outcome="success", **kw):
+    return {"kind": "prompt", "prompt_id": str(i), "intended_send_ts": send, "done_ts": done,
+            "e2e_ms": (done - send) * 1000, "outcome": outcome, **kw}
+
+
+def test_percentile_of_a_known_list():
+    values = list(range(1, 101))  # 1..100
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 95) == pytest.approx(95.05)
+    assert percentile([7], 95) == 7
+    assert percentile([], 95) is None
+
+
+def test_one_user_sleep_schedule_gives_one_over_duration():
+    # one user, a 2-s Sleep back to back: 30 renders in 60 s -> 30 images/min, p95 = 2 s
+    records = [prompt(i, i * 2.0, i * 2.0 + 2.0) for i in range(30)]
+    v = {m.metric: m for m in evaluate(records, SlaTargets())}
+    assert v["throughput"].measured == pytest.approx(30.0)
+    assert v["latency_p95"].measured == pytest.approx(2.0)
+    assert v["error_rate"].measured == 0
+    assert v["concurrency"].passed is None and v["recovery"].passed is None
+
+
+def test_error_budget_breach_is_named():
+    records = [prompt(i, i, i + 1) for i in range(95)] + [prompt(100 + i, 100 + i, 101 + i, "oom") for i in range(5)]
+    failed = breaches(evaluate(records, SlaTargets()))
+    assert [m.metric for m in failed] == ["error_rate"]
+    assert failed[0].measured == pytest.approx(5.0)
+
+
+def test_harness_stopped_prompts_are_not_failures():
+    records = [prompt(i, i, i + 1) for i in range(10)] + [prompt(99, 10, 10.5, "interrupted", error_type="harness_stopped")]
+    v = {m.metric: m for m in evaluate(records, SlaTargets())}
+    assert v["error_rate"].measured == 0
+
+
+def test_warmup_by_prompts_and_seconds():
+    records = [prompt(i, float(i), i + 0.5) for i in range(10)]
+    assert len(steady_state(records, SlaTargets(warmup_prompts=3))) == 7
+    assert len(steady_state(records, SlaTargets(warmup_seconds=4))) == 6
+    assert len(steady_state(records, SlaTargets(warmup_prompts=5, warmup_seconds=2))) == 5
+
+
+def test_pages_are_the_unit_when_books_ran_and_concurrency_counts_books():
+    pages = [{"kind": "page", "intended_send_ts": 0.0, "done_ts": 10.0, "e2e_ms": 10000, "outcome": "success"}]
+    books = [{"kind": "book", "start_ts": s, "done_ts": e} for s, e in ((0, 10), (2, 8), (3, 12), (11, 20))]
+    retried = [prompt(1, 0, 1, "oom", final=False)]
+    v = {m.metric: m for m in evaluate(pages + books + retried, SlaTargets())}
+    assert v["error_rate"].measured == 0
+    assert v["concurrency"].measured == 3 and v["concurrency"].passed is False
+
+
+@pytest.mark.parametrize("text,match", [
+    ("latency_p95_s: fast\n", "latency_p95_s must be a number"),
+    ("latency_p95: 3\n", "unknown SLA key"),
+    ("[1, 2]\n", "expected a mapping"),
+    ("a: [\n", "invalid YAML"),
+    ("warmup: 5\n", "warmup must be a mapping"),
+    ("error_budget_pct: -1\n", "must be a number >= 0"),
+])
+def test_bad_sla_file_is_one_clear_error(tmp_path, text, match):
+    path = tmp_path / "sla.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=match):
+        load_sla(path)
+
+
+def test_repo_sla_file_matches_design_table():
+    t = load_sla("sla.yaml")
+    assert (t.throughput_images_per_min, t.concurrency_books, t.latency_p95_s, t.error_budget_pct, t.recovery_s) == (20, 5, 45, 2, 120)
+
+
+def test_summary_figures_and_text():
+    records = [prompt(i, i * 2.0, i * 2.0 + 2.0, create_time=int(i * 2000 + 10), execution_start=int(i * 2000 + 110),
+                      execution_end=int(i * 2000 + 1910), queue_wait_ms=100, execution_ms=1800) for i in range(30)]
+    s = summarise(records, SlaTargets())
+    assert s["prompts_ok"] == 30 and s["prompts_failed"] == 0
+    assert s["images_per_minute"] == pytest.approx(30.0)
+    assert s["e2e_ms"]["p95"] == pytest.approx(2000.0)
+    assert s["queue_wait_ms"]["p50"] == 100 and s["execution_ms"]["mean"] == 1800
+    text = format_summary(s)
+    assert "images per minute: 30.0" in text and "SLA verdict: PASS" in text
