@@ -1,0 +1,133 @@
+"""report.html: the SLA verdict first, then the figures, charts, observations, run metadata and
+links to the raw files. One self-contained file: charts are inline PNGs, no network needed."""
+from __future__ import annotations
+
+import json
+
+from reports.html_page import document, esc, figure, fmt, state_cell, table
+from reports.metadata import harness_parameters, run_metadata
+
+RAW_FILES = ("meta.json", "summary.json", "README.md", "comfyui_metrics.ndjson", "locust_stats.csv",
+             "locust_stats_history.csv", "locust_failures.csv", "locust_exceptions.csv")
+
+
+def verdict_section(summary: dict) -> str:
+    passed = summary["sla_pass"]
+    banner = ('<p class="verdict pass">SLA verdict: PASS</p>' if passed else
+              f'<p class="verdict fail">SLA verdict: FAIL ({esc(", ".join(summary["breached"]))})</p>')
+    rows = [(v["metric"], f"{v['comparison']} {v['target']:g} {v['unit']}",
+             "not measured" if v["measured"] is None else f"{v['measured']:.4g} {v['unit']}", state_cell(v["passed"]))
+            for v in summary["sla"]]
+    return banner + table(("metric", "target", "measured", "result"), rows, raw_columns=(3,))
+
+
+def _seconds(stats: dict, key: str):
+    value = stats.get(key)
+    return None if value is None else value / 1000.0
+
+
+def figures_section(summary: dict) -> str:
+    rows = [("images per minute (steady state)", summary["images_per_minute"]),
+            ("success rate after retries (%)", summary["success_rate_pct"]),
+            ("prompts submitted / ok / failed", f"{summary['prompts_submitted']} / {summary['prompts_ok']} / {summary['prompts_failed']}"),
+            ("prompts cut off by the end of the run", summary["prompts_stopped_by_harness"]),
+            ("outcomes", ", ".join(f"{k}: {v}" for k, v in sorted(summary["outcomes"].items(), key=lambda kv: str(kv[0]))))]
+    window = summary.get("window")
+    if window:
+        rows.append(("run window (s)", window["duration_s"]))
+    books = summary.get("books")
+    if books:
+        rows += [("books ok / total", f"{books['ok']} / {books['total']}"),
+                 ("book latency p50 / p95 (s)", f"{fmt(_seconds(books['e2e_ms'], 'p50'))} / {fmt(_seconds(books['e2e_ms'], 'p95'))}"),
+                 ("pages / retried / retries / need regeneration",
+                  f"{books['pages']} / {books['pages_retried']} / {books['retries']} / {books['pages_needs_regeneration']}")]
+    arrivals = summary.get("arrivals")
+    if arrivals:
+        rows.append(("arrivals scheduled / on time / late / dropped",
+                     " / ".join(str(arrivals[k]) for k in ("scheduled", "on_time", "late", "dropped"))))
+    split = [(name, *(_seconds(summary[key], q) for q in ("p50", "p90", "p95", "p99", "max", "mean")))
+             for name, key in (("end-to-end", "e2e_ms"), ("queue wait", "queue_wait_ms"),
+                               ("execution", "execution_ms"), ("download", "download_ms"))]
+    return (table(("figure", "value"), rows) + "<h3>Latency split (seconds, successful renders)</h3>"
+            + table(("", "p50", "p90", "p95", "p99", "max", "mean"), split))
+
+
+def errors_section(summary: dict) -> str:
+    errors = summary["errors"]
+    if not errors:
+        return "<p>No failed renders.</p>"
+    return table(("outcome", "error type", "count", "% of renders", "example message", "node"),
+                 [(e["outcome"], e["error_type"], e["count"], e["pct_of_renders"], e["example_message"], e["example_node"])
+                  for e in errors])
+
+
+def faults_section(summary: dict) -> str:
+    faults = summary["faults"]
+    if not faults:
+        return "<p>No fault events in this run.</p>"
+    t0 = (summary.get("window") or {}).get("start_ts") or faults[0]["ts"]
+    return table(("event", "t (s)", "recovery (s)", "details"),
+                 [(f["name"], f["ts"] - t0, f.get("recovery_s"),
+                   ", ".join(f"{k}={v}" for k, v in f.items() if k not in ("kind", "name", "ts", "recovery_s")))
+                  for f in faults])
+
+
+def ramp_section(summary: dict) -> str:
+    steps = summary["ramp_steps"]
+    if not steps:
+        return "<p>Not a ramp: no ramp steps in this run.</p>"
+    knee = summary.get("ramp_knee") or {}
+    head = (f"<p>Knee: <b>{esc(knee.get('users'))} {esc(knee.get('unit', 'users'))}</b> within the SLA"
+            + (f"; first breach at {esc(knee.get('first_breach'))}" if knee.get("first_breach") else "") + ".</p>") if knee else ""
+    return head + table(("users", "renders", "images/min", "p95 (s)", "error %", "GPU util %", "result"),
+                        [(s.get("users"), s.get("renders"), s.get("images_per_min"), s.get("p95_s"), s.get("error_pct"),
+                          s.get("gpu_util_mean"), "pass" if s.get("passed") else "breach: " + ", ".join(s.get("breached") or []))
+                         for s in steps])
+
+
+def gpu_section(summary: dict) -> str:
+    gpus = summary["gpu"]
+    if not gpus:
+        return "<p>No GPU data in this run (no probe samples).</p>"
+    return table(("GPU", "name", "source", "util peak / mean %", "VRAM peak / total MB", "VRAM headroom",
+                  "power mean / peak / limit W", "temp peak °C", "throttled (s)"),
+                 [(g["gpu"], g["name"], g["source"], f"{fmt(g['util_peak_pct'])} / {fmt(g['util_mean_pct'])}",
+                   f"{fmt(g['vram_peak_mb'])} / {fmt(g['vram_total_mb'])}",
+                   f"{fmt(g['vram_headroom_mb'])} MB ({fmt(g['vram_headroom_pct'], 3)} %)",
+                   f"{fmt(g['power_mean_w'])} / {fmt(g['power_peak_w'])} / {fmt(g['power_limit_w'])}",
+                   g["temp_peak_c"], g["throttle_s"]) for g in gpus])
+
+
+def nodes_section(summary: dict) -> str:
+    rows = summary["bottleneck_nodes"]
+    if not rows:
+        return "<p>No per-node timings in this run.</p>"
+    return table(("workflow", "node", "class", "runs", "mean ms", "share of node time %"),
+                 [(r["workflow"], r["node"], r["class_type"], r["runs"], r["mean_ms"], r["share_pct"]) for r in rows])
+
+
+def metadata_section(meta: dict) -> str:
+    return (table(("", "run"), run_metadata(meta)) + "<h3>Harness parameters</h3>"
+            + table(("parameter", "value"), harness_parameters(meta))
+            + f"<details><summary>all parameters</summary><pre>{esc(json.dumps(meta.get('parameters'), indent=1, default=str))}</pre></details>")
+
+
+def render_report(summary: dict, meta: dict, charts: list) -> str:
+    observations = "".join(f"<li>{esc(o)}</li>" for o in summary["observations"]) or "<li>Nothing to note.</li>"
+    links = " · ".join(f'<a href="{esc(name)}">{esc(name)}</a>' for name in RAW_FILES)
+    chart_html = "".join(figure(c) for c in charts) or "<p>No chart: the run finished no render.</p>"
+    body = (f"<h1>ComfyLoad report — {esc(summary['run_id'])}</h1>"
+            f"<p>scenario {esc(summary.get('scenario'))} · workflow {esc((meta.get('workflow') or {}).get('name'))}"
+            f" · server {esc(meta.get('server'))}</p>"
+            "<h2>SLA</h2>" + verdict_section(summary)
+            + "<h2>Figures</h2>" + figures_section(summary)
+            + "<h2>Observations</h2><ul>" + observations + "</ul>"
+            + "<h2>Charts</h2>" + chart_html
+            + "<h2>Errors by outcome and type</h2>" + errors_section(summary)
+            + "<h2>Faults and recovery</h2>" + faults_section(summary)
+            + "<h2>Ramp</h2>" + ramp_section(summary)
+            + "<h2>GPU</h2>" + gpu_section(summary)
+            + "<h2>Bottleneck nodes</h2>" + nodes_section(summary)
+            + "<h2>Run metadata</h2>" + metadata_section(meta)
+            + "<h2>Raw files</h2><p>" + links + "</p>")
+    return document(f"ComfyLoad report {summary['run_id']}", body)
