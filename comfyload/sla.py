@@ -42,7 +42,8 @@ class MetricVerdict:
         return f"{state}  {self.metric:<12} {shown:<22} target {self.comparison} {self.target:g} {self.unit}"
 
 
-def load_sla(path) -> SlaTargets:
+def read_sla_file(path) -> dict:
+    """The SLA file as a mapping: one clear error for a missing file or bad YAML."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -54,7 +55,12 @@ def load_sla(path) -> SlaTargets:
         raw = {}
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of SLA targets")
-    raw = dict(raw)
+    return dict(raw)
+
+
+def load_sla(path) -> SlaTargets:
+    path = Path(path)
+    raw = read_sla_file(path)
     warmup = raw.pop("warmup", None) or {}
     if not isinstance(warmup, dict) or set(warmup) - {"seconds", "prompts"}:
         raise UserError(f"{path}: warmup must be a mapping with 'seconds' and/or 'prompts'")
@@ -70,6 +76,35 @@ def load_sla(path) -> SlaTargets:
     values["warmup_prompts"] = int(values["warmup_prompts"])
     return SlaTargets(**values)
 
+
+
+@dataclass(frozen=True)
+class CompareThresholds:
+    """`compare:` in sla.yaml: how large a change `python -m reports compare` calls a regression
+    (or an improvement). A change counts only past its threshold and when its bootstrap
+    confidence interval excludes zero, so noise between two runs of the same build passes."""
+    p95_pct: float = 10             # p95 latency up (regression) or down (improvement) by more than this
+    throughput_pct: float = 10      # images/min down (regression) or up (improvement) by more than this
+    confidence_pct: float = 95      # of the bootstrap intervals
+    bootstrap_samples: int = 1000   # resamples per interval
+
+
+def load_compare(path) -> CompareThresholds:
+    path = Path(path)
+    section = read_sla_file(path).get("compare") or {}
+    known = tuple(CompareThresholds.__dataclass_fields__)
+    if not isinstance(section, dict) or set(section) - set(known):
+        raise UserError(f"{path}: compare must be a mapping with keys among {', '.join(known)}")
+    for key, value in section.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise UserError(f"{path}: compare.{key} must be a number >= 0, not {value!r}")
+    if not 0 < section.get("confidence_pct", 95) < 100:
+        raise UserError(f"{path}: compare.confidence_pct must be between 0 and 100")
+    if int(section.get("bootstrap_samples", 1000)) < 100:
+        raise UserError(f"{path}: compare.bootstrap_samples must be at least 100")
+    if "bootstrap_samples" in section:
+        section = {**section, "bootstrap_samples": int(section["bootstrap_samples"])}
+    return CompareThresholds(**section)
 
 def percentile(values, q: float) -> float | None:
     """Exact percentile (linear interpolation between closest ranks, as numpy and pandas do)."""
