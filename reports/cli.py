@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=1, help="runs discarded first, per workflow (default 1)")
     p.add_argument("--timeout", type=float, default=300.0, help="per-prompt timeout in seconds (default 300)")
     p.add_argument("--seed", type=int, default=0, help="parameter seed (default 0: random)")
+    p.add_argument("--out", default=None, help="folder for the records and profile.html (default runs/<id>-profile; "
+                                               "point the GPU probe at it for peak VRAM)")
     return parser
 
 
@@ -44,7 +46,7 @@ def main(argv=None) -> int:
             from reports.compare import run_compare
             return EXIT_REGRESSION if run_compare(args.baseline, args.candidate, args.sla, args.html, args.seed) else EXIT_OK
         from reports.profile import run_profile
-        run_profile(args.workflows, args.host, args.runs, args.warmup, args.timeout, args.seed)
+        run_profile(args.workflows, args.host, args.runs, args.warmup, args.timeout, args.seed, args.out)
         return EXIT_OK
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
