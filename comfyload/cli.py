@@ -192,7 +192,7 @@ def finish(run_dir: Path, sla_path: str, output: str | None) -> int:
     print(f"\n== ComfyLoad summary ({run_dir}) ==")
     print(format_summary(summary))
     from reports.build import report_after_run  # the one call from comfyload into reports
-    report_after_run(run_dir, sla_path)
+    report_after_run(run_dir, sla_path, output)
     if summary["prompts_submitted"] == 0:
         print("error: no prompt was submitted", file=sys.stderr)
         return EXIT_HARNESS

@@ -43,25 +43,30 @@ def draw_charts(run, summary: dict, targets, out: Path) -> list:
     return [c for c in drawn if c is not None]
 
 
-def build(run_dir, sla_path=None) -> dict:
-    """Builds everything in the run folder; returns the summary (summary.json's `summary`)."""
+def build(run_dir, sla_path=None, also_write=None) -> dict:
+    """Builds everything in the run folder; returns the summary (summary.json's `summary`).
+    `also_write`: another path for summary.json (`comfyload run --output`)."""
     run = load_run(run_dir)
     targets = targets_for(run, sla_path)
     summary = report_summary(run, targets)
     charts = draw_charts(run, summary, targets, run.path / "charts")
     summary["charts"] = [f"charts/{c.path.name}" for c in charts]
     document = {"summary": summary, "run_dir": str(run.path)}
-    (run.path / "summary.json").write_text(json.dumps(document, indent=2, default=str))
+    text = json.dumps(document, indent=2, default=str)
+    (run.path / "summary.json").write_text(text)
+    if also_write:
+        Path(also_write).parent.mkdir(parents=True, exist_ok=True)
+        Path(also_write).write_text(text)
     (run.path / "report.html").write_text(render_report(summary, run.meta, charts), encoding="utf-8")
     (run.path / "README.md").write_text(render_baseline(summary, run.meta), encoding="utf-8")
     return summary
 
 
-def report_after_run(run_dir, sla_path=None) -> Path | None:
-    """What `python -m comfyload run` calls last: a report problem is reported, never fatal to
-    the run's own exit code."""
+def report_after_run(run_dir, sla_path=None, output=None) -> Path | None:
+    """What `python -m comfyload run` calls last (its summary.json and --output get the report's
+    fuller summary): a report problem is reported, never fatal to the run's own exit code."""
     try:
-        build(run_dir, sla_path)
+        build(run_dir, sla_path, output)
     except UserError as exc:
         print(f"report not built: {exc}", file=sys.stderr)
         return None
