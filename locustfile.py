@@ -14,7 +14,7 @@ from locust import events
 
 from comfyload import exact_stats, options
 from comfyload.errors import UserError
-from comfyload.users import ComfyHarness, PromptUser  # noqa: F401  (Locust picks user classes up from here)
+from comfyload.users import BookUser, ComfyHarness, OpenLoopUser, PromptUser  # noqa: F401  (Locust picks user classes up from here)
 
 exact_stats.install()
 PROGRESS_EVERY_S = 5
@@ -33,7 +33,6 @@ def start_harness(environment, **_kwargs):
         environment.comfyload.close()
     environment.comfyload = None
     try:
-        options.check_values({o.name: getattr(environment.parsed_options, o.name) for o in options.OPTIONS})
         harness = ComfyHarness(environment)
         harness.preflight()
     except UserError as exc:

@@ -17,18 +17,19 @@ from pathlib import Path
 import yaml
 
 from comfyload import options as opts
-from comfyload.client import ComfyClient, parse_completion
+from comfyload.client import ComfyClient
 from comfyload.errors import UserError
+from comfyload.preflight import check_server, plan_run
 from comfyload.recorder import RUNS_ROOT, new_run_dir, read_records
 from comfyload.server import LocalComfyUI
 from comfyload.sla import load_sla
 from comfyload.summary import format_summary, summarise
-from comfyload.workload import load_workflow, validate_against_server
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS_DIR = REPO / "scenarios"
-SCENARIO_RUN_KEYS = {"description", "user_class", "users", "spawn_rate", "run_time"}
-USER_CLASSES = ("PromptUser",)
+SCENARIO_RUN_KEYS = {"description", "user_class", "users", "spawn_rate", "run_time", "shape"}
+USER_CLASSES = ("PromptUser", "BookUser", "OpenLoopUser")
+SHAPES_DIR = SCENARIOS_DIR / "shapes"
 EXIT_PASS, EXIT_BREACH, EXIT_USER_ERROR, EXIT_HARNESS = 0, 1, 2, 3
 
 
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="port for the local ComfyUI (default 8188, env COMFY_PORT)")
         p.add_argument("--concurrency", "-u", "--users", dest="users", type=int, default=_env_int("COMFY_CONCURRENCY"),
                        help="simultaneous users (closed loop: prompts in flight) (env COMFY_CONCURRENCY)")
+        p.add_argument("--user-class", choices=USER_CLASSES, default=os.environ.get("COMFY_USER_CLASS"),
+                       help="PromptUser (one prompt per task), BookUser (a user is a book), OpenLoopUser (arrivals "
+                            "on a schedule) (env COMFY_USER_CLASS; default: the scenario's)")
         p.add_argument("--spawn-rate", "-r", type=float, default=None, help="users started per second (default: all at once)")
         p.add_argument("--run-time", "-t", default=os.environ.get("COMFY_RUN_TIME"),
                        help="upper bound on the run, e.g. 90s, 10m (env COMFY_RUN_TIME)")
@@ -63,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
             else:
                 p.add_argument(o.flag, dest=o.name, type=o.type, default=None, help=f"{o.help} (env {o.env}; default {o.default})")
         if name == "ui":
+            p.add_argument("--shapes", action="store_true",
+                           help="offer every shape (StepRamp, Spike, Soak) and user class in the web UI (Locust's --class-picker)")
             p.add_argument("--web-host", default="127.0.0.1", help="address of the web UI (default 127.0.0.1; see README for --web-login on a shared host)")
             p.add_argument("--web-port", type=int, default=8089, help="port of the web UI (default 8089)")
         p.add_argument("locust_args", nargs=argparse.REMAINDER, help="after `--`: extra Locust options")
@@ -115,18 +121,21 @@ def resolve_settings(args, scenario: dict) -> dict:
             values[o.name] = opts.coerce(o.name, scenario[o.name], scenario["_path"])
         else:
             values[o.name] = o.default
-    opts.check_values(values)
-    parse_completion(values["completion"])
     users = args.users if args.users is not None else scenario.get("users", 1)
     if not isinstance(users, int) or users < 1:
         raise UserError(f"--concurrency must be an integer >= 1, not {users!r}")
     run_time = args.run_time or scenario.get("run_time", "60s")
     check_timespan(str(run_time))
-    user_class = scenario.get("user_class", "PromptUser")
+    user_class = args.user_class or scenario.get("user_class", "PromptUser")
     if user_class not in USER_CLASSES:
         raise UserError(f"{scenario['_path']}: user_class must be one of {', '.join(USER_CLASSES)}, not {user_class!r}")
+    shape = scenario.get("shape")
+    if shape is not None and not (SHAPES_DIR / f"{shape}.py").is_file():
+        known = ", ".join(sorted(p.stem for p in SHAPES_DIR.glob("*.py")))
+        raise UserError(f"{scenario['_path']}: unknown shape {shape!r} (known: {known})")
     spawn_rate = args.spawn_rate or scenario.get("spawn_rate") or users
-    return {**values, "users": users, "run_time": str(run_time), "user_class": user_class, "spawn_rate": spawn_rate}
+    return {**values, "users": users, "run_time": str(run_time), "user_class": user_class, "spawn_rate": spawn_rate,
+            "shape": shape}
 
 
 TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
@@ -141,19 +150,22 @@ def check_timespan(text: str) -> None:
         raise UserError(f"--run-time must be a duration like 90s, 10m or 1h30m, not {text!r}")
 
 
-def preflight(host: str, settings: dict) -> None:
-    """Server reachable, workflow executable there: checked before any load starts."""
+def preflight(host: str, plan) -> None:
+    """Server reachable, workflows executable there: checked before any load starts."""
     client = ComfyClient(host, completion="poll:1")
     try:
-        client.check_reachable()
-        workflow = load_workflow(settings["workflow"])
-        validate_against_server(workflow.graph, client.object_info(), workflow.name)
+        check_server(client, plan)
     finally:
         client.close()
 
 
 def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args, headless: bool) -> list[str]:
-    cmd = [sys.executable, "-m", "locust", "-f", str(REPO / "locustfile.py"), "--host", host,
+    locustfiles = [str(REPO / "locustfile.py")]
+    if not headless and args.shapes:
+        locustfiles += [str(p) for p in sorted(SHAPES_DIR.glob("*.py"))]
+    elif settings["shape"]:
+        locustfiles.append(str(SHAPES_DIR / f"{settings['shape']}.py"))
+    cmd = [sys.executable, "-m", "locust", "-f", ",".join(locustfiles), "--host", host,
            "-u", str(settings["users"]), "-r", str(settings["spawn_rate"]),
            "--csv", str(run_dir / "locust"), "--csv-full-history",
            "--stop-timeout", str(int(settings["per_prompt_timeout"]) + 10),
@@ -162,6 +174,7 @@ def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args
         cmd += ["--headless", "--only-summary", "--run-time", settings["run_time"]]
     else:
         cmd += ["--web-host", args.web_host, "--web-port", str(args.web_port)]
+        cmd += ["--class-picker"] if args.shapes else []
     for o in opts.OPTIONS:
         if o.name in ("run_dir", "scenario_name"):
             continue
@@ -173,7 +186,7 @@ def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args
     extra = list(args.locust_args)
     if extra[:1] == ["--"]:
         extra = extra[1:]
-    return cmd + extra + [settings["user_class"]]
+    return cmd + extra + ([] if not headless and args.shapes else [settings["user_class"]])
 
 
 def finish(run_dir: Path, sla_path: str, output: str | None) -> int:
@@ -204,9 +217,8 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         scenario = load_scenario(args.scenario)
         settings = resolve_settings(args, scenario)
-        load_sla(settings["sla"])
-        load_workflow(settings["workflow"])
-        return execute(args, scenario, settings)
+        plan = plan_run(settings, {settings["user_class"]})
+        return execute(args, scenario, settings, plan)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -214,14 +226,14 @@ def main(argv=None) -> int:
         return 130
 
 
-def execute(args, scenario: dict, settings: dict) -> int:
+def execute(args, scenario: dict, settings: dict, plan) -> int:
     server = None
     host = args.host or None
     try:
         if host is None:
             server = LocalComfyUI(port=args.port).start()
             host = server.url
-        preflight(host, settings)
+        preflight(host, plan)
         run_dir = new_run_dir(scenario["_name"], RUNS_ROOT)
         print(f"[comfyload] target {host}; scenario {scenario['_name']}; run folder {run_dir}", file=sys.stderr, flush=True)
         cmd = locust_command(host, settings, run_dir, scenario["_name"], args, headless=args.command == "run")

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 KEEPALIVE_S = 10.0          # a silent socket is pinged after this; no pong by the next -> dead
 RECONNECT_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0)
 HISTORY_POLL_S = 0.5        # reconciliation poll after a socket drop
+HISTORY_WRITE_WAIT_S = 5.0  # how long to wait for `executing` None before reading /history
 
 
 class _Watch:
@@ -34,7 +35,9 @@ class _Watch:
         self.result = result
         self.prompt_nodes = prompt_nodes
         self.terminal = False
-        self.done = threading.Event()       # `executing` node=None: history is written
+        self.terminal_ts = None             # receipt of execution_success / _error / _interrupted
+        self.finished = threading.Event()   # terminal message or `executing` None, whichever first
+        self.history_written = threading.Event()  # `executing` node=None
         self.orphaned = threading.Event()   # the socket it was submitted on dropped
         self._node = None
         self._node_started = 0.0
@@ -44,7 +47,8 @@ class _Watch:
             self._close_node(received)
             node = data.get("node")
             if node is None:
-                self.done.set()
+                self.history_written.set()
+                self.finished.set()
             else:
                 self._node, self._node_started = node, received
         elif event == "executed":
@@ -53,7 +57,9 @@ class _Watch:
                     if isinstance(item, dict) and "filename" in item:
                         self.result.outputs.append({"node": data.get("node"), "kind": kind, **item})
         elif apply_status_message(self.result, event, data, self.prompt_nodes):
-            self.terminal = True
+            self._close_node(received)
+            self.terminal, self.terminal_ts = True, received
+            self.finished.set()
 
     def _close_node(self, now: float) -> None:
         if self._node is not None:
@@ -88,6 +94,7 @@ class ComfyClient:
         self._connected = threading.Event()
         self._closed = False
         self._receiver = None
+        self._finishers = set()
         self.reconnects = 0
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -100,6 +107,7 @@ class ComfyClient:
         return self
 
     def close(self) -> None:
+        self.flush()
         self._closed = True
         ws, self._ws = self._ws, None
         if ws is not None:
@@ -141,6 +149,15 @@ class ComfyClient:
         except ValueError:
             raise UserError(f"{self.server} answered /system_stats with something that is not JSON: is it a ComfyUI server?") from None
 
+    def upload_image(self, path, name: str) -> str:
+        """POST /upload/image; returns the name a LoadImage input uses (subfolder/name)."""
+        with open(path, "rb") as f:
+            response = self.http.post(self.url("/upload/image"), files={"image": (name, f, "application/octet-stream")},
+                                      data={"overwrite": "true", "type": "input"}, timeout=self.http_timeout)
+        response.raise_for_status()
+        answer = response.json()
+        return f"{answer['subfolder']}/{answer['name']}" if answer.get("subfolder") else answer["name"]
+
     # ---- one prompt ----------------------------------------------------------------------------
     def run_prompt(self, graph: dict, workflow: str, timeout: float, intended_send_ts: float | None = None,
                    download: bool = False, attempt: int = 1, extra: dict | None = None) -> PromptResult:
@@ -176,9 +193,20 @@ class ComfyClient:
         finally:
             with self._lock:
                 self._watches.pop(result.prompt_id, None)
-            if self.on_result is not None:
+            if self._needs_create_time(result):
+                # the caller goes on at once; the record is finished (and handed on) in the background
+                finisher = threading.Thread(target=self._finish_record, args=(watch,), daemon=True)
+                self._finishers.add(finisher)
+                finisher.start()
+            elif self.on_result is not None:
                 self.on_result(result)
         return result
+
+    def flush(self, timeout: float = HISTORY_WRITE_WAIT_S + 35) -> None:
+        """Waits until every finished prompt's record has been handed to on_result."""
+        deadline = time.monotonic() + timeout
+        for finisher in list(self._finishers):
+            finisher.join(max(0.0, deadline - time.monotonic()))
 
     def _submit(self, graph: dict, result: PromptResult) -> bool:
         body = {"prompt": graph, "client_id": result.client_id, "prompt_id": result.prompt_id}
@@ -208,14 +236,16 @@ class ComfyClient:
         if self.poll_interval is not None:
             self._poll_history(watch, deadline, self.poll_interval)
         else:
-            while not watch.done.is_set() and not watch.orphaned.is_set():
+            while not watch.finished.is_set() and not watch.orphaned.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                # wake on either event: done is set by the receiver, orphaned by a socket drop
-                watch.done.wait(min(left, 0.5))
-            if watch.done.is_set():
-                result.done_ts = time.time()
+                # wake on either event: finished is set by the receiver, orphaned by a socket drop
+                watch.finished.wait(min(left, 0.5))
+            if watch.finished.is_set():
+                # Done at the terminal message: the server's span ends there and every output is
+                # known. `executing` None can lag it by ComfyUI's post-prompt gc.collect().
+                result.done_ts = watch.terminal_ts or time.time()
                 if not watch.terminal:  # `executing` None without a terminal message: ask history
                     self._fill_from_history(watch, self._history_entry(result.prompt_id))
             elif watch.orphaned.is_set():
@@ -223,7 +253,6 @@ class ComfyClient:
                 self._poll_history(watch, deadline, HISTORY_POLL_S)
         if result.done_ts is None:
             self._give_up(result, timeout)
-        self._fill_create_time(result)
 
     def _poll_history(self, watch: _Watch, deadline: float, interval: float) -> None:
         """Waits for the prompt to appear in /history. Used by poll mode and to reconcile the
@@ -233,6 +262,7 @@ class ComfyClient:
             entry = self._history_entry(result.prompt_id)
             if entry is not None:
                 result.done_ts = time.time()
+                watch.history_written.set()
                 self._fill_from_history(watch, entry)
                 return
             if watch.orphaned.is_set() and self._known_to_queue(result.prompt_id) is False:
@@ -277,11 +307,21 @@ class ComfyClient:
             result.outcome, result.error_type = "lost", "no_status"
             result.error_message = "history holds the prompt without a final status"
 
-    def _fill_create_time(self, result: PromptResult) -> None:
-        """create_time is only in /history; fetched once per completed prompt (cheap, cached
-        server side) so queue wait = execution_start - create_time is exact."""
-        if result.create_time is None and result.execution_start is not None:
+    @staticmethod
+    def _needs_create_time(result: PromptResult) -> bool:
+        return result.create_time is None and result.execution_start is not None and result.outcome not in ("timeout", "lost")
+
+    def _finish_record(self, watch: _Watch) -> None:
+        """create_time is only in /history: read it once the history is written, so queue wait =
+        execution_start - create_time is exact; then hand the record on."""
+        result = watch.result
+        try:
+            watch.history_written.wait(HISTORY_WRITE_WAIT_S)
             result.create_time = create_time_of(self._history_entry(result.prompt_id))
+        finally:
+            self._finishers.discard(threading.current_thread())
+            if self.on_result is not None:
+                self.on_result(result)
 
     def _give_up(self, result: PromptResult, timeout: float) -> None:
         """Timeout: take the prompt off the queue or interrupt it, so it does not delay others."""

@@ -43,7 +43,15 @@ def node_packs(object_info: dict) -> dict:
     return {"classes": len(object_info), "custom_node_packs": custom, "modules": dict(sorted(modules.items()))}
 
 
-def build_meta(options: dict, server: str, system_stats: dict, object_info: dict, workflow, sla_targets: dict) -> dict:
+def describe_workflow(workflow) -> dict:
+    return {"name": workflow.name, "file": str(workflow.path), "sha256": workflow.sha256,
+            "nodes": {k: v.get("class_type") for k, v in workflow.graph.items()}}
+
+
+def build_meta(options: dict, server: str, system_stats: dict, object_info: dict, workflows: list,
+               sla_targets: dict) -> dict:
+    """`workflow` is the first workflow of the run (PromptUser's, or the first book page's);
+    `workflows` lists every workflow the run uses."""
     import locust
     return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -52,8 +60,8 @@ def build_meta(options: dict, server: str, system_stats: dict, object_info: dict
         "sla": sla_targets,
         "server": server,
         "comfyui": {"system_stats": system_stats, "node_packs": node_packs(object_info)},
-        "workflow": {"name": workflow.name, "file": str(workflow.path), "sha256": workflow.sha256,
-                     "nodes": {k: v.get("class_type") for k, v in workflow.graph.items()}},
+        "workflow": describe_workflow(workflows[0]),
+        "workflows": [describe_workflow(wf) for wf in workflows],
         "suite": {"commit": git_commit(), "locust": locust.__version__},
         "host": {"hostname": socket.gethostname(), "platform": platform.platform(),
                  "python": platform.python_version(), "cpu_count": __import__("os").cpu_count()},

@@ -52,6 +52,37 @@ OPTIONS = [
     Option("run_dir", "COMFY_RUN_DIR", "", str,
            "run folder for records (default: runs/<timestamp>-<scenario>)"),
     Option("seed", "COMFY_SEED", 0, int, "seed for per-request parameters (0 = random)", _non_negative, ">= 0"),
+    # books (BookUser) and the book app's retry policy
+    Option("book_profile", "COMFY_BOOK_PROFILE", "medium", str,
+           "BookUser: a profile from the profiles file, or a weighted mix like small:2,medium:1"),
+    Option("book_profiles", "COMFY_BOOK_PROFILES", "workflows/books.yaml", str, "BookUser: the profiles file"),
+    Option("max_retries", "COMFY_MAX_RETRIES", 3, int, "retries per failed page", _non_negative, ">= 0"),
+    Option("retry_backoff_sec", "COMFY_RETRY_BACKOFF_SEC", "15,45,90", str,
+           "seconds to wait before retry 1, 2, 3...; the last value repeats"),
+    Option("allow_parallel_pages", "COMFY_ALLOW_PARALLEL_PAGES", False, bool,
+           "render a book's pages in parallel instead of one after another", flag_only=True),
+    # open-loop arrivals (OpenLoopUser)
+    Option("arrival", "COMFY_ARRIVAL", "poisson", str,
+           "OpenLoopUser: arrival process: poisson, constant or gamma (bursty)"),
+    Option("arrival_rate", "COMFY_ARRIVAL_RATE", 1.0, float, "OpenLoopUser: arrivals per second", _positive, "> 0"),
+    Option("arrival_unit", "COMFY_ARRIVAL_UNIT", "prompt", str, "OpenLoopUser: what arrives: prompt or book"),
+    Option("max_in_flight", "COMFY_MAX_IN_FLIGHT", 8, int,
+           "OpenLoopUser: cap on work in flight; arrivals beyond it wait and count as late", _positive, "> 0"),
+    Option("max_backlog", "COMFY_MAX_BACKLOG", 1000, int,
+           "OpenLoopUser: arrivals waiting beyond this are dropped (counted)", _non_negative, ">= 0"),
+    Option("gamma_cv", "COMFY_GAMMA_CV", 2.0, float, "gamma arrivals: coefficient of variation of the gaps", _positive, "> 0"),
+    # shapes (scenarios/shapes/*.py)
+    Option("ramp_start", "COMFY_RAMP_START", 2, int, "StepRamp: users (books) at the first step", _positive, "> 0"),
+    Option("ramp_step", "COMFY_RAMP_STEP", 1, int, "StepRamp: users added per step", _positive, "> 0"),
+    Option("ramp_hold", "COMFY_RAMP_HOLD", 60.0, float, "StepRamp: seconds each step is held", _positive, "> 0"),
+    Option("ramp_max", "COMFY_RAMP_MAX", 50, int, "StepRamp: never go above this many users", _positive, "> 0"),
+    Option("spike_users", "COMFY_SPIKE_USERS", 10, int, "Spike: users during the spike", _positive, "> 0"),
+    Option("spike_base", "COMFY_SPIKE_BASE", 2, int, "Spike: users before and after", _positive, "> 0"),
+    Option("spike_at", "COMFY_SPIKE_AT", 30.0, float, "Spike: seconds into the run", _non_negative, ">= 0"),
+    Option("spike_duration", "COMFY_SPIKE_DURATION", 30.0, float, "Spike: seconds the spike lasts", _positive, "> 0"),
+    Option("soak_window", "COMFY_SOAK_WINDOW", 600.0, float, "Soak: seconds per drift window", _positive, "> 0"),
+    Option("soak_drift_pct", "COMFY_SOAK_DRIFT_PCT", 20.0, float,
+           "Soak: p95 rise between first and latest window that counts as drift", _positive, "> 0"),
 ]
 BY_NAME = {o.name: o for o in OPTIONS}
 

@@ -158,6 +158,23 @@ def worst_recovery_s(records) -> float | None:
     return max(times) if times else None
 
 
+def ramp_knee(records) -> dict | None:
+    knees = [r for r in records if r.get("kind") == "event" and r.get("name") == "ramp.knee"]
+    return knees[-1] if knees else None
+
+
+def verdict_records(records) -> list[dict]:
+    """What a run's verdict is judged on: everything, or for a ramp, the knee step's window
+    (the most users that met the SLA) plus the knee itself."""
+    knee = ramp_knee(records)
+    if not knee or not knee.get("window"):
+        return records
+    start, end = knee["window"]
+    settle = start + (end - start) * 0.2
+    units = [r for r in renders(records) if settle <= r["intended_send_ts"] < end and (r.get("done_ts") or end + 1) <= end]
+    return units + [knee]
+
+
 def evaluate(records, targets: SlaTargets) -> list[MetricVerdict]:
     units = steady_state(renders(records), targets)
     done = [r for r in units if r.get("done_ts") is not None]
@@ -165,7 +182,8 @@ def evaluate(records, targets: SlaTargets) -> list[MetricVerdict]:
     throughput = len(ok) / window_minutes(done) if done else None
     p95 = percentile([r["e2e_ms"] for r in ok], 95)
     error_pct = 100.0 * (len(units) - len(ok)) / len(units) if units else None
-    books = peak_concurrent_books(records)
+    knee = ramp_knee(records)
+    books = knee["users"] if knee and knee.get("unit") == "books" else peak_concurrent_books(records)
     recovery = worst_recovery_s(records)
 
     def check(metric, comparison, target, measured, unit):

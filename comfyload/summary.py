@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from comfyload.sla import SlaTargets, breaches, evaluate, percentile, renders, steady_state, window_minutes
+from comfyload.sla import (SlaTargets, breaches, evaluate, percentile, ramp_knee, renders, steady_state,
+                           verdict_records, window_minutes)
 
 
 def _stats(values) -> dict:
@@ -18,27 +19,45 @@ def _stats(values) -> dict:
 
 def summarise(records: list[dict], targets: SlaTargets) -> dict:
     prompts = [r for r in records if r.get("kind") == "prompt"]
+    prompts_ok = [r for r in prompts if r.get("outcome") == "success"]  # server-side split is per prompt
     units = renders(records)
     ok = [r for r in units if r.get("outcome") == "success"]
     steady = [r for r in steady_state(units, targets) if r.get("done_ts") is not None]
     steady_ok = [r for r in steady if r.get("outcome") == "success"]
-    verdicts = evaluate(records, targets)
+    verdicts = evaluate(verdict_records(records), targets)
+    books = [r for r in records if r.get("kind") == "book"]
+    pages = [r for r in records if r.get("kind") == "page"]
+    arrivals = [r for r in records if r.get("kind") == "event" and r.get("name") == "arrivals.summary"]
     return {
         "prompts_submitted": len(prompts),
-        "prompts_ok": sum(r.get("outcome") == "success" for r in prompts),
+        "prompts_ok": len(prompts_ok),
         "prompts_failed": sum(r.get("outcome") != "success" and r.get("error_type") != "harness_stopped" for r in prompts),
         "prompts_stopped_by_harness": sum(r.get("error_type") == "harness_stopped" for r in prompts),
         "outcomes": dict(Counter(r.get("outcome") for r in prompts)),
         "success_rate_pct": 100.0 * len(ok) / len(units) if units else None,
         "images_per_minute": len(steady_ok) / window_minutes(steady) if steady else None,
         "e2e_ms": _stats([r.get("e2e_ms") for r in ok]),
-        "queue_wait_ms": _stats([r.get("queue_wait_ms") for r in ok]),
-        "execution_ms": _stats([r.get("execution_ms") for r in ok]),
-        "download_ms": _stats([r.get("download_ms") for r in ok]),
+        "queue_wait_ms": _stats([r.get("queue_wait_ms") for r in prompts_ok]),
+        "execution_ms": _stats([r.get("execution_ms") for r in prompts_ok]),
+        "download_ms": _stats([r.get("download_ms") for r in prompts_ok]),
+        "books": {"total": len(books), "ok": sum(b["outcome"] == "success" for b in books),
+                  "e2e_ms": _stats([b["e2e_ms"] for b in books if b["outcome"] == "success"]),
+                  "pages": len(pages), "pages_retried": sum(p["retry_count"] > 0 for p in pages),
+                  "retries": sum(p["retry_count"] for p in pages),
+                  "pages_needs_regeneration": sum(bool(p["needs_regeneration"]) for p in pages)} if books or pages else None,
+        "arrivals": _sum_counts(arrivals),
+        "ramp_knee": ramp_knee(records),
         "sla": [v.__dict__ for v in verdicts],
         "sla_pass": not breaches(verdicts),
         "breached": [v.metric for v in breaches(verdicts)],
     }
+
+
+def _sum_counts(arrival_events) -> dict | None:
+    if not arrival_events:
+        return None
+    keys = ("scheduled", "on_time", "late", "dropped")
+    return {k: sum(e.get(k, 0) for e in arrival_events) for k in keys}
 
 
 def format_summary(summary: dict) -> str:
@@ -55,8 +74,23 @@ def format_summary(summary: dict) -> str:
         f"images per minute: {'-' if ipm is None else f'{ipm:.1f}'}",
         f"end-to-end: p50 {ms(e2e, 'p50')}  p95 {ms(e2e, 'p95')}  max {ms(e2e, 'max')}",
         f"queue wait: p50 {ms(queue, 'p50')}  mean {ms(queue, 'mean')}   |   execution: p50 {ms(execution, 'p50')}  mean {ms(execution, 'mean')}",
-        "SLA:",
     ]
+    books = summary.get("books")
+    if books:
+        lines.append(f"books: {books['ok']}/{books['total']} ok, p95 {ms(books['e2e_ms'], 'p95')}; pages: {books['pages']}, "
+                     f"{books['pages_retried']} retried ({books['retries']} retries), "
+                     f"{books['pages_needs_regeneration']} need regeneration")
+    arrivals = summary.get("arrivals")
+    if arrivals:
+        lines.append(f"arrivals: {arrivals['scheduled']} scheduled, {arrivals['on_time']} on time, "
+                     f"{arrivals['late']} late (cap reached), {arrivals['dropped']} dropped")
+    knee = summary.get("ramp_knee")
+    if knee:
+        ipm = knee.get("images_per_min")
+        lines.append(f"ramp knee: {knee['users']} {knee.get('unit', 'users')} within SLA"
+                     + (f" ({ipm:.1f} images/min, p95 {knee['p95_s']:.2f} s)" if ipm is not None and knee.get('p95_s') is not None else "")
+                     + (f"; first breach at {knee['first_breach']}" if knee.get("first_breach") else ""))
+    lines.append("SLA:")
     from comfyload.sla import MetricVerdict
     lines += ["  " + MetricVerdict(**v).line() for v in summary["sla"]]
     verdict = "PASS" if summary["sla_pass"] else "FAIL (" + ", ".join(summary["breached"]) + ")"

@@ -1,33 +1,51 @@
-"""Locust users. PromptUser: one prompt per task, closed loop. The per-process state of a run
-(workflow, shared websocket client, recorder, job budget) is a ComfyHarness kept on the Locust
-environment, built when the test starts so options set in the web UI apply."""
+"""Locust users. PromptUser: one prompt per task, closed loop. BookUser: a user is a book of
+pages with the app's retries. OpenLoopUser: work arrives on a schedule (open loop).
+
+The per-process state of a run (workflows, shared websocket client, recorder, job budget,
+recent records for live SLA windows) is a ComfyHarness kept on the Locust environment, built
+when the test starts so options set in the web UI apply."""
 from __future__ import annotations
 
+import collections
 import os
 import random
 import socket
 import time
 
 import gevent
+import gevent.pool
 from locust import User, constant, task
 from locust.exception import StopUser
 
+from comfyload.arrivals import ArrivalCounts, arrival_model
+from comfyload.books import BookRun
 from comfyload.client import ComfyClient
 from comfyload.meta import build_meta
+from comfyload.options import OPTIONS
+from comfyload.preflight import check_server, plan_run
 from comfyload.recorder import RunRecorder, new_run_dir
 from comfyload.results import PromptResult
-from comfyload.sla import load_sla
-from comfyload.workload import load_workflow, validate_against_server
+from comfyload.workload import upload_inputs
+
+RECENT_RECORDS = 200_000  # kept in memory for live SLA windows (shapes, web UI)
 
 
-class PromptFailed(Exception):
-    """The Locust failure for a non-success outcome; its text (outcome: type: message) is what
-    Locust groups failures by, so it holds no per-prompt ids."""
+class ComfyFailure(Exception):
+    """A Locust failure. Its text is what Locust groups failures by, so it holds no ids."""
 
-    def __init__(self, result: PromptResult):
-        first_line = (result.error_message or "").strip().splitlines()[0:1]
-        super().__init__(f"{result.outcome}: {result.error_type}: {first_line[0][:200] if first_line else ''}".rstrip(": "))
-        self.result = result
+
+def failure_text(result: PromptResult) -> str:
+    first_line = ((result.error_message or "").strip().splitlines() or [""])[0][:200]
+    return f"{result.outcome}: {result.error_type}: {first_line}".rstrip(": ")
+
+
+def fire_request(environment, request_type: str, name: str, response_time: float, failure: str | None,
+                 response_length: int = 0, context: dict | None = None) -> None:
+    """One Locust entry; `events.request.measure` is not used (it swallows exceptions and
+    records killed users as successes)."""
+    environment.events.request.fire(
+        request_type=request_type, name=name, response_time=response_time, response_length=response_length,
+        response=None, context=context or {}, exception=None if failure is None else ComfyFailure(failure))
 
 
 class ComfyHarness:
@@ -36,16 +54,17 @@ class ComfyHarness:
     def __init__(self, environment):
         self.environment = environment
         opts = environment.parsed_options
+        self.opts = opts
         self.options = {k: v for k, v in vars(opts).items() if not k.startswith("_")}
         self.host = environment.host or opts.host
-        self.workflow = load_workflow(opts.workflow)
-        self.sla = load_sla(opts.sla)
-        self.timeout = opts.per_prompt_timeout
-        self.download = opts.download
-        self.completion = opts.completion
+        self.plan = plan_run({o.name: getattr(opts, o.name) for o in OPTIONS}, self.user_class_names())
+        self.workflow, self.sla, self.policy, self.book_mix = \
+            self.plan.workflow, self.plan.sla, self.plan.policy, self.plan.book_mix
         self.rng = random.Random(opts.seed or None)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self.recorder = RunRecorder(opts.run_dir or new_run_dir(opts.scenario_name))
+        self.recent = collections.deque(maxlen=RECENT_RECORDS)
+        self.uploaded = {}
         self.jobs_limit = opts.jobs
         self.jobs_taken = 0
         self.jobs_finished = 0
@@ -53,24 +72,68 @@ class ComfyHarness:
         self.started = time.time()
         self.shared_client = None if opts.ws_per_user else self.new_client()
 
+    # ---- what this run uses ---------------------------------------------------------------
+    def user_class_names(self) -> set:
+        return {c.__name__ for c in (self.environment.user_classes or [])}
+
     def preflight(self) -> None:
-        """Refuses to start against a server that cannot run the workflow (raises UserError)."""
+        """Refuses to start against a server that cannot run the workflows (raises UserError);
+        uploads the input files that are shared by all requests; writes meta.json."""
         client = self.shared_client or self.new_client()
-        stats = client.check_reachable()
-        object_info = client.object_info()
-        validate_against_server(self.workflow.graph, object_info, self.workflow.name)
-        self.recorder.write_meta(build_meta(self.options, self.host, stats, object_info, self.workflow, self.sla.as_dict()))
+        stats, object_info = check_server(client, self.plan)
+        for wf in self.plan.workflows:
+            self.uploaded[wf.path] = upload_inputs(wf, client.upload_image, per_request=False, rng=self.rng)
+        self.recorder.write_meta(build_meta(self.options, self.host, stats, object_info, self.plan.workflows,
+                                            self.sla.as_dict()))
         if client is not self.shared_client:
             client.close()
 
+    # ---- per request ------------------------------------------------------------------------
     def new_client(self) -> ComfyClient:
-        return ComfyClient(self.host, completion=self.completion, worker=self.worker,
+        return ComfyClient(self.host, completion=self.opts.completion, worker=self.worker,
                            on_result=self.record).start()
 
+    def graph_for(self, workflow, client: ComfyClient, context: dict | None = None) -> tuple[dict, list]:
+        """Fresh parameters, and the names of input files uploaded for this request alone."""
+        per_request = upload_inputs(workflow, client.upload_image, per_request=True, rng=self.rng)
+        uploaded = {**self.uploaded.get(workflow.path, {}), **per_request}
+        return workflow.parameterise(self.rng, {**(context or {}), "uploaded": uploaded}), sorted(per_request.values())
+
+    def emit(self, record: dict) -> None:
+        self.recorder.write(record)
+        if record.get("kind") in ("prompt", "page", "book", "gpu"):
+            self.recent.append(record)
+
     def record(self, result: PromptResult) -> None:
-        self.recorder.write(result.to_record())
+        self.emit(result.to_record())
         self.counts["ok" if result.ok else "failed"] += 1
 
+    def run_prompt(self, client: ComfyClient, intended_send_ts: float | None = None) -> PromptResult:
+        graph, uploads = self.graph_for(self.workflow, client)
+        result = client.run_prompt(graph, self.workflow.name, timeout=self.opts.per_prompt_timeout,
+                                   intended_send_ts=intended_send_ts, download=self.opts.download,
+                                   extra={"uploads": uploads} if uploads else None)
+        fire_request(self.environment, "COMFY", self.workflow.name, result.e2e_ms,
+                     None if result.ok else failure_text(result), len(result.outputs), {"prompt_id": result.prompt_id})
+        return result
+
+    def run_book(self, client: ComfyClient, intended_start: float | None = None) -> dict:
+        profile = self.book_mix.pick(self.rng)
+
+        def page_done(page):
+            failure = None if page.outcome == "success" else f"{page.outcome} after {page.retry_count} retries"
+            fire_request(self.environment, "PAGE", profile.name, (page.done_ts - page.intended_send_ts) * 1000.0,
+                         failure, context={"book_id": page.book_id, "page": page.page})
+
+        book = BookRun(client, profile, self.policy, self.rng, self.opts.per_prompt_timeout, emit=self.emit,
+                       on_page=page_done, parallel=self.opts.allow_parallel_pages, download=self.opts.download,
+                       intended_start=intended_start, graph_for=lambda wf, ctx: self.graph_for(wf, client, ctx)).run()
+        failure = None if book["outcome"] == "success" else f"failed pages: {len(book['pages_failed'])}"
+        fire_request(self.environment, "BOOK", profile.name, book["e2e_ms"], failure, book["pages"],
+                     {"book_id": book["book_id"]})
+        return book
+
+    # ---- job budget -------------------------------------------------------------------------
     def take_job(self) -> bool:
         if self.jobs_limit and self.jobs_taken >= self.jobs_limit:
             return False
@@ -85,8 +148,8 @@ class ComfyHarness:
 
     def progress_line(self) -> str:
         in_flight = self.jobs_taken - self.jobs_finished
-        return (f"[comfyload] {time.time() - self.started:6.0f} s: {self.counts['ok']} ok, "
-                f"{self.counts['failed']} failed, {in_flight} in flight")
+        return (f"[comfyload] {time.time() - self.started:6.0f} s: {self.counts['ok']} prompts ok, "
+                f"{self.counts['failed']} failed, {in_flight} jobs in flight")
 
     def close(self) -> None:
         if self.shared_client is not None:
@@ -94,17 +157,9 @@ class ComfyHarness:
         self.recorder.close()
 
 
-def fire_request(environment, request_type: str, name: str, result: PromptResult, response_time: float) -> None:
-    """One Locust entry; `events.request.measure` is not used (it swallows exceptions and
-    records killed users as successes)."""
-    environment.events.request.fire(
-        request_type=request_type, name=name, response_time=response_time,
-        response_length=len(result.outputs), response=None, context={"prompt_id": result.prompt_id},
-        exception=None if result.ok else PromptFailed(result))
-
-
-class PromptUser(User):
-    """Submits one fresh prompt, waits for its result, and submits the next (closed loop)."""
+class ComfyUser(User):
+    """Shared set-up: the harness and a client (the process's shared one, or its own)."""
+    abstract = True
     wait_time = constant(0)
 
     def on_start(self) -> None:
@@ -114,17 +169,85 @@ class PromptUser(User):
         self.client = self.harness.shared_client or self.harness.new_client()
 
     def on_stop(self) -> None:
-        if self.client is not self.harness.shared_client:
+        harness = getattr(self, "harness", None)
+        if harness is not None and self.client is not harness.shared_client:
             self.client.close()
+
+    def run_job(self, job) -> None:
+        if not self.harness.take_job():
+            raise StopUser()
+        try:
+            job()
+        finally:
+            self.harness.finish_job()
+
+
+class PromptUser(ComfyUser):
+    """Submits one fresh prompt, waits for its result, and submits the next (closed loop)."""
 
     @task
     def render(self) -> None:
-        harness = self.harness
-        if not harness.take_job():
-            raise StopUser()
-        try:
-            result = self.client.run_prompt(harness.workflow.parameterise(harness.rng), harness.workflow.name,
-                                            timeout=harness.timeout, download=harness.download)
-        finally:
-            harness.finish_job()
-        fire_request(self.environment, "COMFY", harness.workflow.name, result, result.e2e_ms)
+        self.run_job(lambda: self.harness.run_prompt(self.client))
+
+
+class BookUser(ComfyUser):
+    """A user is a book: N pages, each retried per the policy; the next book starts when the
+    last one is done (closed loop: users = simultaneous books)."""
+
+    @task
+    def write_book(self) -> None:
+        self.run_job(lambda: self.harness.run_book(self.client))
+
+
+class OpenLoopUser(ComfyUser):
+    """One per process: dispatches prompts or books on an arrival schedule, up to
+    --max-in-flight at once; latency counts from each arrival's intended time."""
+    fixed_count = 1
+
+    def on_start(self) -> None:
+        super().on_start()
+        opts = self.harness.opts
+        self.model = arrival_model(opts.arrival, opts.arrival_rate, opts.gamma_cv)
+        self.pool = gevent.pool.Pool(opts.max_in_flight)
+        self.backlog = collections.deque()
+        self.arrivals = ArrivalCounts()
+
+    @task
+    def dispatch(self) -> None:
+        next_t = time.time()
+        for gap in self.model.gaps(self.harness.rng):
+            next_t += gap
+            gevent.sleep(max(0.0, next_t - time.time()))
+            if not self.harness.take_job():
+                self.pool.join()
+                raise StopUser()
+            self.arrivals.scheduled += 1
+            if self.pool.free_count() > 0:
+                self.arrivals.on_time += 1
+                self.pool.spawn(self._serve, next_t)
+            elif len(self.backlog) < self.harness.opts.max_backlog:
+                self.arrivals.late += 1
+                self.backlog.append(next_t)
+            else:
+                self.arrivals.dropped += 1
+                self.harness.finish_job()
+
+    def _serve(self, intended: float) -> None:
+        """Runs one arrival, then whatever waits in the backlog, in this slot."""
+        while intended is not None:
+            try:
+                if self.harness.opts.arrival_unit == "book":
+                    self.harness.run_book(self.client, intended_start=intended)
+                else:
+                    self.harness.run_prompt(self.client, intended_send_ts=intended)
+            finally:
+                self.harness.finish_job()
+            intended = self.backlog.popleft() if self.backlog else None
+
+    def on_stop(self) -> None:
+        if hasattr(self, "pool"):
+            self.pool.kill()
+            self.harness.emit({"kind": "event", "name": "arrivals.summary", "ts": time.time(),
+                               "model": self.model.kind, "rate_per_s": self.model.rate, **self.arrivals.as_dict(),
+                               "backlog_left": len(self.backlog)})
+        super().on_stop()

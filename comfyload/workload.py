@@ -26,13 +26,29 @@ MODEL_INPUT_SUFFIXES = ("ckpt_name", "lora_name", "vae_name", "control_net_name"
 @dataclass
 class VaryingInput:
     """An input the spec marks as changing per request: `nonce` (random int in [min, max]),
-    `pool` (random choice from `values`), or `suffix` (the text plus a unique token)."""
+    `pool` (random choice from `values`), `suffix` (the text plus a unique token), or
+    `page_key` (a key that stays the same across the retries of one book page)."""
     node: str
     input: str
     kind: str = "nonce"
     min: int = 0
     max: int = 2**31 - 1
     values: list = field(default_factory=list)
+
+
+@dataclass
+class InputFile:
+    """A local file the workflow loads (LoadImage): uploaded with POST /upload/image once before
+    load starts, or under a unique name per request when `per_request` (so upload cost and
+    disk growth are part of the test)."""
+    node: str
+    input: str
+    file: Path
+    per_request: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.node}.{self.input}"
 
 
 @dataclass
@@ -44,10 +60,12 @@ class Workflow:
     varying: list[VaryingInput]
     models: list[dict]
     description: str = ""
+    inputs: list[InputFile] = field(default_factory=list)
 
-    def parameterise(self, rng: random.Random) -> dict:
+    def parameterise(self, rng: random.Random, context: dict | None = None) -> dict:
         """A fresh copy of the graph with new seeds and varied inputs, so the server's cache
-        cannot answer it."""
+        cannot answer it. `context` carries `page_key` and uploaded input names."""
+        context = context or {}
         graph = copy.deepcopy(self.graph)
         for node in graph.values():
             inputs = node.get("inputs", {})
@@ -60,8 +78,14 @@ class Workflow:
                 inputs[v.input] = rng.randint(v.min, v.max)
             elif v.kind == "pool":
                 inputs[v.input] = rng.choice(v.values)
+            elif v.kind == "page_key":
+                inputs[v.input] = context.get("page_key") or f"{rng.getrandbits(48):012x}"
             else:  # suffix
                 inputs[v.input] = f"{inputs[v.input]} {rng.getrandbits(48):012x}"
+        for upload in self.inputs:
+            name = context.get("uploaded", {}).get(upload.key)
+            if name is not None:
+                graph[upload.node]["inputs"][upload.input] = name
         return graph
 
 
@@ -88,9 +112,24 @@ def load_workflow(name_or_path: str) -> Workflow:
     for v in varying:
         if v.node not in graph or v.input not in graph[v.node].get("inputs", {}):
             raise UserError(f"{spec_path(path)}: varying input {v.node}.{v.input} is not in the workflow")
+    inputs = [parse_input(entry, path, graph) for entry in spec.get("inputs") or []]
     return Workflow(name=path.stem, path=path, graph=graph, sha256=hashlib.sha256(raw).hexdigest(),
                     varying=varying, models=list(spec.get("models") or []),
-                    description=str(spec.get("description", "")))
+                    description=str(spec.get("description", "")), inputs=inputs)
+
+
+def parse_input(entry, path: Path, graph: dict) -> InputFile:
+    """An `inputs:` entry of the spec; the file is relative to the spec and must exist."""
+    try:
+        item = InputFile(node=str(entry["node"]), input=entry["input"], file=(path.parent / entry["file"]).resolve(),
+                         per_request=bool(entry.get("per_request", False)))
+    except (TypeError, KeyError) as exc:
+        raise UserError(f"{spec_path(path)}: bad inputs entry {entry!r}: missing {exc}") from None
+    if item.node not in graph or item.input not in graph[item.node].get("inputs", {}):
+        raise UserError(f"{spec_path(path)}: input {item.key} is not in the workflow")
+    if not item.file.is_file():
+        raise UserError(f"{spec_path(path)}: input file not found: {item.file}")
+    return item
 
 
 def check_api_format(graph, path: Path) -> None:
@@ -127,14 +166,15 @@ def parse_varying(entry, path: Path) -> VaryingInput:
         v = VaryingInput(**{**entry, "node": str(entry["node"])})
     except (TypeError, KeyError) as exc:
         raise UserError(f"{spec_path(path)}: bad varying entry {entry!r}: {exc}") from None
-    if v.kind not in ("nonce", "pool", "suffix") or (v.kind == "pool" and not v.values):
-        raise UserError(f"{spec_path(path)}: varying {v.node}.{v.input}: kind must be nonce, pool (with values) or suffix")
+    if v.kind not in ("nonce", "pool", "suffix", "page_key") or (v.kind == "pool" and not v.values):
+        raise UserError(f"{spec_path(path)}: varying {v.node}.{v.input}: kind must be nonce, pool (with values), suffix or page_key")
     return v
 
 
-def validate_against_server(graph: dict, object_info: dict, workflow_name: str) -> None:
+def validate_against_server(graph: dict, object_info: dict, workflow_name: str, uploaded=()) -> None:
     """Names every unknown node class and every missing model file in one error, so a run never
-    starts against a server that cannot execute the workflow."""
+    starts against a server that cannot execute the workflow. `uploaded`: "node.input" keys the
+    spec uploads before load, so they need not be among the server's files yet."""
     problems = []
     for node_id, node in sorted(graph.items()):
         class_type = node["class_type"]
@@ -145,7 +185,7 @@ def validate_against_server(graph: dict, object_info: dict, workflow_name: str) 
         declared = {**info.get("input", {}).get("required", {}), **info.get("input", {}).get("optional", {})}
         for name, value in node.get("inputs", {}).items():
             choices = combo_choices(declared.get(name))
-            if choices is None or isinstance(value, list) or value in choices:
+            if choices is None or isinstance(value, list) or value in choices or f"{node_id}.{name}" in uploaded:
                 continue
             if name.endswith(MODEL_INPUT_SUFFIXES):
                 problems.append(f"node {node_id} ({class_type}): missing model {name}={value!r} on the server")
@@ -165,3 +205,16 @@ def combo_choices(declaration):
     if kind == "COMBO" and len(declaration) > 1 and isinstance(declaration[1], dict):
         return declaration[1].get("options")
     return None
+
+
+def upload_inputs(workflow: Workflow, upload, per_request: bool, rng: random.Random) -> dict:
+    """Uploads the spec's input files through `upload(path, name) -> server name`: the shared
+    ones once before load (per_request=False), or the per-request ones under unique names.
+    Returns {"node.input": server name}."""
+    names = {}
+    for item in workflow.inputs:
+        if item.per_request != per_request:
+            continue
+        name = item.file.name if not per_request else f"{item.file.stem}-{rng.getrandbits(48):012x}{item.file.suffix}"
+        names[item.key] = upload(item.file, name)
+    return names

@@ -35,6 +35,7 @@ def test_cpu_smoke_succeeds_with_per_node_timings_and_outputs(client):
     assert set(r.node_ms) == {"1", "2", "3"} and all(ms >= 0 for ms in r.node_ms.values())
     assert r.outputs and r.outputs[0]["filename"].startswith("cpu_smoke")
     assert r.download_ms is not None and r.download_ms > 0
+    client.flush()
     assert r.create_time <= r.execution_start <= r.execution_end
     assert r.intended_send_ts <= r.sent_ts <= r.accepted_ts <= r.done_ts
     assert client.records == [r], "exactly one record per prompt"
@@ -97,6 +98,7 @@ def test_websocket_dropped_mid_prompt_is_reconciled_from_history(client):
     threading.Timer(0.4, client.drop_socket).start()
     r = client.run_prompt(sleep_graph(1.5), "sleep", timeout=30)
     assert r.outcome == "success" and r.completion == "history"
+    client.flush()
     assert r.execution_ms >= 1500 and r.create_time is not None
     assert client.client_id != old_id and client.reconnects == 1
     assert [x.prompt_id for x in client.records] == [r.prompt_id], "one record, counted once"

@@ -26,9 +26,10 @@ def test_success_records_server_times_per_node_durations_and_outputs():
              ("execution_success", {"timestamp": 2500}, 11.5),
              ("executing", {"node": None}, 11.6)])
     r = w.result
-    assert r.outcome == "success" and w.terminal and w.done.is_set()
+    assert r.outcome == "success" and w.terminal and w.finished.is_set() and w.history_written.is_set()
+    assert w.terminal_ts == 11.5, "done at the terminal message, not at the later `executing` None"
     assert r.execution_start == 1000 and r.execution_end == 2500 and r.execution_ms == 1500
-    assert r.node_ms == pytest.approx({"1": 250.0, "2": 750.0, "3": 600.0})
+    assert r.node_ms == pytest.approx({"1": 250.0, "2": 750.0, "3": 500.0})
     assert r.outputs == [{"node": "3", "kind": "images", "filename": "a.png", "subfolder": "", "type": "output"}]
 
 

@@ -1,0 +1,191 @@
+"""Books: profiles (workflows/books.yaml), and one book's pages rendered with the retry policy.
+Runs without Locust: the caller passes a ComfyClient and gets page/book records and events."""
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from comfyload.errors import UserError
+from comfyload.retry import RetryPolicy
+from comfyload.workload import WORKFLOWS_DIR, Workflow, load_workflow
+
+DEFAULT_PROFILES_FILE = WORKFLOWS_DIR / "books.yaml"
+
+
+@dataclass
+class BookProfile:
+    name: str
+    workflows: list[Workflow]
+    pages: int
+
+    def workflow_for(self, page: int) -> Workflow:
+        return self.workflows[(page - 1) % len(self.workflows)]
+
+
+@dataclass
+class BookMix:
+    """Weighted choice of profiles, e.g. small:2,medium:1."""
+    profiles: list[BookProfile]
+    weights: list[float]
+
+    def pick(self, rng: random.Random) -> BookProfile:
+        return rng.choices(self.profiles, weights=self.weights)[0]
+
+    @property
+    def all_workflows(self) -> list[Workflow]:
+        return [wf for p in self.profiles for wf in p.workflows]
+
+
+def load_book_mix(spec: str, profiles_file=DEFAULT_PROFILES_FILE) -> BookMix:
+    path = Path(profiles_file)
+    try:
+        table = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise UserError(f"book profiles file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    profiles, weights = [], []
+    for part in [p.strip() for p in str(spec).split(",") if p.strip()]:
+        name, _, weight = part.partition(":")
+        if name not in table:
+            raise UserError(f"--book-profile: unknown profile {name!r} (known: {', '.join(sorted(table))})")
+        try:
+            w = float(weight) if weight else 1.0
+        except ValueError:
+            w = -1
+        if w <= 0:
+            raise UserError(f"--book-profile: weight of {name} must be a number > 0, not {weight!r}")
+        profiles.append(parse_profile(name, table[name], path))
+        weights.append(w)
+    if not profiles:
+        raise UserError("--book-profile is empty")
+    return BookMix(profiles, weights)
+
+
+def parse_profile(name: str, entry, path: Path) -> BookProfile:
+    if not isinstance(entry, dict) or "pages" not in entry or not ({"workflow", "workflows"} & set(entry)):
+        raise UserError(f"{path}: profile {name} needs `pages` and `workflow` (or `workflows`)")
+    names = entry.get("workflows") or [entry["workflow"]]
+    pages = entry["pages"]
+    if not isinstance(pages, int) or pages < 1:
+        raise UserError(f"{path}: profile {name}: pages must be an integer >= 1")
+    return BookProfile(name=name, workflows=[load_workflow(resolve_relative(n, path)) for n in names], pages=pages)
+
+
+def resolve_relative(name: str, profiles_path: Path) -> str:
+    """Workflow names resolve in workflows/; a relative .json path, next to the profiles file."""
+    candidate = profiles_path.parent / name
+    return str(candidate) if name.endswith(".json") and candidate.exists() else name
+
+
+@dataclass
+class PageState:
+    """The book app's page fields: retry_count, last_attempted_at, needs_regeneration, image_error."""
+    book_id: str
+    page: int
+    workflow: str
+    retry_count: int = 0
+    last_attempted_at: float | None = None
+    needs_regeneration: bool = False
+    image_error: list = field(default_factory=list)
+    prompt_ids: list = field(default_factory=list)
+    intended_send_ts: float = 0.0
+    done_ts: float | None = None
+    outcome: str = "lost"
+
+    def to_record(self) -> dict:
+        return {"kind": "page", "book_id": self.book_id, "page": self.page, "workflow": self.workflow,
+                "outcome": self.outcome, "retry_count": self.retry_count, "attempts": len(self.prompt_ids),
+                "last_attempted_at": self.last_attempted_at, "needs_regeneration": self.needs_regeneration,
+                "image_error": self.image_error, "prompt_ids": self.prompt_ids,
+                "intended_send_ts": self.intended_send_ts, "done_ts": self.done_ts,
+                "e2e_ms": None if self.done_ts is None else (self.done_ts - self.intended_send_ts) * 1000.0}
+
+
+class BookRun:
+    """Renders one book: pages one after another (or in parallel), each retried per policy.
+    `emit(record)` receives page/book records and events; `on_page(state)` each finished page."""
+
+    def __init__(self, client, profile: BookProfile, policy: RetryPolicy, rng: random.Random, timeout: float,
+                 emit, on_page=None, parallel: bool = False, download: bool = False, intended_start: float | None = None,
+                 graph_for=None):
+        self.client, self.profile, self.policy, self.rng = client, profile, policy, rng
+        self.timeout, self.emit, self.on_page = timeout, emit, on_page
+        self.parallel, self.download = parallel, download
+        self.book_id = uuid.uuid4().hex[:12]
+        self.intended_start = intended_start
+        # how a page's graph is made: (graph, per-request uploads); the harness adds the uploads
+        self.graph_for = graph_for or (lambda wf, context: (wf.parameterise(self.rng, context), []))
+
+    def run(self) -> dict:
+        start = self.intended_start or time.time()
+        numbers = range(1, self.profile.pages + 1)
+        if self.parallel:
+            pages = [None] * self.profile.pages
+            threads = [threading.Thread(target=lambda n=n: pages.__setitem__(n - 1, self.render_page(n, start)))
+                       for n in numbers]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        else:
+            pages = [self.render_page(n, start if n == 1 else None) for n in numbers]
+        failed = [p.page for p in pages if p.outcome != "success"]
+        book = {"kind": "book", "book_id": self.book_id, "profile": self.profile.name, "pages": len(pages),
+                "pages_ok": len(pages) - len(failed), "pages_failed": failed,
+                "outcome": "success" if not failed else "failed", "start_ts": start, "done_ts": time.time(),
+                "retries": sum(p.retry_count for p in pages)}
+        book["e2e_ms"] = (book["done_ts"] - start) * 1000.0
+        self.emit(book)
+        self.emit(event("book.done", book_id=self.book_id, profile=self.profile.name, outcome=book["outcome"],
+                        pages_failed=failed))
+        return book
+
+    def render_page(self, number: int, intended_send_ts: float | None) -> PageState:
+        wf = self.profile.workflow_for(number)
+        state = PageState(book_id=self.book_id, page=number, workflow=wf.name,
+                          intended_send_ts=intended_send_ts or time.time())
+        validation_failures = 0
+        send_at = state.intended_send_ts
+        while True:
+            graph, uploads = self.graph_for(wf, {"page_key": f"{self.book_id}-{number}"})
+            state.last_attempted_at = time.time()
+            labels = {"book_id": self.book_id, "page": number, **({"uploads": uploads} if uploads else {})}
+            result = self.client.run_prompt(graph, wf.name, timeout=self.timeout, intended_send_ts=send_at,
+                                            download=self.download, attempt=state.retry_count + 1, extra=labels)
+            state.prompt_ids.append(result.prompt_id)
+            state.outcome, state.done_ts = result.outcome, result.done_ts
+            if result.ok:
+                break
+            validation_failures += result.outcome == "validation_error"
+            state.image_error.append({"attempt": result.attempt, "outcome": result.outcome, "type": result.error_type,
+                                      "message": (result.error_message or "")[:500], "node": result.error_node,
+                                      "ts": result.done_ts})
+            self.emit(event("book.page.failed", book_id=self.book_id, page=number, attempt=result.attempt,
+                            outcome=result.outcome, error_type=result.error_type))
+            decision = self.policy.decide(result.outcome, state.retry_count, validation_failures)
+            if not decision.retry:
+                state.needs_regeneration = decision.needs_regeneration
+                if state.needs_regeneration:
+                    self.emit(event("book.page.needs_regeneration", book_id=self.book_id, page=number,
+                                    outcome=result.outcome, retry_count=state.retry_count))
+                break
+            state.retry_count += 1
+            self.emit(event("book.page.retry", book_id=self.book_id, page=number, retry=state.retry_count,
+                            delay_s=decision.delay_s, after=result.outcome))
+            time.sleep(decision.delay_s)
+            send_at = time.time()
+        self.emit(state.to_record())
+        if self.on_page is not None:
+            self.on_page(state)
+        return state
+
+
+def event(name: str, **fields) -> dict:
+    return {"kind": "event", "name": name, "ts": time.time(), **fields}

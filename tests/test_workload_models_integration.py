@@ -1,0 +1,171 @@
+"""Integration (real local ComfyUI): closed loop against a Sleep of known cost, books with
+retries, input uploads, open-loop arrivals, the step ramp's knee, SLA breach exit codes."""
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from conftest import only_run_dir, run_cli
+
+pytestmark = pytest.mark.integration
+TEST_WORKFLOWS = Path(__file__).resolve().parent / "workflows"
+
+
+def records_of(runs_dir, kind=None, name=None):
+    lines = (only_run_dir(runs_dir) / "comfyui_metrics.ndjson").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    return [r for r in records if (kind is None or r["kind"] == kind) and (name is None or r.get("name") == name)]
+
+
+def sleep_workflow(tmp_path, seconds):
+    path = tmp_path / f"sleep_{seconds}.json"
+    path.write_text(json.dumps({"1": {"class_type": "Sleep", "inputs": {"seconds": seconds}}}))
+    return str(path)
+
+
+def summary_of(runs_dir):
+    return json.loads((only_run_dir(runs_dir) / "summary.json").read_text())["summary"]
+
+
+def test_one_user_throughput_is_one_over_the_sleep(comfy, runs_dir, tmp_path):
+    proc = run_cli("run", "--host", comfy, "--workflow", sleep_workflow(tmp_path, 0.5), "--jobs", "8", "--concurrency", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    s = summary_of(runs_dir)
+    assert s["images_per_minute"] == pytest.approx(120, rel=0.1), "1 user x 0.5 s Sleep = 2/s"
+    assert s["e2e_ms"]["p50"] == pytest.approx(500, abs=80)
+    assert s["queue_wait_ms"]["p50"] < 50 and s["execution_ms"]["p50"] == pytest.approx(500, abs=30)
+
+
+def test_n_users_on_one_server_wait_n_times_the_sleep(comfy, runs_dir, tmp_path):
+    proc = run_cli("run", "--host", comfy, "--workflow", sleep_workflow(tmp_path, 0.5), "--jobs", "15", "--concurrency", "3")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    prompts = sorted(records_of(runs_dir, "prompt"), key=lambda r: r["intended_send_ts"])
+    steady = [r["e2e_ms"] for r in prompts[3:]]  # after the first round the queue holds 3
+    assert statistics.median(steady) == pytest.approx(1500, abs=200), "3 users x 0.5 s = 1.5 s each"
+    assert statistics.median(r["queue_wait_ms"] for r in prompts[3:]) == pytest.approx(1000, abs=200)
+    assert summary_of(runs_dir)["images_per_minute"] == pytest.approx(120, rel=0.12), "the server's capacity is unchanged"
+
+
+def book_args(comfy, profile, *extra):
+    return ("run", "--host", comfy, "--user-class", "BookUser", "--book-profiles", str(TEST_WORKFLOWS / "books.yaml"),
+            "--book-profile", profile, "--retry-backoff-sec", "0.2", "--concurrency", "1", *extra)
+
+
+def test_a_page_that_fails_once_is_retried_and_the_book_succeeds(comfy, runs_dir):
+    proc = run_cli(*book_args(comfy, "fault_once_book", "--jobs", "1"))
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 1 book < the SLA's 5 books: a concurrency breach
+    pages = {p["page"]: p for p in records_of(runs_dir, "page")}
+    assert set(pages) == {1, 2, 3} and all(p["outcome"] == "success" for p in pages.values())
+    assert pages[2]["retry_count"] == 1 and pages[2]["attempts"] == 2 and not pages[2]["needs_regeneration"]
+    assert pages[2]["image_error"][0]["outcome"] == "execution_error"
+    assert pages[1]["retry_count"] == pages[3]["retry_count"] == 0
+    [book] = records_of(runs_dir, "book")
+    assert book["outcome"] == "success" and book["retries"] == 1
+    names = [e["name"] for e in records_of(runs_dir, "event")]
+    assert names.count("book.page.failed") == 1 and names.count("book.page.retry") == 1
+    assert names.count("book.done") == 1 and "book.page.needs_regeneration" not in names
+    retry = records_of(runs_dir, "event", "book.page.retry")[0]
+    assert retry["page"] == 2 and retry["delay_s"] == 0.2
+    prompts = records_of(runs_dir, "prompt")
+    assert len(prompts) == 4 and sorted(p["attempt"] for p in prompts if p["page"] == 2) == [1, 2]
+    s = summary_of(runs_dir)
+    assert s["books"]["ok"] == 1 and s["books"]["retries"] == 1
+    metrics = {v["metric"]: v for v in s["sla"]}
+    assert metrics["error_rate"]["measured"] == 0, "a page that succeeded on retry is no failure after retries"
+
+
+def test_a_page_that_always_fails_validation_is_retried_once_then_needs_regeneration(comfy, runs_dir):
+    proc = run_cli(*book_args(comfy, "invalid_page_book", "--jobs", "1", "--max-retries", "3"))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    pages = {p["page"]: p for p in records_of(runs_dir, "page")}
+    assert pages[2]["outcome"] == "validation_error" and pages[2]["needs_regeneration"] is True
+    assert pages[2]["retry_count"] == 1 and pages[2]["attempts"] == 2, "validation errors are retried once only"
+    assert [e["outcome"] for e in pages[2]["image_error"]] == ["validation_error", "validation_error"]
+    assert pages[1]["outcome"] == pages[3]["outcome"] == "success", "other pages unaffected"
+    [book] = records_of(runs_dir, "book")
+    assert book["outcome"] == "failed" and book["pages_failed"] == [2]
+    [flag] = records_of(runs_dir, "event", "book.page.needs_regeneration")
+    assert flag["page"] == 2
+    assert "error_rate" in proc.stdout and "SLA verdict: FAIL" in proc.stdout
+
+
+def test_input_images_are_uploaded_once_or_per_request(comfy, runs_dir, tmp_path):
+    proc = run_cli("run", "--host", comfy, "--workflow", "cpu_reference", "--jobs", "3", "--concurrency", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {r["outcome"] for r in records_of(runs_dir, "prompt")} == {"success"}
+    # per request: a copy of the spec with per_request: true uploads a unique file each time
+    src = Path("workflows")
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "inputs" / "character_ref.png").write_bytes((src / "inputs" / "character_ref.png").read_bytes())
+    (tmp_path / "ref.json").write_text((src / "cpu_reference.json").read_text())
+    (tmp_path / "ref.spec.yaml").write_text((src / "cpu_reference.spec.yaml").read_text().replace("per_request: false", "per_request: true"))
+    for d in runs_dir.iterdir():
+        import shutil
+        shutil.rmtree(d)
+    proc = run_cli("run", "--host", comfy, "--workflow", str(tmp_path / "ref.json"), "--jobs", "3", "--concurrency", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    prompts = records_of(runs_dir, "prompt")
+    uploads = [name for p in prompts for name in p["uploads"]]
+    assert len(uploads) == 3 and len(set(uploads)) == 3 and all(u.startswith("character_ref-") for u in uploads)
+    assert {p["outcome"] for p in prompts} == {"success"}
+
+
+def test_missing_input_file_is_one_clear_error(comfy, runs_dir, tmp_path):
+    (tmp_path / "ref.json").write_text(Path("workflows/cpu_reference.json").read_text())
+    (tmp_path / "ref.spec.yaml").write_text("inputs:\n  - {node: '1', input: image, file: nowhere/ref.png}\n")
+    proc = run_cli("run", "--host", comfy, "--workflow", str(tmp_path / "ref.json"), "--jobs", "1", timeout=60)
+    assert proc.returncode == 2 and "input file not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_model_is_named_before_load(comfy, runs_dir):
+    proc = run_cli("run", "--host", comfy, "--workflow", "book_small", "--jobs", "1", timeout=60)
+    assert proc.returncode == 2
+    assert "missing model ckpt_name='v1-5-pruned-emaonly.safetensors'" in proc.stderr
+    assert list(runs_dir.iterdir()) == []
+
+
+def test_open_loop_above_capacity_counts_late_arrivals_and_latency_grows(comfy, runs_dir, tmp_path):
+    proc = run_cli("run", "--host", comfy, "--user-class", "OpenLoopUser", "--workflow", sleep_workflow(tmp_path, 0.5),
+                   "--arrival", "constant", "--arrival-rate", "5", "--max-in-flight", "2", "--jobs", "16",
+                   "--run-time", "60s")
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    prompts = sorted(records_of(runs_dir, "prompt"), key=lambda r: r["intended_send_ts"])
+    assert len(prompts) == 16 and {p["outcome"] for p in prompts} == {"success"}
+    gaps = [b["intended_send_ts"] - a["intended_send_ts"] for a, b in zip(prompts, prompts[1:])]
+    assert statistics.median(gaps) == pytest.approx(0.2, abs=0.02), "arrivals keep their schedule (5/s)"
+    first, last = prompts[:3], prompts[-3:]
+    assert min(p["e2e_ms"] for p in last) > max(p["e2e_ms"] for p in first) + 3000, "queueing shows in latency"
+    assert all(p["sent_ts"] - p["intended_send_ts"] > 2.0 for p in last), "late arrivals sent late, timed from intent"
+    [arrivals] = records_of(runs_dir, "event", "arrivals.summary")
+    assert arrivals["scheduled"] == 16 and arrivals["late"] >= 10 and arrivals["on_time"] + arrivals["late"] == 16
+    assert summary_of(runs_dir)["arrivals"]["late"] == arrivals["late"]
+    assert "late (cap reached)" in proc.stdout
+
+
+def test_step_ramp_stops_at_the_knee_the_sla_predicts(comfy, runs_dir, tmp_path):
+    # Sleep 1 s on one serial server: N prompts in flight -> e2e ~ N s (+ up to 0.4 s when ComfyUI's
+    # periodic gc.collect() stalls it). With p95 <= 4.7 s, 4 in flight pass and 5 fail: the knee is 4.
+    sla = tmp_path / "sla.yaml"
+    sla.write_text("latency_p95_s: 4.7\nthroughput_images_per_min: 20\nerror_budget_pct: 2\n")
+    scenario = tmp_path / "ramp.yaml"
+    scenario.write_text(f"user_class: PromptUser\nshape: step_ramp\nrun_time: 150s\nworkflow: {sleep_workflow(tmp_path, 1.0)}\n"
+                        f"sla: {sla}\nramp_start: 2\nramp_step: 2\nramp_hold: 10\nramp_max: 12\nper_prompt_timeout: 30\n")
+    proc = run_cli("run", "--host", comfy, "--scenario", str(scenario), timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    steps = {s["users"]: s for s in records_of(runs_dir, "event", "ramp.step")}
+    assert sorted(steps) == [2, 4, 5, 6], "up by 2 until the breach at 6, then bisection tried 5"
+    assert steps[2]["passed"] and steps[4]["passed"] and not steps[6]["passed"] and not steps[5]["passed"]
+    assert steps[4]["p95_s"] == pytest.approx(4.0, abs=0.45) and steps[6]["p95_s"] > 4.7
+    [knee] = records_of(runs_dir, "event", "ramp.knee")
+    assert knee["users"] == 4 and knee["first_breach"] == 5
+    assert "ramp knee: 4 prompts in flight within SLA" in proc.stdout
+
+
+def test_latency_breach_makes_the_exit_code_non_zero_and_names_the_metric(comfy, runs_dir, tmp_path):
+    sla = tmp_path / "sla.yaml"
+    sla.write_text("latency_p95_s: 0.3\n")
+    proc = run_cli("run", "--host", comfy, "--workflow", sleep_workflow(tmp_path, 0.5), "--jobs", "3", "--concurrency", "1",
+                   "--sla", str(sla))
+    assert proc.returncode == 1
+    assert "FAIL  latency_p95" in proc.stdout and "SLA verdict: FAIL (latency_p95)" in proc.stdout
