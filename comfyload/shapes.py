@@ -9,46 +9,10 @@ ramp measures, so they cannot be its stop rule."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 from locust import LoadTestShape
 
-from comfyload.sla import evaluate, renders
-
-STEP_METRICS = ("latency_p95", "error_rate")
-SETTLE_FRACTION = 0.2     # the first 20 % of each step is its warm-up
-GPU_SATURATED_PCT = 90.0
-
-
-def window(records, start: float, end: float) -> list[dict]:
-    """Renders sent in [start, end) and finished by `end`."""
-    return [r for r in renders(records) if start <= r["intended_send_ts"] < end
-            and r.get("done_ts") is not None and r["done_ts"] <= end]
-
-
-def mean_gpu_utilisation(records, start: float, end: float):
-    values = [r["util_gpu"] for r in records if r.get("kind") == "gpu" and start <= r.get("ts", 0) < end
-              and r.get("util_gpu") is not None]
-    return sum(values) / len(values) if values else None
-
-
-def judge_step(harness, users: int, start: float, end: float) -> dict:
-    """The verdict of one step, as an event record."""
-    records = list(harness.recent)
-    units = window(records, start + (end - start) * SETTLE_FRACTION, end)
-    targets = replace(harness.sla, warmup_seconds=0, warmup_prompts=0)
-    verdicts = {v.metric: v for v in evaluate(units, targets)}
-    gpu = mean_gpu_utilisation(records, start, end)
-    breached = [m for m in STEP_METRICS if verdicts[m].passed is False]
-    if gpu is not None and gpu >= GPU_SATURATED_PCT:
-        breached.append("gpu_saturated")
-    if not units:
-        breached.append("no_completions")
-    return {"kind": "event", "name": "ramp.step", "ts": time.time(), "users": users, "start_ts": start, "end_ts": end,
-            "renders": len(units), "images_per_min": verdicts["throughput"].measured,
-            "p95_s": verdicts["latency_p95"].measured, "error_pct": verdicts["error_rate"].measured,
-            "gpu_util_mean": gpu, "passed": not breached, "breached": breached}
-
+from comfyload.ramp import judge_step, knee_event, next_level
 
 class StepRamp(LoadTestShape):
     """--ramp-start, --ramp-step, --ramp-hold, --ramp-max."""
@@ -76,35 +40,12 @@ class StepRamp(LoadTestShape):
         step = judge_step(harness, self.level, self.level_started, now)
         harness.emit(step)
         self.results[self.level] = step
-        next_level = self.next_level(opts)
-        if next_level is None:
-            harness.emit(self.knee_event())
+        level = next_level({u: st["passed"] for u, st in self.results.items()}, self.level, opts.ramp_step, opts.ramp_max)
+        if level is None:
+            harness.emit(knee_event(self.results, self.unit))
             return None
-        self.level, self.level_started = next_level, time.time()
+        self.level, self.level_started = level, time.time()
         return self.level, max(self.level, 1)
-
-    def next_level(self, opts):
-        """Up by --ramp-step while steps pass; after the first failure, bisect."""
-        good = [u for u, s in self.results.items() if s["passed"]]
-        bad = [u for u, s in self.results.items() if not s["passed"]]
-        best, worst = max(good, default=None), min(bad, default=None)
-        if worst is None:
-            return None if self.level >= opts.ramp_max else min(self.level + opts.ramp_step, opts.ramp_max)
-        if best is None or worst - best <= 1:
-            return None
-        return (best + worst) // 2
-
-    def knee_event(self) -> dict:
-        good = [s for s in self.results.values() if s["passed"]]
-        knee = max(good, key=lambda s: s["users"]) if good else None
-        return {"kind": "event", "name": "ramp.knee", "ts": time.time(),
-                "users": knee["users"] if knee else 0, "unit": self.unit,
-                "window": [knee["start_ts"], knee["end_ts"]] if knee else None,
-                "images_per_min": knee["images_per_min"] if knee else None,
-                "p95_s": knee["p95_s"] if knee else None,
-                "first_breach": min((s["users"] for s in self.results.values() if not s["passed"]), default=None),
-                "steps": sorted(self.results)}
-
 
 class Spike(LoadTestShape):
     """--spike-base users, then --spike-users from --spike-at for --spike-duration, then back."""

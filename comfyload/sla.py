@@ -170,8 +170,7 @@ def verdict_records(records) -> list[dict]:
     if not knee or not knee.get("window"):
         return records
     start, end = knee["window"]
-    settle = start + (end - start) * 0.2
-    units = [r for r in renders(records) if settle <= r["intended_send_ts"] < end and (r.get("done_ts") or end + 1) <= end]
+    units = [r for r in renders(records) if start <= r["intended_send_ts"] < end and (r.get("done_ts") or end + 1) <= end]
     return units + [knee]
 
 
