@@ -99,3 +99,18 @@ def test_without_a_host_the_local_comfyui_is_started_and_stopped(runs_dir):
     assert not port_in_use(port), "the ComfyUI it started is stopped"
     meta = json.loads((only_run_dir(runs_dir) / "meta.json").read_text())
     assert meta["server"] == f"http://127.0.0.1:{port}"
+
+
+def test_ws_per_user_opens_one_socket_per_user(comfy, runs_dir):
+    proc = run_cli("run", "--host", comfy, "--ws-per-user", "--jobs", "9", "--concurrency", "3")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    prompts = [r for r in load_records(only_run_dir(runs_dir)) if r["kind"] == "prompt"]
+    assert len(prompts) == 9 and {r["outcome"] for r in prompts} == {"success"}
+    assert len({r["client_id"] for r in prompts}) == 3, "one client id (socket) per user"
+
+
+def test_shared_socket_by_default(comfy, runs_dir):
+    proc = run_cli("run", "--host", comfy, "--jobs", "6", "--concurrency", "3")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    prompts = [r for r in load_records(only_run_dir(runs_dir)) if r["kind"] == "prompt"]
+    assert len({r["client_id"] for r in prompts}) == 1, "one socket per worker process"
