@@ -6,13 +6,16 @@ SCENARIO ?= baseline
 ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup comfyui-install browser baseline ui comfyui test unit clean help
+.PHONY: setup comfyui-install browser baseline ui comfyui test unit clean help report archive profile
 
 help:
 	@echo "make baseline   run the baseline scenario headless, print summary + SLA verdict (SCENARIO=, ARGS=)"
 	@echo "make test       the whole pytest suite, integration tests against a real ComfyUI included"
 	@echo "make ui         Locust web UI on http://127.0.0.1:8089 against the same target"
 	@echo "make comfyui    only start the local ComfyUI (foreground, Ctrl-C stops it)"
+	@echo "make report RUN=<id>    (re)build runs/<id>/report.html, charts/, summary.json, README.md"
+	@echo "make archive RUN=<id>   copy runs/<id> (with its report) into observability/baselines/<date>/"
+	@echo "make profile WORKFLOWS=\"a b\"   each workflow alone, PROFILE_RUNS times after a warm-up"
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +49,24 @@ unit: $(VENV)/.installed
 
 clean:
 	rm -rf .comfyui runs/*-*
+
+# Reports (reports/): build, archive a baseline, profile workflows one at a time.
+RUN ?=
+WORKFLOWS ?= cpu_smoke
+PROFILE_RUNS ?= 5
+ARCHIVE_DATE := $(shell date +%Y-%m-%d)
+
+report: $(VENV)/.installed
+	@test -n "$(RUN)" || { echo "usage: make report RUN=<run id>"; exit 2; }
+	$(PY) -m reports build runs/$(RUN)
+
+archive: $(VENV)/.installed
+	@test -n "$(RUN)" || { echo "usage: make archive RUN=<run id>"; exit 2; }
+	@test -d "runs/$(RUN)" || { echo "error: run folder not found: runs/$(RUN)"; exit 2; }
+	@test -f "runs/$(RUN)/report.html" || $(PY) -m reports build runs/$(RUN)
+	mkdir -p observability/baselines/$(ARCHIVE_DATE)
+	cp -r runs/$(RUN) observability/baselines/$(ARCHIVE_DATE)/
+	@echo "archived: observability/baselines/$(ARCHIVE_DATE)/$(RUN)"
+
+profile: setup
+	$(PY) -m reports profile $(WORKFLOWS) --runs $(PROFILE_RUNS) $(ARGS)

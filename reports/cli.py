@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from comfyload.errors import UserError
@@ -24,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0: reproducible)")
     p = sub.add_parser("profile", help="run each workflow alone, one request at a time, N times")
     p.add_argument("workflows", nargs="+", help="workflow names (workflows/<name>.json) or paths")
-    p.add_argument("--host", required=True, help="ComfyUI server URL")
+    p.add_argument("--host", default=os.environ.get("COMFY_HOST") or None,
+                   help="ComfyUI server URL (env COMFY_HOST); default: start the local ComfyUI, as `comfyload run` does")
     p.add_argument("--runs", "-n", type=int, default=5, help="measured runs per workflow (default 5)")
     p.add_argument("--warmup", type=int, default=1, help="runs discarded first, per workflow (default 1)")
     p.add_argument("--timeout", type=float, default=300.0, help="per-prompt timeout in seconds (default 300)")
@@ -46,7 +48,15 @@ def main(argv=None) -> int:
             from reports.compare import run_compare
             return EXIT_REGRESSION if run_compare(args.baseline, args.candidate, args.sla, args.html, args.seed) else EXIT_OK
         from reports.profile import run_profile
-        run_profile(args.workflows, args.host, args.runs, args.warmup, args.timeout, args.seed, args.out)
+        server = None
+        if args.host is None:
+            from comfyload.server import LocalComfyUI
+            server = LocalComfyUI(port=int(os.environ.get("COMFY_PORT", "8188"))).start()
+        try:
+            run_profile(args.workflows, args.host or server.url, args.runs, args.warmup, args.timeout, args.seed, args.out)
+        finally:
+            if server is not None:
+                server.stop()
         return EXIT_OK
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
