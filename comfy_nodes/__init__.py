@@ -91,5 +91,60 @@ class Fault(_DrillNode):
         raise RuntimeError("ComfyLoad Fault node: simulated failure")
 
 
-NODE_CLASS_MAPPINGS = {"Sleep": Sleep, "Fault": Fault}
-NODE_DISPLAY_NAME_MAPPINGS = {"Sleep": "Sleep (ComfyLoad drill)", "Fault": "Fault (ComfyLoad drill)"}
+def _device():
+    if model_management is not None:
+        return model_management.get_torch_device()
+    import torch
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Burn(_DrillNode):
+    """Matrix multiplications on ComfyUI's device for N iterations: real GPU (or CPU) work of a
+    chosen size, with progress, stoppable by /interrupt."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"iterations": ("INT", {"default": 100, "min": 1, "max": 10_000_000}),
+                             "size": ("INT", {"default": 1024, "min": 16, "max": 16384})},
+                **_ANY_IMAGE}
+
+    def run(self, iterations, size, image=None):
+        import torch
+        import comfy.utils
+        device = _device()
+        a = torch.randn(size, size, device=device)
+        b = torch.randn(size, size, device=device)
+        bar = comfy.utils.ProgressBar(iterations)
+        for i in range(iterations):
+            _raise_if_interrupted()
+            a = torch.tanh(a @ b)
+            bar.update_absolute(i + 1, iterations)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return (image,)
+
+
+class VRAMHog(_DrillNode):
+    """Allocates `mib` MiB on ComfyUI's device and holds it for `seconds`: squeezes the memory
+    other prompts (and models) can use, to drive ComfyUI towards its real OOM path."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"mib": ("INT", {"default": 1024, "min": 1, "max": 1_048_576}),
+                             "seconds": ("FLOAT", {"default": 10.0, "min": 0.0, "max": 3600.0, "step": 0.1})},
+                **_ANY_IMAGE}
+
+    def run(self, mib, seconds, image=None):
+        import torch
+        hog = torch.empty(mib * 1024 * 1024, dtype=torch.uint8, device=_device())
+        hog.fill_(1)  # touch the pages so the memory is really taken
+        try:
+            _sleep_interruptibly(seconds)
+        finally:
+            del hog
+        return (image,)
+
+
+NODE_CLASS_MAPPINGS = {"Sleep": Sleep, "Fault": Fault, "Burn": Burn, "VRAMHog": VRAMHog}
+NODE_DISPLAY_NAME_MAPPINGS = {"Sleep": "Sleep (ComfyLoad drill)", "Fault": "Fault (ComfyLoad drill)",
+                              "Burn": "Burn (ComfyLoad drill)", "VRAMHog": "VRAM hog (ComfyLoad drill)"}

@@ -13,6 +13,7 @@ import yaml
 
 from comfyload.errors import UserError
 from comfyload.retry import RetryPolicy
+from comfyload.sla import repo_path
 from comfyload.workload import WORKFLOWS_DIR, Workflow, load_workflow
 
 DEFAULT_PROFILES_FILE = WORKFLOWS_DIR / "books.yaml"
@@ -43,7 +44,7 @@ class BookMix:
 
 
 def load_book_mix(spec: str, profiles_file=DEFAULT_PROFILES_FILE) -> BookMix:
-    path = Path(profiles_file)
+    path = repo_path(profiles_file)
     try:
         table = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:

@@ -7,6 +7,7 @@ the SLA verdict. Exit codes: 0 SLA met, 1 SLA breached, 2 bad input, 3 the harne
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -19,15 +20,18 @@ import yaml
 from comfyload import options as opts
 from comfyload.client import ComfyClient
 from comfyload.errors import UserError
+from comfyload.fault_checks import run_checks, unknown_checks
+from comfyload.faults import FaultSchedule, HookCrash, LocalCrash, make_proxy, parse_fault_plan
 from comfyload.preflight import check_server, plan_run
-from comfyload.recorder import RUNS_ROOT, new_run_dir, read_records
+from comfyload.recorder import RUNS_ROOT, RunRecorder, new_run_dir, read_records
 from comfyload.server import LocalComfyUI
 from comfyload.sla import load_sla
 from comfyload.summary import format_summary, summarise
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS_DIR = REPO / "scenarios"
-SCENARIO_RUN_KEYS = {"description", "user_class", "users", "spawn_rate", "run_time", "shape"}
+SCENARIO_RUN_KEYS = {"description", "user_class", "users", "spawn_rate", "run_time", "shape", "fault"}
+FAULTS_DIR = SCENARIOS_DIR / "faults"
 USER_CLASSES = ("PromptUser", "BookUser", "OpenLoopUser")
 SHAPES_DIR = SCENARIOS_DIR / "shapes"
 EXIT_PASS, EXIT_BREACH, EXIT_USER_ERROR, EXIT_HARNESS = 0, 1, 2, 3
@@ -41,10 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Every ComfyLoad option is also an env var and a scenario key; anything after `--` goes to Locust.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("run", "run a scenario headless, print the summary and the SLA verdict (exit 1 on breach)"),
-                       ("ui", "open the Locust web UI against the same target (Ctrl-C stops)")):
+                       ("ui", "open the Locust web UI against the same target (Ctrl-C stops)"),
+                       ("faults", "run the fault drills of scenarios/faults/ and print scenario, expected, observed, verdict")):
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("--scenario", default=os.environ.get("SCENARIO", "baseline"),
-                       help="scenario name in scenarios/ or a YAML path (default baseline; env SCENARIO)")
+        if name == "faults":
+            p.add_argument("--only", help="comma list of drills (default: all)")
+        else:
+            p.add_argument("--scenario", default=os.environ.get("SCENARIO", "baseline"),
+                           help="scenario name in scenarios/ or scenarios/faults/, or a YAML path (default baseline; env SCENARIO)")
+        p.add_argument("--crash-cmd", help="crash drill against a remote/container server: command that kills it")
+        p.add_argument("--restart-cmd", help="crash drill: command that starts it again (health: /system_stats)")
+        p.add_argument("--toxiproxy", help="network drill: use the toxiproxy at this API URL instead of the built-in proxy")
         p.add_argument("--host", default=os.environ.get("COMFY_HOST") or None,
                        help="ComfyUI server URL (env COMFY_HOST); default: start the local one")
         p.add_argument("--port", type=int, default=int(os.environ.get("COMFY_PORT", "8188")),
@@ -88,9 +99,10 @@ def _env_int(name):
 def load_scenario(name_or_path: str) -> dict:
     path = Path(name_or_path)
     if not path.suffix:
-        path = SCENARIOS_DIR / f"{name_or_path}.yaml"
+        path = next((d / f"{name_or_path}.yaml" for d in (SCENARIOS_DIR, FAULTS_DIR) if (d / f"{name_or_path}.yaml").is_file()),
+                    SCENARIOS_DIR / f"{name_or_path}.yaml")
     if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in SCENARIOS_DIR.glob("*.yaml")))
+        known = ", ".join(sorted(p.stem for d in (SCENARIOS_DIR, FAULTS_DIR) for p in d.glob("*.yaml")))
         raise UserError(f"scenario not found: {name_or_path} (known: {known})")
     try:
         scenario = yaml.safe_load(path.read_text()) or {}
@@ -103,6 +115,11 @@ def load_scenario(name_or_path: str) -> dict:
         raise UserError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
     scenario["_name"] = path.stem
     scenario["_path"] = str(path)
+    if "fault" in scenario:
+        scenario["_fault"] = parse_fault_plan(scenario["fault"], str(path))
+        unknown = unknown_checks(scenario["_fault"].checks)
+        if unknown:
+            raise UserError(f"{path}: unknown check(s) {', '.join(unknown)}")
     return scenario
 
 
@@ -161,7 +178,7 @@ def preflight(host: str, plan) -> None:
 
 def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args, headless: bool) -> list[str]:
     locustfiles = [str(REPO / "locustfile.py")]
-    if not headless and args.shapes:
+    if not headless and getattr(args, "shapes", False):
         locustfiles += [str(p) for p in sorted(SHAPES_DIR.glob("*.py"))]
     elif settings["shape"]:
         locustfiles.append(str(SHAPES_DIR / f"{settings['shape']}.py"))
@@ -183,10 +200,10 @@ def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args
             cmd += [o.flag] if value else []
         else:
             cmd += [o.flag, str(value)]
-    extra = list(args.locust_args)
+    extra = list(getattr(args, "locust_args", []))
     if extra[:1] == ["--"]:
         extra = extra[1:]
-    return cmd + extra + ([] if not headless and args.shapes else [settings["user_class"]])
+    return cmd + extra + ([] if not headless and getattr(args, "shapes", False) else [settings["user_class"]])
 
 
 def finish(run_dir: Path, sla_path: str, output: str | None) -> int:
@@ -215,10 +232,13 @@ def finish(run_dir: Path, sla_path: str, output: str | None) -> int:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "faults":
+            return run_fault_suite(args)
         scenario = load_scenario(args.scenario)
         settings = resolve_settings(args, scenario)
         plan = plan_run(settings, {settings["user_class"]})
-        return execute(args, scenario, settings, plan)
+        with comfy_target(args) as (host, server):
+            return execute(args, scenario, settings, plan, host, server)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -226,28 +246,130 @@ def main(argv=None) -> int:
         return 130
 
 
-def execute(args, scenario: dict, settings: dict, plan) -> int:
+@contextlib.contextmanager
+def comfy_target(args):
+    """(host, local server or None): COMFY_HOST/--host, else the local ComfyUI, stopped after."""
     server = None
-    host = args.host or None
     try:
-        if host is None:
+        if not args.host:
             server = LocalComfyUI(port=args.port).start()
-            host = server.url
-        preflight(host, plan)
-        run_dir = new_run_dir(scenario["_name"], RUNS_ROOT)
-        print(f"[comfyload] target {host}; scenario {scenario['_name']}; run folder {run_dir}", file=sys.stderr, flush=True)
-        cmd = locust_command(host, settings, run_dir, scenario["_name"], args, headless=args.command == "run")
-        try:
-            rc = subprocess.call(cmd, cwd=str(REPO))
-        except KeyboardInterrupt:
-            rc = 0
-        if rc == EXIT_USER_ERROR:
-            return EXIT_USER_ERROR
-        if rc not in (0, 1):
-            print(f"error: Locust exited with code {rc}", file=sys.stderr)
-            finish(run_dir, settings["sla"], args.output)
-            return EXIT_HARNESS
-        return finish(run_dir, settings["sla"], args.output)
+        yield (args.host or server.url), server
     finally:
         if server is not None:
             server.stop()
+
+
+def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> int:
+    preflight(host, plan)
+    fault = scenario.get("_fault")
+    run_dir = new_run_dir(scenario["_name"], RUNS_ROOT)
+    print(f"[comfyload] target {host}; scenario {scenario['_name']}; run folder {run_dir}", file=sys.stderr, flush=True)
+    proxy = schedule = None
+    load_host = host
+    log_offset = server.log_path.stat().st_size if server is not None and server.log_path.exists() else None
+    if fault is not None:
+        if fault.uses_proxy:
+            proxy = make_proxy(host, args.toxiproxy)
+            load_host = proxy.url
+            print(f"[comfyload] fault proxy {proxy.url} -> {host}", file=sys.stderr, flush=True)
+        settings = {**settings, "inject_sleep": settings["inject_sleep"] or fault.inject_sleep_option()}
+    cmd = locust_command(load_host, settings, run_dir, scenario["_name"], args, headless=args.command != "ui")
+    process = subprocess.Popen(cmd, cwd=str(REPO))
+    try:
+        if fault is not None:
+            schedule = FaultSchedule(fault, RunRecorder(run_dir), proxy, crash_controller(args, server, host, fault)).start()
+        rc = process.wait()
+    except KeyboardInterrupt:
+        rc = process.wait()
+    finally:
+        if schedule is not None:
+            schedule.stop()
+        if proxy is not None:
+            proxy.stop()
+    if rc == EXIT_USER_ERROR:
+        return EXIT_USER_ERROR
+    if rc not in (0, 1):
+        print(f"error: Locust exited with code {rc}", file=sys.stderr)
+        finish(run_dir, settings["sla"], args.output)
+        return EXIT_HARNESS
+    if fault is not None and log_offset is not None:
+        RunRecorder(run_dir).event("server.oom_unloads", count=server_log_since(server, log_offset).count(OOM_LOG_LINE))
+    drill_passed = judge_fault(run_dir, scenario, fault, settings["sla"]) if fault is not None else None
+    code = finish(run_dir, settings["sla"], args.output)
+    if drill_passed is None or code == EXIT_HARNESS:
+        return code
+    return EXIT_PASS if drill_passed else EXIT_BREACH  # a drill is judged on its expected behaviour
+
+
+OOM_LOG_LINE = "Got an OOM, unloading all loaded models."
+
+
+def server_log_since(server, offset: int) -> str:
+    with open(server.log_path, "rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
+def crash_controller(args, server, host: str, fault):
+    if not fault.uses_crash:
+        return None
+    if args.crash_cmd and args.restart_cmd:
+        return HookCrash(args.crash_cmd, args.restart_cmd, host)
+    if server is None:
+        raise UserError("the crash drill needs the local ComfyUI, or --crash-cmd and --restart-cmd for your server")
+    return LocalCrash(server)
+
+
+def judge_fault(run_dir: Path, scenario: dict, fault, sla_path: str) -> bool:
+    """Runs the drill's checks over the records, prints its table, keeps fault_verdict.json."""
+    records = read_records(run_dir)
+    rows = run_checks(fault.checks, records, load_sla(sla_path))
+    recorder = RunRecorder(run_dir)
+    for row in rows:
+        if row.check == "recovery_within_sla" and row.observed.endswith("(crash -> first success)"):
+            recorder.event("fault.recovered", recovery_s=float(row.observed.split()[0]))
+    passed = all(r.passed for r in rows)
+    verdict = {"scenario": scenario["_name"], "expected": fault.expected, "passed": passed,
+               "checks": [r.__dict__ for r in rows]}
+    recorder.event("fault.verdict", scenario=scenario["_name"], passed=passed)
+    (run_dir / "fault_verdict.json").write_text(json.dumps(verdict, indent=2))
+    print(format_drill_table([verdict]))
+    return passed
+
+
+def format_drill_table(verdicts: list[dict]) -> str:
+    lines = [f"{'scenario':<12} {'expected':<58} {'observed':<70} verdict"]
+    for v in verdicts:
+        for i, c in enumerate(v["checks"]):
+            name = v["scenario"] if i == 0 else ""
+            lines.append(f"{name:<12} {c['expected'][:58]:<58} {c['observed'][:70]:<70} {'PASS' if c['passed'] else 'FAIL'}")
+        lines.append(f"{'':<12} {'=> ' + v['expected'][:55]:<58} {'':<70} {'PASS' if v['passed'] else 'FAIL'}")
+    return "\n".join(lines)
+
+
+def run_fault_suite(args) -> int:
+    """`make faults`: every drill in scenarios/faults/ (or --only), one run each, one table."""
+    names = sorted(p.stem for p in FAULTS_DIR.glob("*.yaml"))
+    if args.only:
+        unknown = set(args.only.split(",")) - set(names)
+        if unknown:
+            raise UserError(f"--only: unknown drill(s) {', '.join(sorted(unknown))} (known: {', '.join(names)})")
+        names = [n for n in names if n in args.only.split(",")]
+    planned = []
+    for name in names:  # every drill checked before any runs
+        scenario = load_scenario(name)
+        settings = resolve_settings(args, scenario)
+        planned.append((scenario, settings, plan_run(settings, {settings["user_class"]})))
+    verdicts = []
+    with comfy_target(args) as (host, server):
+        for scenario, settings, plan in planned:
+            print(f"\n=== drill: {scenario['_name']} ===", flush=True)
+            execute(args, scenario, settings, plan, host, server)
+            run_dir = sorted(RUNS_ROOT.glob(f"*-{scenario['_name']}*"))[-1]
+            path = run_dir / "fault_verdict.json"
+            verdicts.append(json.loads(path.read_text()) if path.exists() else
+                            {"scenario": scenario["_name"], "expected": "", "passed": False,
+                             "checks": [{"check": "run", "expected": "the drill runs", "observed": "no verdict", "passed": False}]})
+    print("\n== Fault drills ==")
+    print(format_drill_table(verdicts))
+    return EXIT_PASS if all(v["passed"] for v in verdicts) else EXIT_BREACH

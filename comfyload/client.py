@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 10.0          # a silent socket is pinged after this; no pong by the next -> dead
 RECONNECT_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0)
+STABLE_CONNECTION_S = 5.0   # a socket that lived this long resets the reconnect backoff
 HISTORY_POLL_S = 0.5        # reconciliation poll after a socket drop
 HISTORY_WRITE_WAIT_S = 5.0  # how long to wait for `executing` None before reading /history
+SUBMIT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0)  # between POST /prompt retries after network errors
 
 
 class _Watch:
@@ -75,12 +77,15 @@ class ComfyClient:
     """
 
     def __init__(self, server: str, completion: str = "ws", worker: str = "",
-                 http_timeout: float = 30.0, pool_size: int = 64, on_result=None):
+                 http_timeout: float = 30.0, pool_size: int = 64, on_result=None, on_submit=None,
+                 on_connection=None):
         self.server = server.rstrip("/")
         if "://" not in self.server:
             self.server = "http://" + self.server
         self.worker = worker
         self.on_result = on_result  # gets every finished PromptResult: exactly one per submitted prompt
+        self.on_submit = on_submit  # called once per run_prompt (the audit's "submitted")
+        self.on_connection = on_connection  # ("down", server) when the socket drops, ("up", server) again
         self.poll_interval = parse_completion(completion)
         self.http_timeout = http_timeout
         self.http = requests.Session()
@@ -173,11 +178,13 @@ class ComfyClient:
                               completion="ws" if self.poll_interval is None else "poll",
                               node_classes={k: v.get("class_type") for k, v in graph.items()})
         watch = _Watch(result, list(graph))
+        if self.on_submit is not None:
+            self.on_submit(result)
         if self.poll_interval is None:
             with self._lock:
                 self._watches[result.prompt_id] = watch
         try:
-            if self._submit(graph, result):
+            if self._submit(graph, result, deadline):
                 if result.client_id != self.client_id:  # the socket was replaced meanwhile
                     watch.orphaned.set()
                 self._wait(watch, deadline, timeout)
@@ -208,17 +215,31 @@ class ComfyClient:
         for finisher in list(self._finishers):
             finisher.join(max(0.0, deadline - time.monotonic()))
 
-    def _submit(self, graph: dict, result: PromptResult) -> bool:
-        body = {"prompt": graph, "client_id": result.client_id, "prompt_id": result.prompt_id}
+    def _submit(self, graph: dict, result: PromptResult, deadline: float) -> bool:
+        """POST /prompt, retried on network errors until the deadline. The prompt id is ours, so
+        before a retry the server is asked whether the last POST got through: a prompt is never
+        submitted twice."""
+        body = json.dumps({"prompt": graph, "client_id": result.client_id, "prompt_id": result.prompt_id})
         result.sent_ts = time.time()
-        try:
-            response = self.http.post(self.url("/prompt"), data=json.dumps(body), timeout=self.http_timeout,
-                                      headers={"Content-Type": "application/json"})
-        except requests.RequestException as exc:
-            result.done_ts = time.time()
-            result.outcome, result.error_type = "lost", type(exc).__name__
-            result.error_message = f"POST /prompt failed: {str(exc)[:300]}"
-            return False
+        failures = 0
+        while True:
+            try:
+                response = self.http.post(self.url("/prompt"), data=body, timeout=self.http_timeout,
+                                          headers={"Content-Type": "application/json"})
+                break
+            except requests.RequestException as exc:
+                failures += 1
+                result.submit_retries = failures
+                pause = SUBMIT_BACKOFF_S[min(failures, len(SUBMIT_BACKOFF_S)) - 1]
+                if time.monotonic() + pause >= deadline:
+                    result.done_ts = time.time()
+                    result.outcome, result.error_type = "lost", type(exc).__name__
+                    result.error_message = f"POST /prompt failed: {str(exc)[:300]}"
+                    return False
+                time.sleep(pause)
+                if self._history_entry(result.prompt_id) is not None or self._known_to_queue(result.prompt_id):
+                    result.accepted_ts = time.time()  # the earlier POST got through
+                    return True
         result.accepted_ts = time.time()
         if response.status_code == 200:
             return True
@@ -368,9 +389,9 @@ class ComfyClient:
         """Reads every message as it arrives and routes it by prompt_id. Never blocks on a
         caller: ComfyUI writes to its sockets one after another, so a slow reader here would
         delay every other client of the server."""
-        backoff = 0
+        failures = 0  # consecutive short-lived connections or failed connects
         while not self._closed:
-            ws = self._ws
+            ws, opened = self._ws, time.monotonic()
             try:
                 self._read_until_dropped(ws)
             except Exception as exc:  # any read failure means the socket is gone
@@ -379,15 +400,19 @@ class ComfyClient:
                 log.warning("websocket to %s dropped (%s); reconnecting", self.server, type(exc).__name__)
             self._connected.clear()
             self._orphan_watches(ws_client_id=self.client_id)
+            self._tell_connection("down")
+            # a link that keeps resetting is not hammered: back off unless the socket was stable
+            failures = 0 if time.monotonic() - opened > STABLE_CONNECTION_S else failures + 1
             while not self._closed:
+                if failures:
+                    time.sleep(RECONNECT_BACKOFF_S[min(failures, len(RECONNECT_BACKOFF_S)) - 1])
                 try:
                     self._connect()
                     self.reconnects += 1
-                    backoff = 0
+                    self._tell_connection("up")
                     break
                 except Exception:
-                    time.sleep(RECONNECT_BACKOFF_S[min(backoff, len(RECONNECT_BACKOFF_S) - 1)])
-                    backoff += 1
+                    failures += 1
 
     def _read_until_dropped(self, ws) -> None:
         ping_outstanding = False
@@ -417,6 +442,13 @@ class ComfyClient:
         watch = self._watches.get(data.get("prompt_id"))
         if watch is not None:
             watch.on_message(message.get("type"), data, received)
+
+    def _tell_connection(self, state: str) -> None:
+        if self.on_connection is not None:
+            try:
+                self.on_connection(state, self.server)
+            except Exception:  # a listener's bug must not stop the receiver
+                log.exception("on_connection listener failed")
 
     def _orphan_watches(self, ws_client_id: str) -> None:
         with self._lock:

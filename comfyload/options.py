@@ -52,6 +52,9 @@ OPTIONS = [
     Option("run_dir", "COMFY_RUN_DIR", "", str,
            "run folder for records (default: runs/<timestamp>-<scenario>)"),
     Option("seed", "COMFY_SEED", 0, int, "seed for per-request parameters (0 = random)", _non_negative, ">= 0"),
+    Option("inject_sleep", "COMFY_INJECT_SLEEP", "", str,
+           "fault drill: add a Sleep node of SECONDS to every prompt sent between START and END seconds "
+           "into the run, as START-END:SECONDS (e.g. 20-40:3)"),
     # books (BookUser) and the book app's retry policy
     Option("book_profile", "COMFY_BOOK_PROFILE", "medium", str,
            "BookUser: a profile from the profiles file, or a weighted mix like small:2,medium:1"),

@@ -12,7 +12,7 @@ from comfyload.client import ComfyClient, parse_completion
 from comfyload.errors import UserError
 from comfyload.retry import RetryPolicy, parse_backoff
 from comfyload.sla import SlaTargets, load_sla
-from comfyload.workload import Workflow, load_workflow, validate_against_server
+from comfyload.workload import Workflow, load_workflow, parse_inject_sleep, validate_against_server
 
 
 @dataclass
@@ -29,6 +29,7 @@ def plan_run(values: dict, user_classes: set[str]) -> RunPlan:
     """`values`: option name -> value (the option table's names). Raises UserError."""
     option_table.check_values(values)
     parse_completion(values["completion"])
+    parse_inject_sleep(values["inject_sleep"])
     sla = load_sla(values["sla"])
     policy = RetryPolicy(values["max_retries"], parse_backoff(values["retry_backoff_sec"]))
     workflow = load_workflow(values["workflow"])

@@ -29,6 +29,7 @@ class PromptResult:
     execution_start: int | None = None  # server epoch ms
     execution_end: int | None = None    # server epoch ms (execution_success / _error / _interrupted)
     download_ms: float | None = None
+    submit_retries: int = 0             # POST /prompt retries after network errors
     node_ms: dict = field(default_factory=dict)     # node id -> ms, from `executing` transitions
     node_classes: dict = field(default_factory=dict)  # node id -> class_type
     cached_nodes: list = field(default_factory=list)

@@ -42,9 +42,19 @@ class MetricVerdict:
         return f"{state}  {self.metric:<12} {shown:<22} target {self.comparison} {self.target:g} {self.unit}"
 
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+def repo_path(path) -> Path:
+    """A relative path that is not under the working directory is looked up in the checkout
+    (`sla.yaml`, `scenarios/faults/sla/...` work from anywhere)."""
+    path = Path(path)
+    return path if path.is_absolute() or path.exists() else REPO / path
+
+
 def read_sla_file(path) -> dict:
     """The SLA file as a mapping: one clear error for a missing file or bad YAML."""
-    path = Path(path)
+    path = repo_path(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from comfyload.audit import audit
+
 from comfyload.sla import (SlaTargets, breaches, evaluate, percentile, ramp_knee, renders, steady_state,
                            verdict_records, window_minutes)
 
@@ -25,6 +27,7 @@ def summarise(records: list[dict], targets: SlaTargets) -> dict:
     steady = [r for r in steady_state(units, targets) if r.get("done_ts") is not None]
     steady_ok = [r for r in steady if r.get("outcome") == "success"]
     verdicts = evaluate(verdict_records(records), targets)
+    run_audit = audit(records)
     books = [r for r in records if r.get("kind") == "book"]
     pages = [r for r in records if r.get("kind") == "page"]
     arrivals = [r for r in records if r.get("kind") == "event" and r.get("name") == "arrivals.summary"]
@@ -48,8 +51,9 @@ def summarise(records: list[dict], targets: SlaTargets) -> dict:
         "arrivals": _sum_counts(arrivals),
         "ramp_knee": ramp_knee(records),
         "sla": [v.__dict__ for v in verdicts],
-        "sla_pass": not breaches(verdicts),
-        "breached": [v.metric for v in breaches(verdicts)],
+        "audit": run_audit,
+        "sla_pass": not breaches(verdicts) and run_audit["ok"] is not False,
+        "breached": [v.metric for v in breaches(verdicts)] + (["audit"] if run_audit["ok"] is False else []),
     }
 
 
@@ -93,6 +97,8 @@ def format_summary(summary: dict) -> str:
     lines.append("SLA:")
     from comfyload.sla import MetricVerdict
     lines += ["  " + MetricVerdict(**v).line() for v in summary["sla"]]
+    a = summary["audit"]
+    lines.append(f"audit: {a['submitted']} submitted, {a['recorded']} recorded: " + {True: "ok", None: a["problem"], False: f"FAIL - {a['problem']}"}[a["ok"]])
     verdict = "PASS" if summary["sla_pass"] else "FAIL (" + ", ".join(summary["breached"]) + ")"
     lines.append(f"SLA verdict: {verdict}")
     return "\n".join(lines)

@@ -25,7 +25,7 @@ from comfyload.options import OPTIONS
 from comfyload.preflight import check_server, plan_run
 from comfyload.recorder import RunRecorder, new_run_dir
 from comfyload.results import PromptResult
-from comfyload.workload import upload_inputs
+from comfyload.workload import parse_inject_sleep, upload_inputs, with_injected_sleep
 
 RECENT_RECORDS = 200_000  # kept in memory for live SLA windows (shapes, web UI)
 
@@ -65,12 +65,16 @@ class ComfyHarness:
         self.recorder = RunRecorder(opts.run_dir or new_run_dir(opts.scenario_name))
         self.recent = collections.deque(maxlen=RECENT_RECORDS)
         self.uploaded = {}
+        self.audit = {"submitted": 0, "recorded": 0}
+        self.injection = parse_inject_sleep(opts.inject_sleep)
         self.jobs_limit = opts.jobs
         self.jobs_taken = 0
         self.jobs_finished = 0
         self.counts = {"ok": 0, "failed": 0}
         self.started = time.time()
         self.shared_client = None if opts.ws_per_user else self.new_client()
+        if self.injection:
+            self._schedule_injection_events()
 
     # ---- what this run uses ---------------------------------------------------------------
     def user_class_names(self) -> set:
@@ -90,14 +94,36 @@ class ComfyHarness:
 
     # ---- per request ------------------------------------------------------------------------
     def new_client(self) -> ComfyClient:
-        return ComfyClient(self.host, completion=self.opts.completion, worker=self.worker,
-                           on_result=self.record).start()
+        return ComfyClient(self.host, completion=self.opts.completion, worker=self.worker, on_result=self.record,
+                           on_submit=self.count_submit, on_connection=self.connection_alert).start()
+
+    def count_submit(self, _result) -> None:
+        self.audit["submitted"] += 1
+
+    def connection_alert(self, state: str, server: str) -> None:
+        """An alert event when the websocket to a server drops, and when it is back."""
+        now = time.time()
+        if state == "down":
+            self._down_since = now
+            self.emit({"kind": "event", "name": "alert.connection_lost", "ts": now, "server": server})
+        else:
+            down = now - getattr(self, "_down_since", now)
+            self.emit({"kind": "event", "name": "alert.connection_restored", "ts": now, "server": server, "down_s": down})
 
     def graph_for(self, workflow, client: ComfyClient, context: dict | None = None) -> tuple[dict, list]:
         """Fresh parameters, and the names of input files uploaded for this request alone."""
         per_request = upload_inputs(workflow, client.upload_image, per_request=True, rng=self.rng)
         uploaded = {**self.uploaded.get(workflow.path, {}), **per_request}
-        return workflow.parameterise(self.rng, {**(context or {}), "uploaded": uploaded}), sorted(per_request.values())
+        graph = workflow.parameterise(self.rng, {**(context or {}), "uploaded": uploaded})
+        if self.injection and self.injection[0] <= time.time() - self.started < self.injection[1]:
+            graph = with_injected_sleep(graph, self.injection[2])
+        return graph, sorted(per_request.values())
+
+    def _schedule_injection_events(self) -> None:
+        start, end, seconds = self.injection
+        for at, name in ((start, "fault.start"), (end, "fault.end")):
+            gevent.spawn_later(at, lambda name=name: self.emit({"kind": "event", "name": name, "ts": time.time(),
+                                                                "fault": "inject_sleep", "seconds": seconds}))
 
     def emit(self, record: dict) -> None:
         self.recorder.write(record)
@@ -106,6 +132,7 @@ class ComfyHarness:
 
     def record(self, result: PromptResult) -> None:
         self.emit(result.to_record())
+        self.audit["recorded"] += 1
         self.counts["ok" if result.ok else "failed"] += 1
 
     def run_prompt(self, client: ComfyClient, intended_send_ts: float | None = None) -> PromptResult:

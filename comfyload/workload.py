@@ -90,13 +90,12 @@ class Workflow:
 
 
 def resolve_workflow_path(name_or_path: str) -> Path:
-    """`cpu_smoke` means workflows/cpu_smoke.json; anything else is a path."""
-    path = Path(name_or_path)
-    if path.suffix != ".json" and not path.exists():
-        path = WORKFLOWS_DIR / f"{name_or_path}.json"
-    if not path.is_file():
-        raise UserError(f"workflow file not found: {name_or_path}")
-    return path
+    """`cpu_smoke` means workflows/cpu_smoke.json; a path is tried as given, then inside
+    workflows/ (so scenarios can say `drills/page.json` from any working directory)."""
+    for path in (Path(name_or_path), WORKFLOWS_DIR / name_or_path, WORKFLOWS_DIR / f"{name_or_path}.json"):
+        if path.is_file():
+            return path
+    raise UserError(f"workflow file not found: {name_or_path}")
 
 
 def load_workflow(name_or_path: str) -> Workflow:
@@ -218,3 +217,28 @@ def upload_inputs(workflow: Workflow, upload, per_request: bool, rng: random.Ran
         name = item.file.name if not per_request else f"{item.file.stem}-{rng.getrandbits(48):012x}{item.file.suffix}"
         names[item.key] = upload(item.file, name)
     return names
+
+
+INJECTED_SLEEP_NODE = "comfyload_injected_sleep"
+
+
+def parse_inject_sleep(text: str):
+    """"20-40:3" -> (20.0, 40.0, 3.0); "" -> None."""
+    if not text:
+        return None
+    try:
+        window, seconds = text.split(":")
+        start, end = (float(x) for x in window.split("-"))
+        seconds = float(seconds)
+    except ValueError:
+        raise UserError(f"--inject-sleep must be START-END:SECONDS like 20-40:3, not {text!r}") from None
+    if not 0 <= start < end or seconds <= 0:
+        raise UserError(f"--inject-sleep needs 0 <= START < END and SECONDS > 0, not {text!r}")
+    return start, end, seconds
+
+
+def with_injected_sleep(graph: dict, seconds: float) -> dict:
+    """The graph plus a standalone Sleep output node (drill pack): ComfyUI runs it with the
+    prompt, so the prompt takes `seconds` longer — artificial latency without touching the
+    workflow file."""
+    return {**graph, INJECTED_SLEEP_NODE: {"class_type": "Sleep", "inputs": {"seconds": seconds}}}

@@ -88,3 +88,26 @@ def test_summary_figures_and_text():
     assert s["queue_wait_ms"]["p50"] == 100 and s["execution_ms"]["mean"] == 1800
     text = format_summary(s)
     assert "images per minute: 30.0" in text and "SLA verdict: PASS" in text
+
+
+def test_audit_fails_the_verdict_when_a_record_is_dropped():
+    from comfyload.audit import audit
+    records = [prompt(i, i, i + 1) for i in range(10)] + [{"kind": "event", "name": "audit", "submitted": 10, "recorded": 10}]
+    assert audit(records)["ok"] is True
+    assert summarise(records, SlaTargets())["sla_pass"] is True
+    dropped = records[1:]  # one prompt record deliberately lost
+    a = audit(dropped)
+    assert a["ok"] is False and a["problem"] == "10 prompts submitted but 9 recorded"
+    s = summarise(dropped, SlaTargets())
+    assert s["sla_pass"] is False and s["breached"] == ["audit"]
+    assert "audit: 10 submitted, 9 recorded: FAIL" in format_summary(s)
+
+
+def test_audit_fails_on_a_record_counted_twice_and_sums_processes():
+    from comfyload.audit import audit
+    records = [prompt(i, i, i + 1) for i in range(4)]
+    events = [{"kind": "event", "name": "audit", "submitted": 2}, {"kind": "event", "name": "audit", "submitted": 2}]
+    assert audit(records + events)["ok"] is True, "two worker processes, 2 prompts each"
+    doubled = audit(records + [records[0]] + events)
+    assert doubled["ok"] is False and doubled["duplicated"] == ["0"]
+    assert audit(records)["ok"] is None, "no audit event: not audited, shown as such"

@@ -1,0 +1,101 @@
+"""The fault proxy against a real HTTP server on loopback: toxics on, off, per direction."""
+import http.server
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+from comfyload.errors import UserError
+from comfyload.faultproxy import FaultProxy
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"x" * 20000
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
+def proxy(upstream):
+    p = FaultProxy(upstream).start()
+    yield p
+    p.stop()
+
+
+def timed_get(url, **kw):
+    started = time.monotonic()
+    response = requests.get(url, **kw)
+    return response, time.monotonic() - started
+
+
+def test_clean_proxy_passes_data_and_binds_loopback(proxy):
+    response, _ = timed_get(proxy.url)
+    assert response.status_code == 200 and len(response.content) == 20000
+    assert proxy.url.startswith("http://127.0.0.1:")
+
+
+def test_latency_toxic_on_and_off(proxy):
+    _, clean = timed_get(proxy.url)
+    name = proxy.add_toxic("latency", stream="downstream", latency=300)
+    time.sleep(0.05)
+    response, slow = timed_get(proxy.url, headers={"Connection": "close"})
+    assert response.status_code == 200 and slow >= 0.3 > clean
+    proxy.remove_toxic(name)
+    time.sleep(0.05)
+    _, again = timed_get(proxy.url)
+    assert again < 0.3
+
+
+def test_bandwidth_and_slicer_keep_the_data_intact(proxy):
+    proxy.add_toxic("bandwidth", rate=100)  # 100 KB/s: 20 KB takes ~0.2 s
+    proxy.add_toxic("slicer", average_size=100, size_variation=50, delay=100)
+    time.sleep(0.05)
+    response, took = timed_get(proxy.url)
+    assert response.content == b"x" * 20000 and took >= 0.15
+
+
+def test_timeout_toxic_stalls_until_removed(proxy):
+    name = proxy.add_toxic("timeout", stream="upstream", timeout=0)
+    time.sleep(0.05)
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("r", timed_get(proxy.url, timeout=10)))
+    t.start()
+    time.sleep(0.5)
+    assert "r" not in result, "held while the toxic is on"
+    proxy.remove_toxic(name)
+    t.join(5)
+    assert result["r"][0].status_code == 200 and result["r"][1] >= 0.5
+
+
+def test_reset_peer_resets_live_connections(proxy):
+    sock = socket.create_connection((proxy.listen_host, proxy.listen_port))
+    proxy.add_toxic("reset_peer", timeout=100)
+    sock.settimeout(3)
+    with pytest.raises((ConnectionResetError, OSError)) as err:
+        data = sock.recv(10)
+        if data == b"":
+            raise ConnectionResetError("closed")
+    sock.close()
+    assert err.value is not None
+
+
+def test_unknown_toxic_is_one_clear_error(proxy):
+    with pytest.raises(UserError, match="unknown toxic 'loss'"):
+        proxy.add_toxic("loss", percent=10)
+    with pytest.raises(UserError, match="unknown attribute"):
+        proxy.add_toxic("latency", delay=10)
