@@ -6,13 +6,14 @@ SCENARIO ?= baseline
 ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup comfyui-install browser baseline ui comfyui test unit clean help report archive profile
+.PHONY: setup comfyui-install browser baseline faults ui comfyui test unit clean help report archive profile
 
 help:
 	@echo "make baseline   run the baseline scenario headless, print summary + SLA verdict (SCENARIO=, ARGS=)"
 	@echo "make test       the whole pytest suite, integration tests against a real ComfyUI included"
 	@echo "make ui         Locust web UI on http://127.0.0.1:8089 against the same target"
 	@echo "make comfyui    only start the local ComfyUI (foreground, Ctrl-C stops it)"
+	@echo "make faults     the five fault drills (validation, oom, network, crash, latency) with verdicts"
 	@echo "make report RUN=<id>    (re)build runs/<id>/report.html, charts/, summary.json, README.md"
 	@echo "make archive RUN=<id>   copy runs/<id> (with its report) into observability/baselines/<date>/"
 	@echo "make profile WORKFLOWS=\"a b\"   each workflow alone, PROFILE_RUNS times after a warm-up"
@@ -34,6 +35,10 @@ browser:
 
 baseline: setup
 	$(PY) -m comfyload run --scenario $(SCENARIO) $(ARGS)
+
+# The five fault drills of the reliability roadmap on the local ComfyUI (ONLY=validation,crash to pick).
+faults: setup
+	$(PY) -m comfyload faults $(if $(ONLY),--only $(ONLY),) $(ARGS)
 
 ui: setup
 	$(PY) -m comfyload ui --scenario $(SCENARIO) $(ARGS)

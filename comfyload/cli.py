@@ -326,12 +326,12 @@ def judge_fault(run_dir: Path, scenario: dict, fault, sla_path: str) -> bool:
     rows = run_checks(fault.checks, records, load_sla(sla_path))
     recorder = RunRecorder(run_dir)
     for row in rows:
-        if row.check == "recovery_within_sla" and row.observed.endswith("(crash -> first success)"):
-            recorder.event("fault.recovered", recovery_s=float(row.observed.split()[0]))
+        if row.check == "recovery_within_sla" and row.value is not None:
+            recorder.event("fault.recovered", ts=row.at, recovery_s=row.value)
     passed = all(r.passed for r in rows)
     verdict = {"scenario": scenario["_name"], "expected": fault.expected, "passed": passed,
-               "checks": [r.__dict__ for r in rows]}
-    recorder.event("fault.verdict", scenario=scenario["_name"], passed=passed)
+               "checks": [{k: v for k, v in r.__dict__.items() if k not in ("value", "at")} for r in rows]}
+    recorder.event("drill.verdict", scenario=scenario["_name"], passed=passed)
     (run_dir / "fault_verdict.json").write_text(json.dumps(verdict, indent=2))
     print(format_drill_table([verdict]))
     return passed

@@ -14,6 +14,8 @@ class CheckResult:
     expected: str
     observed: str
     passed: bool
+    value: float | None = None  # the measured figure, where there is one (recovery seconds)
+    at: float | None = None     # when it was reached (epoch s)
 
 
 def _kind(records, kind, name=None):
@@ -120,7 +122,8 @@ def recovery_time(records, targets: SlaTargets, **_):
     recovery = (min(after) - crash) if after else None
     observed = "never recovered" if recovery is None else f"{recovery:.1f} s (crash -> first success)"
     return CheckResult("recovery_within_sla", f"recovery <= {targets.recovery_s:g} s", observed,
-                       recovery is not None and recovery <= targets.recovery_s)
+                       recovery is not None and recovery <= targets.recovery_s, value=recovery,
+                       at=None if recovery is None else crash + recovery)
 
 
 def _injection(records):

@@ -57,8 +57,8 @@ class RunRecorder:
             self._file.flush()
             self.count += 1
 
-    def event(self, name: str, **fields) -> None:
-        self.write({"kind": "event", "name": name, "ts": time.time(), **fields})
+    def event(self, name: str, ts: float | None = None, **fields) -> None:
+        self.write({"kind": "event", "name": name, "ts": time.time() if ts is None else ts, **fields})
 
     def write_meta(self, meta: dict) -> None:
         path = self.run_dir / "meta.json"

@@ -60,6 +60,8 @@ def _build(run_dir, sla_path, also_write) -> dict:
     run = load_run(run_dir)
     targets = targets_for(run, sla_path)
     summary = report_summary(run, targets)
+    verdict_path = run.path / "fault_verdict.json"
+    summary["fault_verdict"] = json.loads(verdict_path.read_text()) if verdict_path.exists() else None
     charts = draw_charts(run, summary, targets, run.path / "charts")
     summary["charts"] = [f"charts/{c.path.name}" for c in charts]
     document = {"summary": summary, "run_dir": str(run.path)}

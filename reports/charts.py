@@ -27,9 +27,27 @@ def _figure(rows: int = 1, height: float = SIZE[1]):
     return fig, axes
 
 
+def fault_windows(faults) -> list[tuple]:
+    """[(start_ts, end_ts, fault)]: each fault.start paired with the next fault.end of the same
+    fault (an unmatched start lasts to the end of the chart)."""
+    ends = [e for e in faults if e.get("name") == "fault.end"]
+    windows = []
+    for start in (e for e in faults if e.get("name") == "fault.start"):
+        end = next((e["ts"] for e in ends if e.get("fault") == start.get("fault") and e["ts"] >= start["ts"]), None)
+        windows.append((start["ts"], end, start.get("fault")))
+    return windows
+
+
 def _mark_faults(ax, faults, t0):
+    """Fault windows shaded; other fault events (recovered, verdict) as dotted lines."""
+    for start, end, _fault in fault_windows(faults):
+        if end is None:
+            ax.axvline(start - t0, color="tab:red", alpha=0.5, linewidth=1)
+        else:
+            ax.axvspan(start - t0, end - t0, color="tab:red", alpha=0.15, linewidth=0)
     for event in faults:
-        ax.axvline(event["ts"] - t0, color="tab:red", alpha=0.35, linestyle=":", linewidth=1)
+        if event.get("name") not in ("fault.start", "fault.end"):
+            ax.axvline(event["ts"] - t0, color="tab:red", alpha=0.35, linestyle=":", linewidth=1)
 
 
 def _save(fig, directory: Path, name: str, title: str, caption: str) -> Chart:

@@ -61,10 +61,24 @@ def errors_section(summary: dict) -> str:
                   for e in errors])
 
 
+def drill_table(verdict: dict | None) -> str:
+    """The fault drill's verdict (fault_verdict.json): expected vs observed, per check."""
+    if not verdict:
+        return ""
+    state = "PASS" if verdict["passed"] else "FAIL"
+    return (f"<p>Drill <b>{esc(verdict['scenario'])}</b>: expected {esc(verdict['expected'])} — <b>{state}</b></p>"
+            + table(("check", "expected", "observed", "verdict"),
+                    [(c["check"], c["expected"], c["observed"], "PASS" if c["passed"] else "FAIL") for c in verdict["checks"]]))
+
+
 def faults_section(summary: dict) -> str:
     faults = summary["faults"]
     if not faults:
         return "<p>No fault events in this run.</p>"
+    return drill_table(summary.get("fault_verdict")) + _fault_events_table(summary, faults)
+
+
+def _fault_events_table(summary: dict, faults: list) -> str:
     t0 = (summary.get("window") or {}).get("start_ts") or faults[0]["ts"]
     return table(("event", "t (s)", "recovery (s)", "details"),
                  [(f["name"], f["ts"] - t0, f.get("recovery_s"),

@@ -1,0 +1,83 @@
+"""Integration: the five fault drills of the reliability roadmap against the real local ComfyUI,
+each checked for its expected behaviour in the records (not only the drill's own verdict)."""
+import json
+
+import pytest
+
+from conftest import only_run_dir, run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def drill(runs_dir, *args, env=None, timeout=400):
+    proc = run_cli("run", *args, env=env, timeout=timeout)
+    run_dir = only_run_dir(runs_dir)
+    records = [json.loads(line) for line in (run_dir / "comfyui_metrics.ndjson").read_text().splitlines()]
+    verdict = json.loads((run_dir / "fault_verdict.json").read_text())
+    return proc, records, verdict, run_dir
+
+
+def of(records, kind, name=None):
+    return [r for r in records if r["kind"] == kind and (name is None or r.get("name") == name)]
+
+
+def test_validation_drill(comfy, runs_dir):
+    proc, records, verdict, _ = drill(runs_dir, "--host", comfy, "--scenario", "validation")
+    assert proc.returncode == 0 and verdict["passed"], proc.stdout[-3000:]
+    invalid = [p for p in of(records, "page") if p["workflow"] == "page_empty"]
+    assert invalid and all(p["attempts"] == 2 and p["needs_regeneration"] for p in invalid)
+    assert all(p["outcome"] == "success" and p["attempts"] == 1 for p in of(records, "page") if p["workflow"] == "page")
+    assert len(of(records, "event", "book.page.needs_regeneration")) == len(invalid)
+
+
+def test_oom_drill(comfy, runs_dir):
+    proc, records, verdict, _ = drill(runs_dir, "--host", comfy, "--scenario", "oom")
+    assert proc.returncode == 0 and verdict["passed"], proc.stdout[-3000:]
+    ooms = [p for p in of(records, "prompt") if p["outcome"] == "oom"]
+    assert ooms and all("OutOfMemoryError" in p["error_type"] for p in ooms)
+    retried = [p for p in of(records, "page") if p["retry_count"]]
+    assert retried and all(p["outcome"] == "success" and p["e2e_ms"] >= 1000 for p in retried), "backoff wait visible"
+    assert [e["delay_s"] for e in of(records, "event", "book.page.retry")] == [1.0] * len(retried)
+
+
+def test_network_drill(comfy, runs_dir):
+    proc, records, verdict, _ = drill(runs_dir, "--host", comfy, "--scenario", "network")
+    assert proc.returncode == 0 and verdict["passed"], proc.stdout[-3000:]
+    assert "fault proxy http://127.0.0.1:" in proc.stderr
+    faults = {e["fault"] for e in of(records, "event", "fault.start")}
+    assert faults == {"proxy.latency", "proxy.reset_peer", "proxy.timeout", "proxy.slicer"}
+    pages = of(records, "page")
+    assert len(pages) == 40 and all(p["outcome"] == "success" for p in pages)
+    prompt_ids = [r["prompt_id"] for r in of(records, "prompt")]
+    assert len(prompt_ids) == len(set(prompt_ids)), "nothing counted twice"
+    assert of(records, "event", "alert.connection_lost"), "the reset dropped the websocket"
+    assert len(of(records, "event", "alert.connection_lost")) <= 10, "a resetting link is not hammered"
+
+
+def test_latency_drill(comfy, runs_dir):
+    proc, records, verdict, _ = drill(runs_dir, "--host", comfy, "--scenario", "latency")
+    assert proc.returncode == 0 and verdict["passed"], proc.stdout[-3000:]
+    [start] = of(records, "event", "fault.start")
+    [end] = of(records, "event", "fault.end")
+    assert start["fault"] == "inject_sleep" and start["seconds"] == 1.5
+    inside = [p for p in of(records, "prompt") if start["ts"] <= p["intended_send_ts"] < end["ts"]]
+    assert inside and all(p["execution_ms"] >= 1950 for p in inside), "the injected Sleep ran in those prompts"
+    before = [p for p in of(records, "prompt") if p["intended_send_ts"] < start["ts"]]
+    assert before and all(p["execution_ms"] < 1000 for p in before)
+
+
+def test_crash_drill_kills_and_restarts_its_own_local_comfyui(runs_dir):
+    from comfyload.server import free_port, port_in_use
+    port = free_port()
+    proc, records, verdict, run_dir = drill(runs_dir, "--scenario", "crash", env={"COMFY_HOST": "", "COMFY_PORT": str(port)},
+                                            timeout=600)
+    assert proc.returncode == 0 and verdict["passed"], proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert proc.stderr.count(f"starting on http://127.0.0.1:{port}") == 2, "started, then restarted after the kill"
+    assert not port_in_use(port), "stopped at the end"
+    [crash] = of(records, "event", "fault.start")
+    lost = [p for p in of(records, "prompt") if p["outcome"] in ("lost", "timeout")]
+    assert lost and all(p["sent_ts"] < crash["ts"] + 30 for p in lost)
+    [recovered] = of(records, "event", "fault.recovered")
+    assert 0 < recovered["recovery_s"] <= 120 and recovered["ts"] > crash["ts"]
+    assert all(p["outcome"] == "success" for p in of(records, "page"))
+    assert "Drill <b>crash</b>" in (run_dir / "report.html").read_text()
