@@ -56,8 +56,9 @@ def _print_progress(harness: ComfyHarness) -> None:
 def stop_harness(environment, **_kwargs):
     harness = getattr(environment, "comfyload", None)
     if harness is not None:
+        harness.close()  # waits for records still being finished
         harness.recorder.event("test.stop", prompts_recorded=harness.counts)
-        harness.close()
+        harness.recorder.event("audit", **harness.audit)
         environment.comfyload = None
 
 
