@@ -88,7 +88,8 @@ def ramp_steps(records) -> list[dict]:
 
 def throttled(reasons) -> bool:
     """NVML lists `gpu_idle` among its clock event reasons: an idle GPU is not throttled."""
-    return any("idle" not in str(r).lower() and str(r).lower() != "none" for r in (reasons or []))
+    reasons = reasons if isinstance(reasons, (list, tuple)) else []  # absent on a GPU that does not report them
+    return any("idle" not in str(r).lower() and str(r).lower() != "none" for r in reasons)
 
 
 def gpu_frame(records) -> pd.DataFrame | None:
