@@ -6,7 +6,7 @@ SCENARIO ?= baseline
 ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup comfyui-install browser baseline faults ui comfyui test unit clean help report archive profile
+.PHONY: setup comfyui-install browser baseline faults distributed ui comfyui test unit clean help report archive profile
 
 help:
 	@echo "make baseline   run the baseline scenario headless, print summary + SLA verdict (SCENARIO=, ARGS=)"
@@ -39,6 +39,11 @@ baseline: setup
 # The five fault drills of the reliability roadmap on the local ComfyUI (ONLY=validation,crash to pick).
 faults: setup
 	$(PY) -m comfyload faults $(if $(ONLY),--only $(ONLY),) $(ARGS)
+
+# Distributed on this host: a Locust master and WORKERS worker processes, one run folder.
+WORKERS ?= 2
+distributed: setup
+	$(PY) -m comfyload run --workers $(WORKERS) --scenario $(SCENARIO) $(ARGS)
 
 ui: setup
 	$(PY) -m comfyload ui --scenario $(SCENARIO) $(ARGS)

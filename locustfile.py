@@ -13,6 +13,7 @@ import locust.stats
 from locust import events
 
 from comfyload import exact_stats, options
+from comfyload.distributed import MasterSide, role_of
 from comfyload.errors import UserError
 from comfyload.users import BookUser, ComfyHarness, OpenLoopUser, PromptUser  # noqa: F401  (Locust picks user classes up from here)
 
@@ -23,6 +24,13 @@ PROGRESS_EVERY_S = 5
 @events.init_command_line_parser.add_listener
 def add_options(parser):
     options.add_to_locust_parser(parser)
+
+
+@events.init.add_listener
+def on_locust_init(environment, **_kwargs):
+    """A master receives its workers' records (distributed runs)."""
+    if role_of(environment.runner) == "master":
+        environment.comfyload_master = MasterSide(environment)
 
 
 @events.test_start.add_listener
@@ -41,7 +49,10 @@ def start_harness(environment, **_kwargs):
         gevent.spawn(environment.runner.quit)
         return  # users see no harness and stop at once
     environment.comfyload = harness
-    harness.recorder.event("test.start", host=harness.host, workflow=harness.workflow.name)
+    if harness.role == "master":
+        environment.comfyload_master.start_test(harness)
+    harness.recorder.event("test.start", host=harness.host, workflow=harness.workflow.name, role=harness.role,
+                           worker=harness.worker)
     if environment.parsed_options.headless:
         gevent.spawn(_print_progress, harness)
 

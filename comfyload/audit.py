@@ -2,24 +2,40 @@
 lost or doubled a record cannot be trusted, whatever its SLA figures say."""
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 
 def audit(records: list[dict]) -> dict:
-    """Compares the `audit` events' submitted counts (one per process) with the prompt records."""
+    """Compares the `audit` events' submitted counts (one per process) with the prompt records.
+    A worker that died (a `worker.lost` event from the master) wrote no audit: what it had
+    submitted by its last record is taken from that event, and the run is named as incomplete."""
     events = [r for r in records if r.get("kind") == "event" and r.get("name") == "audit"]
-    ids = Counter(r.get("prompt_id") for r in records if r.get("kind") == "prompt")
+    lost = [r for r in records if r.get("kind") == "event" and r.get("name") == "worker.lost"]
+    prompts = [r for r in records if r.get("kind") == "prompt"]
+    ids = Counter(r.get("prompt_id") for r in prompts)
+    by_worker = Counter(r.get("worker") for r in prompts)
     duplicated = sorted(pid for pid, n in ids.items() if n > 1)
-    submitted = sum(e.get("submitted", 0) for e in events) if events else None
+    lost_workers = [{"worker": e["worker"], "at": e["ts"], "recorded": by_worker.get(e["worker"], 0),
+                     "unrecorded": max(0, (e.get("submitted") or 0) - by_worker.get(e["worker"], 0))} for e in lost]
+    submitted = sum(e.get("submitted", 0) for e in events) + sum(w["recorded"] + w["unrecorded"] for w in lost_workers) \
+        if events or lost else None
     recorded = sum(ids.values())
     # ok: True / False / None when no process wrote its audit (the harness did not finish)
-    ok = None if submitted is None and not duplicated else (submitted in (None, recorded) and not duplicated)
+    if duplicated or lost_workers:
+        ok = False
+    else:
+        ok = None if submitted is None else submitted == recorded
     if duplicated:
         problem = f"{len(duplicated)} prompt(s) recorded more than once"
+    elif lost_workers:
+        problem = "; ".join(f"worker {w['worker']} lost at {time.strftime('%H:%M:%S', time.localtime(w['at']))} "
+                            f"({w['unrecorded']} prompt(s) in flight unrecorded)" for w in lost_workers)
     elif submitted is None:
         problem = "not audited: no audit event (the harness did not finish; records may be missing)"
     elif submitted != recorded:
         problem = f"{submitted} prompts submitted but {recorded} recorded"
     else:
         problem = None
-    return {"submitted": submitted, "recorded": recorded, "duplicated": duplicated[:20], "ok": ok, "problem": problem}
+    return {"submitted": submitted, "recorded": recorded, "duplicated": duplicated[:20], "lost_workers": lost_workers,
+            "ok": ok, "problem": problem}

@@ -113,16 +113,17 @@ class BookRun:
     """Renders one book: pages one after another (or in parallel), each retried per policy.
     `emit(record)` receives page/book records and events; `on_page(state)` each finished page."""
 
-    def __init__(self, client, profile: BookProfile, policy: RetryPolicy, rng: random.Random, timeout: float,
+    def __init__(self, pick, profile: BookProfile, policy: RetryPolicy, rng: random.Random, timeout: float,
                  emit, on_page=None, parallel: bool = False, download: bool = False, intended_start: float | None = None,
                  graph_for=None):
-        self.client, self.profile, self.policy, self.rng = client, profile, policy, rng
+        # pick(book_id) -> the ComfyClient for the next attempt (a fleet routes per page or per book)
+        self.pick, self.profile, self.policy, self.rng = pick, profile, policy, rng
         self.timeout, self.emit, self.on_page = timeout, emit, on_page
         self.parallel, self.download = parallel, download
         self.book_id = uuid.uuid4().hex[:12]
         self.intended_start = intended_start
         # how a page's graph is made: (graph, per-request uploads); the harness adds the uploads
-        self.graph_for = graph_for or (lambda wf, context: (wf.parameterise(self.rng, context), []))
+        self.graph_for = graph_for or (lambda wf, context, client: (wf.parameterise(self.rng, context), []))
 
     def run(self) -> dict:
         start = self.intended_start or time.time()
@@ -155,10 +156,11 @@ class BookRun:
         validation_failures = 0
         send_at = state.intended_send_ts
         while True:
-            graph, uploads = self.graph_for(wf, {"page_key": f"{self.book_id}-{number}"})
+            client = self.pick(self.book_id)
+            graph, uploads = self.graph_for(wf, {"page_key": f"{self.book_id}-{number}"}, client)
             state.last_attempted_at = time.time()
             labels = {"book_id": self.book_id, "page": number, **({"uploads": uploads} if uploads else {})}
-            result = self.client.run_prompt(graph, wf.name, timeout=self.timeout, intended_send_ts=send_at,
+            result = client.run_prompt(graph, wf.name, timeout=self.timeout, intended_send_ts=send_at,
                                             download=self.download, attempt=state.retry_count + 1, extra=labels)
             state.prompt_ids.append(result.prompt_id)
             state.outcome, state.done_ts = result.outcome, result.done_ts

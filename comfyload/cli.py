@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -24,7 +25,7 @@ from comfyload.fault_checks import run_checks, unknown_checks
 from comfyload.faults import FaultSchedule, HookCrash, LocalCrash, make_proxy, parse_fault_plan
 from comfyload.preflight import check_server, plan_run
 from comfyload.recorder import RUNS_ROOT, RunRecorder, new_run_dir, read_records
-from comfyload.server import LocalComfyUI
+from comfyload.server import LocalComfyUI, free_port
 from comfyload.sla import load_sla
 from comfyload.summary import format_summary, summarise
 
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--scenario", default=os.environ.get("SCENARIO", "baseline"),
                            help="scenario name in scenarios/ or scenarios/faults/, or a YAML path (default baseline; env SCENARIO)")
+        p.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "0") or 0),
+                       help="distributed on this host: a Locust master and N worker processes (env WORKERS)")
         p.add_argument("--crash-cmd", help="crash drill against a remote/container server: command that kills it")
         p.add_argument("--restart-cmd", help="crash drill: command that starts it again (health: /system_stats)")
         p.add_argument("--toxiproxy", help="network drill: use the toxiproxy at this API URL instead of the built-in proxy")
@@ -274,7 +277,16 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> in
             print(f"[comfyload] fault proxy {proxy.url} -> {host}", file=sys.stderr, flush=True)
         settings = {**settings, "inject_sleep": settings["inject_sleep"] or fault.inject_sleep_option()}
     cmd = locust_command(load_host, settings, run_dir, scenario["_name"], args, headless=args.command != "ui")
+    workers = []
+    if args.workers:
+        port = free_port()
+        cmd += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
+        cmd += ["--expect-workers", str(args.workers)] if args.command != "ui" else []
     process = subprocess.Popen(cmd, cwd=str(REPO))
+    if args.workers:
+        workers = [subprocess.Popen(worker_command(cmd, port), cwd=str(REPO)) for _ in range(args.workers)]
+        print(f"[comfyload] master + {args.workers} workers (pids {', '.join(str(w.pid) for w in workers)})",
+              file=sys.stderr, flush=True)
     try:
         if fault is not None:
             schedule = FaultSchedule(fault, RunRecorder(run_dir), proxy, crash_controller(args, server, host, fault)).start()
@@ -282,6 +294,7 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> in
     except KeyboardInterrupt:
         rc = process.wait()
     finally:
+        stop_processes(workers)
         if schedule is not None:
             schedule.stop()
         if proxy is not None:
@@ -299,6 +312,27 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> in
     if drill_passed is None or code == EXIT_HARNESS:
         return code
     return EXIT_PASS if drill_passed else EXIT_BREACH  # a drill is judged on its expected behaviour
+
+
+def worker_command(master_cmd: list[str], port: int) -> list[str]:
+    """A worker of this master: the same locustfiles; everything else comes from the master."""
+    files = master_cmd[master_cmd.index("-f") + 1]
+    return [sys.executable, "-m", "locust", "-f", files, "--worker", "--master-host", "127.0.0.1",
+            "--master-port", str(port)]
+
+
+def stop_processes(processes, grace: float = 15.0) -> None:
+    """Workers leave when their master quits; any that does not is stopped by its pid."""
+    deadline = time.monotonic() + grace
+    for p in processes:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
 
 
 OOM_LOG_LINE = "Got an OOM, unloading all loaded models."

@@ -109,6 +109,8 @@ class ComfyClient:
         self._unfinished_cv = threading.Condition()
         self._finisher = None
         self.reconnects = 0
+        self.queue_remaining = None  # from the server's `status` broadcasts (fleet routing)
+        self.submit_retry_s = None   # cap on POST retries (a fleet fails fast to another server)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> "ComfyClient":
@@ -178,8 +180,9 @@ class ComfyClient:
         every submitted prompt ends in exactly one PromptResult."""
         now = time.time()
         deadline = time.monotonic() + timeout - max(0.0, now - (intended_send_ts or now))
-        if self.poll_interval is None:
-            self._connected.wait(max(0.0, deadline - time.monotonic()))
+        if self.poll_interval is None:  # a socket being re-opened: wait for it (a fleet waits less)
+            wait_until = deadline if self.submit_retry_s is None else min(deadline, time.monotonic() + self.submit_retry_s)
+            self._connected.wait(max(0.0, wait_until - time.monotonic()))
         result = PromptResult(prompt_id=uuid.uuid4().hex, client_id=self.client_id, server=self.server,
                               workflow=workflow, worker=self.worker, attempt=attempt,
                               intended_send_ts=intended_send_ts or now, extra=dict(extra or {}),
@@ -206,13 +209,16 @@ class ComfyClient:
                 self.cancel(result.prompt_id)
             raise
         finally:
-            with self._lock:
-                self._watches.pop(result.prompt_id, None)
             if self._needs_create_time(result):
-                # the caller goes on at once; the record is finished (and handed on) in the background
+                # the caller goes on at once; the record is finished (and handed on) in the background.
+                # The watch stays routed meanwhile: `executing` None (history written) follows the
+                # terminal message, and the finisher waits for it.
                 self._finish_later(watch)
-            elif self.on_result is not None:
-                self.on_result(result)
+            else:
+                with self._lock:
+                    self._watches.pop(result.prompt_id, None)
+                if self.on_result is not None:
+                    self.on_result(result)
         return result
 
     def flush(self, timeout: float = HISTORY_WRITE_WAIT_S + 35) -> None:
@@ -226,6 +232,8 @@ class ComfyClient:
         submitted twice."""
         body = json.dumps({"prompt": graph, "client_id": result.client_id, "prompt_id": result.prompt_id})
         result.sent_ts = time.time()
+        if self.submit_retry_s is not None:
+            deadline = min(deadline, time.monotonic() + self.submit_retry_s)
         failures = 0
         while True:
             try:
@@ -368,6 +376,8 @@ class ComfyClient:
                         self.on_result(result)
                     except Exception:  # a listener's bug must not lose the other records
                         log.exception("on_result listener failed")
+                with self._lock:
+                    self._watches.pop(result.prompt_id, None)
                 with self._unfinished_cv:
                     self._unfinished.remove(watch)
                     self._unfinished_cv.notify_all()
@@ -474,6 +484,9 @@ class ComfyClient:
             return
         data = message.get("data")
         if not isinstance(data, dict):
+            return
+        if message.get("type") == "status":
+            self.queue_remaining = ((data.get("status") or {}).get("exec_info") or {}).get("queue_remaining")
             return
         watch = self._watches.get(data.get("prompt_id"))
         if watch is not None:

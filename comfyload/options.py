@@ -55,6 +55,15 @@ OPTIONS = [
     Option("inject_sleep", "COMFY_INJECT_SLEEP", "", str,
            "fault drill: add a Sleep node of SECONDS to every prompt sent between START and END seconds "
            "into the run, as START-END:SECONDS (e.g. 20-40:3)"),
+    # a fleet of servers
+    Option("comfy_hosts", "COMFY_HOSTS", "", str,
+           "several ComfyUI servers: a comma list of URLs or a file with one a line (default: --host alone)"),
+    Option("route", "COMFY_ROUTE", "round_robin", str,
+           "fleet routing: round_robin or least_queue (per prompt), sticky (all pages of a book on one server)"),
+    Option("fleet_max_failures", "COMFY_FLEET_MAX_FAILURES", 3, int,
+           "a server leaves rotation after this many lost prompts in a row", _positive, "> 0"),
+    Option("fleet_probe_s", "COMFY_FLEET_PROBE_S", 5.0, float,
+           "how often a server out of rotation is probed (/system_stats) to bring it back", _positive, "> 0"),
     # books (BookUser) and the book app's retry policy
     Option("book_profile", "COMFY_BOOK_PROFILE", "medium", str,
            "BookUser: a profile from the profiles file, or a weighted mix like small:2,medium:1"),

@@ -10,6 +10,7 @@ from comfyload.arrivals import arrival_model
 from comfyload.books import BookMix, load_book_mix
 from comfyload.client import ComfyClient, parse_completion
 from comfyload.errors import UserError
+from comfyload.fleet import POLICIES, parse_hosts
 from comfyload.retry import RetryPolicy, parse_backoff
 from comfyload.sla import SlaTargets, load_sla
 from comfyload.workload import Workflow, load_workflow, parse_inject_sleep, validate_against_server
@@ -30,6 +31,9 @@ def plan_run(values: dict, user_classes: set[str]) -> RunPlan:
     option_table.check_values(values)
     parse_completion(values["completion"])
     parse_inject_sleep(values["inject_sleep"])
+    parse_hosts(values["comfy_hosts"])
+    if values["route"] not in POLICIES:
+        raise UserError(f"--route must be one of {', '.join(POLICIES)}, not {values['route']!r}")
     sla = load_sla(values["sla"])
     policy = RetryPolicy(values["max_retries"], parse_backoff(values["retry_backoff_sec"]))
     workflow = load_workflow(values["workflow"])

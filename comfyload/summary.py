@@ -49,12 +49,30 @@ def summarise(records: list[dict], targets: SlaTargets) -> dict:
                   "retries": sum(p["retry_count"] for p in pages),
                   "pages_needs_regeneration": sum(bool(p["needs_regeneration"]) for p in pages)} if books or pages else None,
         "arrivals": _sum_counts(arrivals),
+        "servers": per_server(prompts) if len({r.get("server") for r in prompts}) > 1 else None,
         "ramp_knee": ramp_knee(records),
         "sla": [v.__dict__ for v in verdicts],
         "audit": run_audit,
         "sla_pass": not breaches(verdicts) and run_audit["ok"] is not False,
         "breached": [v.metric for v in breaches(verdicts)] + (["audit"] if run_audit["ok"] is False else []),
     }
+
+
+def per_server(prompts: list[dict]) -> dict:
+    """A fleet's figures per server, and the imbalance: the busiest server's share of the
+    completed prompts over an even share (1.0 = perfectly even)."""
+    servers = {}
+    for server in sorted({r.get("server") for r in prompts}):
+        mine = [r for r in prompts if r.get("server") == server]
+        ok = [r for r in mine if r.get("outcome") == "success"]
+        done = [r for r in mine if r.get("done_ts") is not None]
+        servers[server] = {"prompts": len(mine), "ok": len(ok), "failed": len(mine) - len(ok),
+                           "images_per_minute": len(ok) / window_minutes(done) if done else None,
+                           "p95_ms": percentile([r["e2e_ms"] for r in ok], 95),
+                           "queue_wait_p50_ms": percentile([r["queue_wait_ms"] for r in ok if r.get("queue_wait_ms") is not None], 50)}
+    total_ok = sum(v["ok"] for v in servers.values())
+    imbalance = max(v["ok"] for v in servers.values()) / (total_ok / len(servers)) if total_ok else None
+    return {"by_server": servers, "imbalance": imbalance}
 
 
 def _sum_counts(arrival_events) -> dict | None:
@@ -88,6 +106,14 @@ def format_summary(summary: dict) -> str:
     if arrivals:
         lines.append(f"arrivals: {arrivals['scheduled']} scheduled, {arrivals['on_time']} on time, "
                      f"{arrivals['late']} late (cap reached), {arrivals['dropped']} dropped")
+    fleet = summary.get("servers")
+    if fleet:
+        for server, v in fleet["by_server"].items():
+            ipm = v["images_per_minute"]
+            lines.append(f"  {server}: {v['ok']} ok, {v['failed']} failed, "
+                         f"{'-' if ipm is None else f'{ipm:.1f}'} images/min, p95 {ms(v, 'p95_ms')}")
+        if fleet["imbalance"] is not None:
+            lines.append(f"fleet imbalance: {fleet['imbalance']:.2f} (busiest server / even share)")
     knee = summary.get("ramp_knee")
     if knee:
         ipm = knee.get("images_per_min")

@@ -20,6 +20,8 @@ from locust.exception import StopUser
 from comfyload.arrivals import ArrivalCounts, arrival_model
 from comfyload.books import BookRun
 from comfyload.client import ComfyClient
+from comfyload.distributed import WorkerSink, jobs_share, role_of
+from comfyload.fleet import Fleet, parse_hosts
 from comfyload.meta import build_meta
 from comfyload.options import OPTIONS
 from comfyload.preflight import check_server, plan_run
@@ -28,6 +30,7 @@ from comfyload.results import PromptResult
 from comfyload.workload import parse_inject_sleep, upload_inputs, with_injected_sleep
 
 RECENT_RECORDS = 200_000  # kept in memory for live SLA windows (shapes, web UI)
+FLEET_SUBMIT_RETRY_S = 2.0  # in a fleet, a POST that keeps failing gives up quickly: the next goes elsewhere
 
 
 class ComfyFailure(Exception):
@@ -61,19 +64,26 @@ class ComfyHarness:
         self.workflow, self.sla, self.policy, self.book_mix = \
             self.plan.workflow, self.plan.sla, self.plan.policy, self.plan.book_mix
         self.rng = random.Random(opts.seed or None)
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
-        self.recorder = RunRecorder(opts.run_dir or new_run_dir(opts.scenario_name))
+        runner = environment.runner
+        self.role = role_of(runner)
+        self.worker = runner.client_id if self.role == "worker" else f"{socket.gethostname()}:{os.getpid()}"
+        self.audit = {"worker": self.worker, "submitted": 0, "recorded": 0}
+        # where records go: the run folder, or (on a worker) the master
+        self.recorder = WorkerSink(runner, self.worker, self.audit) if self.role == "worker" else \
+            RunRecorder(opts.run_dir or new_run_dir(opts.scenario_name))
         self.recent = collections.deque(maxlen=RECENT_RECORDS)
         self.uploaded = {}
-        self.audit = {"submitted": 0, "recorded": 0}
         self.injection = parse_inject_sleep(opts.inject_sleep)
-        self.jobs_limit = opts.jobs
+        self.hosts = parse_hosts(opts.comfy_hosts) or [self.host]
+        self.jobs_limit = opts.jobs if self.role != "worker" else \
+            jobs_share(opts.jobs, runner.worker_index, getattr(opts, "comfy_worker_count", 1))
         self.jobs_taken = 0
         self.jobs_finished = 0
         self.counts = {"ok": 0, "failed": 0}
         self.started = time.time()
-        self.shared_client = None if opts.ws_per_user else self.new_client()
-        if self.injection:
+        # the master only records; local runs and workers send load
+        self.shared_fleet = None if opts.ws_per_user or self.role == "master" else self.new_fleet()
+        if self.injection and self.role != "master":
             self._schedule_injection_events()
 
     # ---- what this run uses ---------------------------------------------------------------
@@ -81,21 +91,42 @@ class ComfyHarness:
         return {c.__name__ for c in (self.environment.user_classes or [])}
 
     def preflight(self) -> None:
-        """Refuses to start against a server that cannot run the workflows (raises UserError);
-        uploads the input files that are shared by all requests; writes meta.json."""
-        client = self.shared_client or self.new_client()
-        stats, object_info = check_server(client, self.plan)
-        for wf in self.plan.workflows:
-            self.uploaded[wf.path] = upload_inputs(wf, client.upload_image, per_request=False, rng=self.rng)
-        self.recorder.write_meta(build_meta(self.options, self.host, stats, object_info, self.plan.workflows,
-                                            self.sla.as_dict()))
-        if client is not self.shared_client:
-            client.close()
+        """Refuses to start against servers that cannot run the workflows (raises UserError);
+        uploads the input files shared by all requests; writes meta.json. A worker only uploads:
+        its master checked the servers already."""
+        stats = None
+        for host in self.hosts:
+            client = ComfyClient(host, completion="poll:1")
+            try:
+                if self.role != "worker":
+                    stats, object_info = check_server(client, self.plan)
+                for wf in self.plan.workflows:
+                    self.uploaded[wf.path] = upload_inputs(wf, client.upload_image, per_request=False, rng=self.rng)
+            finally:
+                client.close()
+        if self.role != "worker":
+            meta = build_meta(self.options, self.host, stats, object_info, self.plan.workflows, self.sla.as_dict())
+            meta["fleet"] = self.hosts
+            self.recorder.write_meta(meta)
 
     # ---- per request ------------------------------------------------------------------------
-    def new_client(self) -> ComfyClient:
-        return ComfyClient(self.host, completion=self.opts.completion, worker=self.worker, on_result=self.record,
-                           on_submit=self.count_submit, on_connection=self.connection_alert).start()
+    def new_fleet(self) -> Fleet:
+        """A client (one websocket) per server; with one server, a fleet of one."""
+        clients = [ComfyClient(host, completion=self.opts.completion, worker=self.worker, on_submit=self.count_submit)
+                   for host in self.hosts]
+        fleet = Fleet(clients, self.opts.route, self.opts.fleet_max_failures, self.opts.fleet_probe_s, emit=self.emit)
+        for client in clients:
+            client.on_result = lambda result, fleet=fleet: (fleet.observe(result), self.record(result))
+            client.on_connection = lambda state, server, fleet=fleet: (self.connection_alert(state, server),
+                                                                       fleet.connection_changed(state, server))
+            if len(clients) > 1:
+                client.submit_retry_s = FLEET_SUBMIT_RETRY_S  # a server that is down fails fast to the next
+            client.start()
+        return fleet
+
+    def request_name(self, name: str, client: ComfyClient) -> str:
+        """Locust entry names carry the server in a fleet, so its UI and CSVs show each one."""
+        return name if len(self.hosts) == 1 else f"{name} @ {client.server.split('://')[-1]}"
 
     def count_submit(self, _result) -> None:
         self.audit["submitted"] += 1
@@ -110,7 +141,7 @@ class ComfyHarness:
             down = now - getattr(self, "_down_since", now)
             self.emit({"kind": "event", "name": "alert.connection_restored", "ts": now, "server": server, "down_s": down})
 
-    def graph_for(self, workflow, client: ComfyClient, context: dict | None = None) -> tuple[dict, list]:
+    def graph_for(self, workflow, context: dict | None, client: ComfyClient) -> tuple[dict, list]:
         """Fresh parameters, and the names of input files uploaded for this request alone."""
         per_request = upload_inputs(workflow, client.upload_image, per_request=True, rng=self.rng)
         uploaded = {**self.uploaded.get(workflow.path, {}), **per_request}
@@ -127,24 +158,26 @@ class ComfyHarness:
 
     def emit(self, record: dict) -> None:
         self.recorder.write(record)
+        if record.get("kind") == "prompt":  # progress; on a master, of every worker
+            self.counts["ok" if record.get("outcome") == "success" else "failed"] += 1
         if record.get("kind") in ("prompt", "page", "book", "gpu"):
             self.recent.append(record)
 
     def record(self, result: PromptResult) -> None:
-        self.emit(result.to_record())
         self.audit["recorded"] += 1
-        self.counts["ok" if result.ok else "failed"] += 1
+        self.emit(result.to_record())
 
-    def run_prompt(self, client: ComfyClient, intended_send_ts: float | None = None) -> PromptResult:
-        graph, uploads = self.graph_for(self.workflow, client)
+    def run_prompt(self, fleet: Fleet, intended_send_ts: float | None = None) -> PromptResult:
+        client = fleet.pick()
+        graph, uploads = self.graph_for(self.workflow, None, client)
         result = client.run_prompt(graph, self.workflow.name, timeout=self.opts.per_prompt_timeout,
                                    intended_send_ts=intended_send_ts, download=self.opts.download,
                                    extra={"uploads": uploads} if uploads else None)
-        fire_request(self.environment, "COMFY", self.workflow.name, result.e2e_ms,
+        fire_request(self.environment, "COMFY", self.request_name(self.workflow.name, client), result.e2e_ms,
                      None if result.ok else failure_text(result), len(result.outputs), {"prompt_id": result.prompt_id})
         return result
 
-    def run_book(self, client: ComfyClient, intended_start: float | None = None) -> dict:
+    def run_book(self, fleet: Fleet, intended_start: float | None = None) -> dict:
         profile = self.book_mix.pick(self.rng)
 
         def page_done(page):
@@ -152,9 +185,9 @@ class ComfyHarness:
             fire_request(self.environment, "PAGE", profile.name, (page.done_ts - page.intended_send_ts) * 1000.0,
                          failure, context={"book_id": page.book_id, "page": page.page})
 
-        book = BookRun(client, profile, self.policy, self.rng, self.opts.per_prompt_timeout, emit=self.emit,
+        book = BookRun(fleet.pick, profile, self.policy, self.rng, self.opts.per_prompt_timeout, emit=self.emit,
                        on_page=page_done, parallel=self.opts.allow_parallel_pages, download=self.opts.download,
-                       intended_start=intended_start, graph_for=lambda wf, ctx: self.graph_for(wf, client, ctx)).run()
+                       intended_start=intended_start, graph_for=self.graph_for).run()
         failure = None if book["outcome"] == "success" else f"failed pages: {len(book['pages_failed'])}"
         fire_request(self.environment, "BOOK", profile.name, book["e2e_ms"], failure, book["pages"],
                      {"book_id": book["book_id"]})
@@ -179,8 +212,8 @@ class ComfyHarness:
                 f"{self.counts['failed']} failed, {in_flight} jobs in flight")
 
     def close(self) -> None:
-        if self.shared_client is not None:
-            self.shared_client.close()
+        if self.shared_fleet is not None:
+            self.shared_fleet.close()
         self.recorder.close()
 
 
@@ -193,12 +226,12 @@ class ComfyUser(User):
         self.harness: ComfyHarness = getattr(self.environment, "comfyload", None)
         if self.harness is None:  # the preflight refused this run
             raise StopUser()
-        self.client = self.harness.shared_client or self.harness.new_client()
+        self.fleet = self.harness.shared_fleet or self.harness.new_fleet()
 
     def on_stop(self) -> None:
         harness = getattr(self, "harness", None)
-        if harness is not None and self.client is not harness.shared_client:
-            self.client.close()
+        if harness is not None and self.fleet is not harness.shared_fleet:
+            self.fleet.close()
 
     def run_job(self, job) -> None:
         if not self.harness.take_job():
@@ -214,7 +247,7 @@ class PromptUser(ComfyUser):
 
     @task
     def render(self) -> None:
-        self.run_job(lambda: self.harness.run_prompt(self.client))
+        self.run_job(lambda: self.harness.run_prompt(self.fleet))
 
 
 class BookUser(ComfyUser):
@@ -223,7 +256,7 @@ class BookUser(ComfyUser):
 
     @task
     def write_book(self) -> None:
-        self.run_job(lambda: self.harness.run_book(self.client))
+        self.run_job(lambda: self.harness.run_book(self.fleet))
 
 
 class OpenLoopUser(ComfyUser):
@@ -264,9 +297,9 @@ class OpenLoopUser(ComfyUser):
         while intended is not None:
             try:
                 if self.harness.opts.arrival_unit == "book":
-                    self.harness.run_book(self.client, intended_start=intended)
+                    self.harness.run_book(self.fleet, intended_start=intended)
                 else:
-                    self.harness.run_prompt(self.client, intended_send_ts=intended)
+                    self.harness.run_prompt(self.fleet, intended_send_ts=intended)
             finally:
                 self.harness.finish_job()
             intended = self.backlog.popleft() if self.backlog else None

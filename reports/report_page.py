@@ -18,6 +18,10 @@ def verdict_section(summary: dict) -> str:
     rows = [(v["metric"], f"{v['comparison']} {v['target']:g} {v['unit']}",
              "not measured" if v["measured"] is None else f"{v['measured']:.4g} {v['unit']}", state_cell(v["passed"]))
             for v in summary["sla"]]
+    audit = summary.get("audit") or {}
+    rows.append(("audit", "submitted = recorded, once each",
+                 f"{audit.get('submitted')} submitted, {audit.get('recorded')} recorded"
+                 + (f" — {audit['problem']}" if audit.get("problem") else ""), state_cell(audit.get("ok"))))
     return banner + table(("metric", "target", "measured", "result"), rows, raw_columns=(3,))
 
 
@@ -86,6 +90,18 @@ def _fault_events_table(summary: dict, faults: list) -> str:
                   for f in faults])
 
 
+def servers_section(summary: dict) -> str:
+    """A fleet's per-server figures and its imbalance (busiest server / even share)."""
+    fleet = summary.get("servers")
+    if not fleet:
+        return "<p>One server in this run.</p>"
+    rows = [(server, v["prompts"], v["ok"], v["failed"], v["images_per_minute"],
+             None if v["p95_ms"] is None else v["p95_ms"] / 1000, None if v["queue_wait_p50_ms"] is None else v["queue_wait_p50_ms"] / 1000)
+            for server, v in fleet["by_server"].items()]
+    return (f"<p>Imbalance: <b>{fmt(fleet['imbalance'])}</b> (busiest server's completions over an even share; 1.0 = even)</p>"
+            + table(("server", "prompts", "ok", "failed", "images/min", "p95 (s)", "queue wait p50 (s)"), rows))
+
+
 def ramp_section(summary: dict) -> str:
     steps = summary["ramp_steps"]
     if not steps:
@@ -140,6 +156,7 @@ def render_report(summary: dict, meta: dict, charts: list) -> str:
             + "<h2>Errors by outcome and type</h2>" + errors_section(summary)
             + "<h2>Faults and recovery</h2>" + faults_section(summary)
             + "<h2>Ramp</h2>" + ramp_section(summary)
+            + "<h2>Servers</h2>" + servers_section(summary)
             + "<h2>GPU</h2>" + gpu_section(summary)
             + "<h2>Bottleneck nodes</h2>" + nodes_section(summary)
             + "<h2>Run metadata</h2>" + metadata_section(meta)

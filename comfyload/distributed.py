@@ -1,0 +1,81 @@
+"""Locust master/worker runs. Workers stream every record to the master as it is made (Locust
+custom messages), so the master's run folder holds the whole run and a worker that dies loses at
+most what it had in flight; the master notices a worker that stops sending heartbeats and
+records which one and when. --jobs is split between the workers."""
+from __future__ import annotations
+
+import logging
+import time
+
+import gevent
+from locust.runners import MasterRunner, WorkerRunner
+
+log = logging.getLogger(__name__)
+RECORDS_MESSAGE = "comfyload_records"
+
+
+def role_of(runner) -> str:
+    if isinstance(runner, MasterRunner):
+        return "master"
+    if isinstance(runner, WorkerRunner):
+        return "worker"
+    return "local"
+
+
+def jobs_share(total: int, index: int, workers: int) -> int:
+    """This worker's part of --jobs (0 = no limit stays 0); every job is someone's."""
+    if not total or workers <= 1:
+        return total
+    return total // workers + (1 if index < total % workers else 0)
+
+
+class WorkerSink:
+    """Sends each record to the master, with how many prompts this worker has submitted so far
+    (so the master knows what a worker that dies had in flight)."""
+
+    def __init__(self, runner, worker: str, audit: dict):
+        self.runner, self.worker, self.audit = runner, worker, audit
+
+    def write(self, record: dict) -> None:
+        self.runner.send_message(RECORDS_MESSAGE, {"worker": self.worker, "submitted": self.audit["submitted"],
+                                                   "records": [record]})
+
+    def event(self, name: str, **fields) -> None:
+        self.write({"kind": "event", "name": name, "ts": time.time(), **fields})
+
+    def close(self) -> None:
+        pass
+
+
+class MasterSide:
+    """On the master: receives workers' records, watches for lost workers."""
+
+    def __init__(self, environment):
+        self.environment = environment
+        self.submitted = {}   # worker -> last submitted count it reported
+        self.reported_lost = set()
+        environment.runner.register_message(RECORDS_MESSAGE, self.on_records)
+
+    def on_records(self, environment, msg, **_kwargs) -> None:
+        harness = getattr(environment, "comfyload", None)
+        self.submitted[msg.data["worker"]] = msg.data["submitted"]
+        if harness is None:
+            log.warning("records from %s arrived outside a test; dropped", msg.data["worker"])
+            return
+        for record in msg.data["records"]:
+            harness.emit(record)
+
+    def start_test(self, harness) -> None:
+        """Tells the workers how many they are (for --jobs) and starts the lost-worker watch."""
+        harness.opts.comfy_worker_count = max(1, self.environment.runner.worker_count)
+        gevent.spawn(self._watch_workers, harness)
+
+    def _watch_workers(self, harness) -> None:
+        while harness is getattr(self.environment, "comfyload", None):
+            for node in self.environment.runner.clients.missing:
+                if node.id not in self.reported_lost:
+                    self.reported_lost.add(node.id)
+                    harness.emit({"kind": "event", "name": "worker.lost", "ts": time.time(), "worker": node.id,
+                                  "submitted": self.submitted.get(node.id)})
+                    log.warning("worker %s stopped sending heartbeats: recorded as lost", node.id)
+            gevent.sleep(1.0)
