@@ -1,0 +1,66 @@
+"""The web UI's tables without a browser: GPU rows from the probe's latest samples, SLA rows from
+sla.evaluate over the live window and the run so far (comfyload.webui imports no Locust)."""
+from collections import deque
+from types import SimpleNamespace
+
+from comfyload.sla import SlaTargets
+from comfyload.webui import LIVE_WINDOW_S, TABLES, gpu_json, gpu_rows, sla_rows
+
+NOW = 10_000.0
+FULL = {"kind": "gpu", "ts": NOW - 0.4, "source": "nvml", "gpu": 0, "name": "NVIDIA L4", "util_gpu": 87, "util_mem": 41,
+        "mem_used_mb": 6144.4, "mem_total_mb": 23034, "comfy_mem_mb": 5000, "power_w": 61.25, "power_limit_w": 72.0,
+        "temp_c": 71, "sm_clock_mhz": 2040, "mem_clock_mhz": 6250, "throttle_reasons": ["sw_power_cap"],
+        "pcie_gen": 3, "pcie_gen_max": 4, "pcie_width": 8, "pcie_width_max": 16, "pcie_tx_mb_s": 2.0,
+        "pcie_rx_mb_s": 10.0, "fan_pct": 55}
+
+
+def probe(*samples, status="GPU probe: test"):
+    return SimpleNamespace(latest={s["gpu"]: s for s in samples}, status=status, history=deque(samples))
+
+
+def test_gpu_row_shows_every_field_and_blanks_for_absent_ones():
+    sparse = {"kind": "gpu", "ts": NOW - 2, "source": "system_stats", "gpu": 1, "name": "cuda:0",
+              "mem_used_mb": 100, "mem_total_mb": 8000, "torch_vram_total_mb": 90, "torch_vram_free_mb": 10}
+    full, part = gpu_rows(probe(FULL, sparse), NOW)
+    assert full == {"gpu": "0", "name": "NVIDIA L4", "source": "nvml", "util": "87 / 41", "vram": "6144 / 23034",
+                    "comfy": "5000", "torch": "", "power": "61.2 / 72.0", "temp": "71", "clocks": "2040 / 6250",
+                    "throttle": "sw_power_cap", "pcie": "3×8 / 4×16", "pcieio": "2.0 / 10.0", "fan": "55", "age": "0.4"}
+    assert part["source"] == "system_stats" and part["vram"] == "100 / 8000" and part["torch"] == "90 / 10"
+    assert part["util"] == part["power"] == part["fan"] == part["throttle"] == ""
+    columns = {c["key"] for c in TABLES[0]["structure"]}
+    assert set(full) == columns, "every column has a value and every value a column"
+
+
+def test_no_samples_shows_why():
+    (row,) = gpu_rows(probe(status="GPU probe: no NVIDIA GPU here (NVML: x) and no ComfyUI to ask; no GPU data"), NOW)
+    assert "no GPU data" in row["name"]
+    assert "worker" in gpu_rows(None, NOW)[0]["name"]
+
+
+def prompt(sent, e2e_s, outcome="success"):
+    return {"kind": "prompt", "intended_send_ts": sent, "done_ts": sent + e2e_s, "e2e_ms": e2e_s * 1000.0,
+            "outcome": outcome, "final": True}
+
+
+def test_sla_window_and_run_so_far_judged_by_sla_evaluate():
+    """The run started slow and failing (beyond the window), then recovered: the window passes,
+    the run so far fails."""
+    old = [prompt(NOW - LIVE_WINDOW_S - 600 + i, 60.0, "oom" if i % 2 else "success") for i in range(40)]
+    recent = [prompt(NOW - 100 + i, 2.0) for i in range(60)]
+    harness = SimpleNamespace(recent=deque(old + recent + [FULL]), sla=SlaTargets(latency_p95_s=45, error_budget_pct=2))
+    rows = {r["metric"]: r for r in sla_rows(harness, NOW)}
+    assert rows["latency_p95"]["window"] == "2 s" and rows["latency_p95"]["windowstate"] == "PASS"
+    assert rows["latency_p95"]["runstate"] == "FAIL" and rows["error_rate"]["runstate"] == "FAIL"
+    assert rows["error_rate"]["window"] == "0 %" and rows["error_rate"]["windowstate"] == "PASS"
+    assert rows["throughput"]["target"] == ">= 20 images/min" and rows["throughput"]["windowstate"] == "PASS"
+    assert rows["concurrency"]["windowstate"] == "n/a" and rows["concurrency"]["window"] == "not measured"
+
+
+def test_sla_without_a_run():
+    assert sla_rows(None, NOW)[0]["metric"] == "no run in progress"
+
+
+def test_chart_data_since():
+    later = dict(FULL, ts=NOW + 1)
+    reply = gpu_json(SimpleNamespace(gpu_probe=probe(FULL, later)), NOW)
+    assert reply["samples"] == [later] and reply["status"] == "GPU probe: test"
