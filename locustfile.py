@@ -12,12 +12,15 @@ import gevent
 import locust.stats
 from locust import events
 
-from comfyload import exact_stats, options
+from comfyload import exact_stats, options, webui
 from comfyload.distributed import MasterSide, role_of
 from comfyload.errors import UserError
 from comfyload.users import BookUser, ComfyHarness, OpenLoopUser, PromptUser  # noqa: F401  (Locust picks user classes up from here)
+from gpu_probe import locust_plugin as gpu_locust
 
 exact_stats.install()
+gpu_locust.install(events)  # GPU probe: samples, the gpu_sample hook, records
+webui.install(events)       # GPU and SLA tabs, /comfyload/gpu chart page
 PROGRESS_EVERY_S = 5
 
 

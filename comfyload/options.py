@@ -95,6 +95,12 @@ OPTIONS = [
     Option("soak_window", "COMFY_SOAK_WINDOW", 600.0, float, "Soak: seconds per drift window", _positive, "> 0"),
     Option("soak_drift_pct", "COMFY_SOAK_DRIFT_PCT", 20.0, float,
            "Soak: p95 rise between first and latest window that counts as drift", _positive, "> 0"),
+    # GPU probe (gpu_probe/)
+    Option("gpu_probe", "COMFY_GPU_PROBE", "", str,
+           "GPU samples from a sidecar (`python -m gpu_probe serve`) at http://HOST:PORT; empty = NVML on "
+           "this host, else the target's /system_stats"),
+    Option("gpu_interval", "COMFY_GPU_INTERVAL", 1.0, float, "seconds between GPU samples (10 Hz at most)",
+           lambda v: v >= 0.1, ">= 0.1"),
 ]
 BY_NAME = {o.name: o for o in OPTIONS}
 
