@@ -9,11 +9,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from comfyload.errors import UserError
 from comfyload.retry import RetryPolicy
 from comfyload.sla import repo_path
+from comfyload.yamlfile import read_mapping
 from comfyload.workload import WORKFLOWS_DIR, Workflow, load_workflow
 
 DEFAULT_PROFILES_FILE = WORKFLOWS_DIR / "books.yaml"
@@ -45,12 +44,7 @@ class BookMix:
 
 def load_book_mix(spec: str, profiles_file=DEFAULT_PROFILES_FILE) -> BookMix:
     path = repo_path(profiles_file)
-    try:
-        table = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise UserError(f"book profiles file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    table = read_mapping(path, "book profiles file")
     profiles, weights = [], []
     for part in [p.strip() for p in str(spec).split(",") if p.strip()]:
         name, _, weight = part.partition(":")

@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from comfyload import options as opts
 from comfyload.client import ComfyClient
 from comfyload.errors import UserError
@@ -28,6 +26,7 @@ from comfyload.recorder import RUNS_ROOT, RunRecorder, new_run_dir, read_records
 from comfyload.server import LocalComfyUI, free_port
 from comfyload.sla import load_sla
 from comfyload.summary import format_summary, summarise
+from comfyload.yamlfile import read_mapping
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS_DIR = REPO / "scenarios"
@@ -107,12 +106,7 @@ def load_scenario(name_or_path: str) -> dict:
     if not path.is_file():
         known = ", ".join(sorted(p.stem for d in (SCENARIOS_DIR, FAULTS_DIR) for p in d.glob("*.yaml")))
         raise UserError(f"scenario not found: {name_or_path} (known: {known})")
-    try:
-        scenario = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(scenario, dict):
-        raise UserError(f"{path}: expected a mapping")
+    scenario = read_mapping(path, "scenario")
     unknown = set(scenario) - SCENARIO_RUN_KEYS - set(opts.BY_NAME)
     if unknown:
         raise UserError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")

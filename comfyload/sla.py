@@ -6,9 +6,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from comfyload.errors import UserError
+from comfyload.yamlfile import read_mapping
 
 TARGET_KEYS = ("throughput_images_per_min", "concurrency_books", "latency_p95_s", "error_budget_pct", "recovery_s")
 
@@ -54,18 +54,7 @@ def repo_path(path) -> Path:
 
 def read_sla_file(path) -> dict:
     """The SLA file as a mapping: one clear error for a missing file or bad YAML."""
-    path = repo_path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"SLA file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise UserError(f"{path}: expected a mapping of SLA targets")
-    return dict(raw)
+    return read_mapping(repo_path(path), "SLA file")
 
 
 def load_sla(path) -> SlaTargets:

@@ -9,9 +9,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from comfyload.errors import UserError
+from comfyload.yamlfile import read_mapping
 
 WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
 # Inputs that are seeds on every sampler-like node (KSampler, KSamplerAdvanced, RandomNoise, ...).
@@ -148,16 +147,7 @@ def spec_path(workflow_path: Path) -> Path:
 
 
 def load_spec(workflow_path: Path) -> dict:
-    path = spec_path(workflow_path)
-    if not path.exists():
-        return {}
-    try:
-        spec = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(spec, dict):
-        raise UserError(f"{path}: expected a mapping")
-    return spec
+    return read_mapping(spec_path(workflow_path), "workflow spec", missing_ok=True)
 
 
 def parse_varying(entry, path: Path) -> VaryingInput:
