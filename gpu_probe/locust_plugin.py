@@ -109,7 +109,10 @@ class GpuProbe:
                 for sample in samples:
                     self.publish(sample)
         finally:
-            threadpool.spawn(sampler.close) if sampler.blocking else sampler.close()
+            if sampler.blocking:
+                threadpool.spawn(sampler.close)
+            else:
+                sampler.close()
 
     def publish(self, sample: dict) -> None:
         self.latest[sample.get("gpu")] = sample
