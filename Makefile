@@ -33,6 +33,11 @@ comfyui-install:
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's docker-compose 1.29 for tests/test_containers.py (`docker-compose config` needs no engine).
+.PHONY: compose
+compose:
+	@test -x /usr/bin/docker-compose || { apt-get update -qq && apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
+
 baseline: setup
 	$(PY) -m comfyload run --scenario $(SCENARIO) $(ARGS)
 
@@ -51,7 +56,7 @@ ui: setup
 comfyui: setup
 	$(PY) -m comfyload.server
 
-test: setup
+test: setup compose
 	$(PY) -m pytest -q tests $(ARGS)
 
 unit: $(VENV)/.installed
