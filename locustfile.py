@@ -70,6 +70,8 @@ def _print_progress(harness: ComfyHarness) -> None:
 def stop_harness(environment, **_kwargs):
     harness = getattr(environment, "comfyload", None)
     if harness is not None:
+        if harness.role == "master":
+            environment.comfyload_master.drain(timeout=(environment.stop_timeout or 0) + 30)
         harness.close()  # waits for records still being finished
         harness.recorder.event("test.stop", prompts_recorded=harness.counts)
         harness.recorder.event("audit", **harness.audit)

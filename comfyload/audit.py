@@ -5,14 +5,20 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+from comfyload.sla import by_kind
+
 
 def audit(records: list[dict]) -> dict:
+    return audit_kinds(by_kind(records))
+
+
+def audit_kinds(kinds: dict) -> dict:
     """Compares the `audit` events' submitted counts (one per process) with the prompt records.
     A worker that died (a `worker.lost` event from the master) wrote no audit: what it had
     submitted by its last record is taken from that event, and the run is named as incomplete."""
-    events = [r for r in records if r.get("kind") == "event" and r.get("name") == "audit"]
-    lost = [r for r in records if r.get("kind") == "event" and r.get("name") == "worker.lost"]
-    prompts = [r for r in records if r.get("kind") == "prompt"]
+    events = [r for r in kinds.get("event", []) if r.get("name") == "audit"]
+    lost = [r for r in kinds.get("event", []) if r.get("name") == "worker.lost"]
+    prompts = kinds.get("prompt", [])
     ids = Counter(r.get("prompt_id") for r in prompts)
     by_worker = Counter(r.get("worker") for r in prompts)
     duplicated = sorted(pid for pid, n in ids.items() if n > 1)

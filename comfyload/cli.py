@@ -23,7 +23,7 @@ from comfyload.fault_checks import run_checks, unknown_checks
 from comfyload.faults import FaultSchedule, HookCrash, LocalCrash, make_proxy, parse_fault_plan
 from comfyload.preflight import check_server, plan_run
 from comfyload.recorder import RUNS_ROOT, RunRecorder, new_run_dir, read_records
-from comfyload.server import LocalComfyUI, free_port
+from comfyload.server import LocalComfyUI, exit_on_sigterm, free_port
 from comfyload.sla import load_sla
 from comfyload.summary import format_summary, summarise
 from comfyload.yamlfile import read_mapping
@@ -227,6 +227,7 @@ def finish(run_dir: Path, sla_path: str, output: str | None) -> int:
 
 
 def main(argv=None) -> int:
+    exit_on_sigterm()
     try:
         args = build_parser().parse_args(argv)
         if args.command == "faults":
@@ -288,6 +289,9 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> in
     except KeyboardInterrupt:
         rc = process.wait()
     finally:
+        if process.poll() is None:  # we are being stopped ourselves: stop Locust too
+            process.terminate()
+            stop_processes([process])
         stop_processes(workers)
         if schedule is not None:
             schedule.stop()

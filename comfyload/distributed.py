@@ -8,10 +8,12 @@ import logging
 import time
 
 import gevent
+from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
 
 log = logging.getLogger(__name__)
 RECORDS_MESSAGE = "comfyload_records"
+JOBS_DONE_MESSAGE = "comfyload_jobs_done"
 
 
 def role_of(runner) -> str:
@@ -54,11 +56,39 @@ class MasterSide:
         self.environment = environment
         self.submitted = {}   # worker -> last submitted count it reported
         self.reported_lost = set()
+        self.jobs_done = set()
+        self.audited = set()   # workers whose final audit arrived
         environment.runner.register_message(RECORDS_MESSAGE, self.on_records)
+        environment.runner.register_message(JOBS_DONE_MESSAGE, self.on_jobs_done)
+
+    def on_jobs_done(self, environment, msg, **_kwargs) -> None:
+        """Every worker has done its share of --jobs: stop the run for all of them."""
+        self.jobs_done.add(msg.data["worker"])
+        if self.live_workers() <= self.jobs_done:
+            gevent.spawn(environment.runner.quit)
+
+    def live_workers(self) -> set:
+        return {node.id for node in self.environment.runner.clients.values() if node.state != "missing"}
+
+    def drain(self, timeout: float) -> None:
+        """At the master's test stop: asks every worker to stop (finishing what is in flight) and
+        waits for each live worker's audit, so the run folder gets every worker's last records.
+        Locust's headless stop would otherwise end the master before the workers report."""
+        runner = self.environment.runner
+        for node in runner.clients.all:
+            runner.server.send_to_client(Message("stop", None, node.id))
+        deadline = time.monotonic() + timeout
+        while not self.live_workers() <= self.audited and time.monotonic() < deadline:
+            gevent.sleep(0.2)
+        missing = self.live_workers() - self.audited
+        if missing:
+            log.warning("no final records from worker(s) %s", ", ".join(sorted(missing)))
 
     def on_records(self, environment, msg, **_kwargs) -> None:
         harness = getattr(environment, "comfyload", None)
         self.submitted[msg.data["worker"]] = msg.data["submitted"]
+        if any(r.get("name") == "audit" for r in msg.data["records"]):
+            self.audited.add(msg.data["worker"])
         if harness is None:
             log.warning("records from %s arrived outside a test; dropped", msg.data["worker"])
             return
@@ -68,6 +98,7 @@ class MasterSide:
     def start_test(self, harness) -> None:
         """Tells the workers how many they are (for --jobs) and starts the lost-worker watch."""
         harness.opts.comfy_worker_count = max(1, self.environment.runner.worker_count)
+        self.jobs_done, self.audited = set(), set()
         gevent.spawn(self._watch_workers, harness)
 
     def _watch_workers(self, harness) -> None:

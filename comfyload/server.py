@@ -177,6 +177,11 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM becomes a normal exit, so `finally` blocks stop the processes we started."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m comfyload.server",
                                      description="Run the local ComfyUI (pinned 0.3.75, or COMFYUI_DIR) in the foreground; Ctrl-C stops it.")
@@ -193,6 +198,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"[comfyui] ready at {server.url}; Ctrl-C stops it", file=sys.stderr, flush=True)
+    exit_on_sigterm()
     try:
         server.process.wait()
     except KeyboardInterrupt:

@@ -2,6 +2,7 @@
 lives: the headless exit code, the ramp shapes and the reports all call `evaluate`."""
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -105,6 +106,13 @@ def load_compare(path) -> CompareThresholds:
         section = {**section, "bootstrap_samples": int(section["bootstrap_samples"])}
     return CompareThresholds(**section)
 
+def percentiles(values, qs) -> list | None:
+    """Several exact percentiles from one conversion of the values."""
+    if len(values) == 0:
+        return None
+    return [float(x) for x in np.percentile(np.asarray(values, dtype=float), qs)]
+
+
 def percentile(values, q: float) -> float | None:
     """Exact percentile (linear interpolation between closest ranks, as numpy and pandas do)."""
     if len(values) == 0:
@@ -112,15 +120,26 @@ def percentile(values, q: float) -> float | None:
     return float(np.percentile(np.asarray(values, dtype=float), q))
 
 
+def by_kind(records) -> dict:
+    """Records grouped by `kind` in one pass (a 24-hour soak holds a million of them: every
+    figure below reads its group instead of scanning them all again)."""
+    kinds = defaultdict(list)
+    for r in records:
+        kinds[r.get("kind")].append(r)
+    return kinds
+
+
 def renders(records) -> list[dict]:
+    return units_of(by_kind(records))
+
+
+def units_of(kinds: dict) -> list[dict]:
     """The units the SLA counts: pages when the run had books (a page's final state after its
     retries), else prompts. A prompt cut off because the run itself stopped is no failure of
     the server and is left out."""
-    pages = [r for r in records if r.get("kind") == "page"]
-    if pages:
-        return pages
-    return [r for r in records if r.get("kind") == "prompt" and r.get("final", True)
-            and r.get("error_type") != "harness_stopped"]
+    if kinds.get("page"):
+        return kinds["page"]
+    return [r for r in kinds.get("prompt", ()) if r.get("final", True) and r.get("error_type") != "harness_stopped"]
 
 
 def steady_state(units: list[dict], targets: SlaTargets) -> list[dict]:
@@ -140,8 +159,8 @@ def window_minutes(units: list[dict]) -> float:
     return max(end - start, 1e-9) / 60.0
 
 
-def peak_concurrent_books(records) -> int | None:
-    spans = [(r["start_ts"], r["done_ts"]) for r in records if r.get("kind") == "book" and r.get("done_ts")]
+def peak_concurrent_books(books) -> int | None:
+    spans = [(r["start_ts"], r["done_ts"]) for r in books if r.get("done_ts")]
     if not spans:
         return None
     edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans], key=lambda x: (x[0], x[1]))
@@ -152,37 +171,47 @@ def peak_concurrent_books(records) -> int | None:
     return peak
 
 
-def worst_recovery_s(records) -> float | None:
-    times = [r["recovery_s"] for r in records if r.get("kind") == "event" and r.get("recovery_s") is not None]
+def worst_recovery_s(events) -> float | None:
+    times = [r["recovery_s"] for r in events if r.get("recovery_s") is not None]
     return max(times) if times else None
 
 
 def ramp_knee(records) -> dict | None:
-    knees = [r for r in records if r.get("kind") == "event" and r.get("name") == "ramp.knee"]
+    return knee_of(by_kind(records).get("event", []))
+
+
+def knee_of(events) -> dict | None:
+    knees = [r for r in events if r.get("name") == "ramp.knee"]
     return knees[-1] if knees else None
 
 
-def verdict_records(records) -> list[dict]:
+def verdict_kinds(kinds: dict) -> dict:
     """What a run's verdict is judged on: everything, or for a ramp, the knee step's window
     (the most users that met the SLA) plus the knee itself."""
-    knee = ramp_knee(records)
+    knee = knee_of(kinds.get("event", []))
     if not knee or not knee.get("window"):
-        return records
+        return kinds
     start, end = knee["window"]
-    units = [r for r in renders(records) if start <= r["intended_send_ts"] < end and (r.get("done_ts") or end + 1) <= end]
-    return units + [knee]
+    units = [r for r in units_of(kinds) if start <= r["intended_send_ts"] < end and (r.get("done_ts") or end + 1) <= end]
+    return by_kind(units + [knee])
 
 
 def evaluate(records, targets: SlaTargets) -> list[MetricVerdict]:
-    units = steady_state(renders(records), targets)
+    return evaluate_kinds(by_kind(records), targets)
+
+
+def evaluate_kinds(kinds: dict, targets: SlaTargets, steady: list | None = None) -> list[MetricVerdict]:
+    """`steady`: the steady-state units when the caller has them already (a sort saved)."""
+    units = steady if steady is not None else steady_state(units_of(kinds), targets)
     done = [r for r in units if r.get("done_ts") is not None]
     ok = [r for r in done if r.get("outcome") == "success"]
     throughput = len(ok) / window_minutes(done) if done else None
     p95 = percentile([r["e2e_ms"] for r in ok], 95)
     error_pct = 100.0 * (len(units) - len(ok)) / len(units) if units else None
-    knee = ramp_knee(records)
-    books = knee["users"] if knee and knee.get("unit") == "books" else peak_concurrent_books(records)
-    recovery = worst_recovery_s(records)
+    events = kinds.get("event", [])
+    knee = knee_of(events)
+    books = knee["users"] if knee and knee.get("unit") == "books" else peak_concurrent_books(kinds.get("book", []))
+    recovery = worst_recovery_s(events)
 
     def check(metric, comparison, target, measured, unit):
         passed = None if measured is None else (measured >= target if comparison == ">=" else measured <= target)

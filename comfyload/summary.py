@@ -4,33 +4,34 @@ from __future__ import annotations
 
 from collections import Counter
 
-from comfyload.audit import audit
-
-from comfyload.sla import (SlaTargets, breaches, evaluate, percentile, ramp_knee, renders, steady_state,
-                           verdict_records, window_minutes)
+from comfyload.audit import audit_kinds
+from comfyload.sla import (SlaTargets, breaches, by_kind, evaluate_kinds, knee_of, percentile, percentiles,
+                           steady_state, units_of, verdict_kinds, window_minutes)
 
 
 def _stats(values) -> dict:
     values = [v for v in values if v is not None]
     if not values:
         return {"count": 0}
-    return {"count": len(values), "mean": sum(values) / len(values), "p50": percentile(values, 50),
-            "p90": percentile(values, 90), "p95": percentile(values, 95), "p99": percentile(values, 99),
+    p50, p90, p95, p99 = percentiles(values, [50, 90, 95, 99])
+    return {"count": len(values), "mean": sum(values) / len(values), "p50": p50, "p90": p90, "p95": p95, "p99": p99,
             "max": max(values)}
 
 
 def summarise(records: list[dict], targets: SlaTargets) -> dict:
-    prompts = [r for r in records if r.get("kind") == "prompt"]
+    kinds = by_kind(records)
+    prompts = kinds.get("prompt", [])
     prompts_ok = [r for r in prompts if r.get("outcome") == "success"]  # server-side split is per prompt
-    units = renders(records)
+    units = units_of(kinds)
     ok = [r for r in units if r.get("outcome") == "success"]
-    steady = [r for r in steady_state(units, targets) if r.get("done_ts") is not None]
+    steady_all = steady_state(units, targets)
+    steady = [r for r in steady_all if r.get("done_ts") is not None]
     steady_ok = [r for r in steady if r.get("outcome") == "success"]
-    verdicts = evaluate(verdict_records(records), targets)
-    run_audit = audit(records)
-    books = [r for r in records if r.get("kind") == "book"]
-    pages = [r for r in records if r.get("kind") == "page"]
-    arrivals = [r for r in records if r.get("kind") == "event" and r.get("name") == "arrivals.summary"]
+    judged = verdict_kinds(kinds)
+    verdicts = evaluate_kinds(judged, targets, steady_all if judged is kinds else None)
+    run_audit = audit_kinds(kinds)
+    books, pages, events = kinds.get("book", []), kinds.get("page", []), kinds.get("event", [])
+    arrivals = [r for r in events if r.get("name") == "arrivals.summary"]
     return {
         "prompts_submitted": len(prompts),
         "prompts_ok": len(prompts_ok),
@@ -50,7 +51,7 @@ def summarise(records: list[dict], targets: SlaTargets) -> dict:
                   "pages_needs_regeneration": sum(bool(p["needs_regeneration"]) for p in pages)} if books or pages else None,
         "arrivals": _sum_counts(arrivals),
         "servers": per_server(prompts) if len({r.get("server") for r in prompts}) > 1 else None,
-        "ramp_knee": ramp_knee(records),
+        "ramp_knee": knee_of(events),
         "sla": [v.__dict__ for v in verdicts],
         "audit": run_audit,
         "sla_pass": not breaches(verdicts) and run_audit["ok"] is not False,

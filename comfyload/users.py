@@ -20,7 +20,7 @@ from locust.exception import StopUser
 from comfyload.arrivals import ArrivalCounts, arrival_model
 from comfyload.books import BookRun
 from comfyload.client import ComfyClient
-from comfyload.distributed import WorkerSink, jobs_share, role_of
+from comfyload.distributed import JOBS_DONE_MESSAGE, WorkerSink, jobs_share, role_of
 from comfyload.fleet import Fleet, parse_hosts
 from comfyload.meta import build_meta
 from comfyload.options import OPTIONS
@@ -201,10 +201,15 @@ class ComfyHarness:
         return True
 
     def finish_job(self) -> None:
-        """After the last job of a --jobs run, stop the whole run (not just this user)."""
+        """After the last job of a --jobs run, stop the whole run (not just this user). A worker
+        tells its master, which stops everyone once all have finished, so Locust's final stats
+        from every worker still arrive."""
         self.jobs_finished += 1
-        if self.jobs_limit and self.jobs_finished >= self.jobs_limit and self.environment.runner is not None:
-            gevent.spawn(self.environment.runner.quit)
+        if self.jobs_limit and self.jobs_finished == self.jobs_limit and self.environment.runner is not None:
+            if self.role == "worker":
+                self.environment.runner.send_message(JOBS_DONE_MESSAGE, {"worker": self.worker})
+            else:
+                gevent.spawn(self.environment.runner.quit)
 
     def progress_line(self) -> str:
         in_flight = self.jobs_taken - self.jobs_finished

@@ -44,6 +44,9 @@ def test_master_and_two_workers_write_one_run_folder(comfy, runs_dir):
     assert len(audits) == 2 and len(by_worker) == 2, "two workers sent load"
     assert {a["worker"]: a["submitted"] for a in audits} == dict(by_worker), "merged = what each worker sent"
     assert sum(by_worker.values()) == 20 and sorted(by_worker.values()) == [10, 10], "--jobs split between workers"
+    import csv
+    row = next(r for r in csv.DictReader(open(only_run_dir(runs_dir) / "locust_stats.csv")) if r["Name"] == "cpu_smoke")
+    assert int(row["Request Count"]) == 20, "every worker's final Locust stats reached the master"
     assert len({r["prompt_id"] for r in prompts}) == 20
     run_dir = only_run_dir(runs_dir)
     assert (run_dir / "report.html").is_file() and len(list(runs_dir.iterdir())) == 1, "one run folder, one report"
@@ -64,16 +67,22 @@ def cmdline(pid):
 def test_a_worker_killed_mid_run_is_named_and_nothing_is_doubled(comfy, runs_dir, tmp_path):
     env = {**os.environ, "COMFY_RUNS_DIR": str(runs_dir)}
     proc = subprocess.Popen([sys.executable, "-m", "comfyload", "run", "--host", comfy, "--workers", "2",
-                             "--workflow", sleep_workflow(tmp_path, 0.3), "--concurrency", "4", "--run-time", "25s"],
+                             "--workflow", sleep_workflow(tmp_path, 0.3), "--concurrency", "4", "--run-time", "40s"],
                             cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         workers = []
         while time.monotonic() < deadline and len(workers) < 2:
             workers = [p for p in children(proc.pid) if "--worker" in cmdline(p)]
             time.sleep(0.5)
         assert len(workers) == 2, "two worker processes started"
-        time.sleep(8)  # load running
+        while time.monotonic() < deadline:  # both workers sending load
+            metrics = list(runs_dir.glob("*/comfyui_metrics.ndjson"))
+            lines = metrics[0].read_text().splitlines() if metrics else []
+            senders = collections.Counter(json.loads(x).get("worker") for x in lines[:-1] if '"kind":"prompt"' in x)
+            if len(senders) == 2 and min(senders.values()) >= 3:
+                break
+            time.sleep(0.5)
         os.kill(workers[0], signal.SIGKILL)
         out, err = proc.communicate(timeout=180)
     finally:
