@@ -169,3 +169,16 @@ def test_latency_breach_makes_the_exit_code_non_zero_and_names_the_metric(comfy,
                    "--sla", str(sla))
     assert proc.returncode == 1
     assert "FAIL  latency_p95" in proc.stdout and "SLA verdict: FAIL (latency_p95)" in proc.stdout
+
+
+def test_parallel_pages_are_sent_together(comfy, runs_dir, tmp_path):
+    proc = run_cli("run", "--host", comfy, "--user-class", "BookUser", "--book-profile", "cpu_small",
+                   "--allow-parallel-pages", "--jobs", "2", "--concurrency", "1")
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    prompts = records_of(runs_dir, "prompt")
+    for book in {p["book_id"] for p in prompts}:
+        sent = sorted(p["sent_ts"] for p in prompts if p["book_id"] == book)
+        assert len(sent) == 4 and sent[-1] - sent[0] < 0.5, "all four pages submitted at once"
+    pages = records_of(runs_dir, "page")
+    assert len(pages) == 8 and all(p["outcome"] == "success" for p in pages)
+    assert max(p["queue_wait_ms"] for p in prompts) > 100, "they queue on the one server together"
