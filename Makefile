@@ -17,6 +17,7 @@ help:
 	@echo "make report RUN=<id>    (re)build runs/<id>/report.html, charts/, summary.json, README.md"
 	@echo "make archive RUN=<id>   copy runs/<id> (with its report) into observability/baselines/<date>/"
 	@echo "make profile WORKFLOWS=\"a b\"   each workflow alone, PROFILE_RUNS times after a warm-up"
+	@echo "make bench      harness benchmarks on a local ComfyUI: one table + bench/RESULTS.md (ARGS=--quick)"
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -85,3 +86,9 @@ archive: $(VENV)/.installed
 
 profile: setup
 	$(PY) -m reports profile $(WORKFLOWS) --runs $(PROFILE_RUNS) $(ARGS)
+
+# Benchmarks (bench/, not tests): the harness vs a raw client, 2,000 waiting users, report build
+# speed, polling error. Starts its own ComfyUI on a free port; ARGS=--quick for a shorter run.
+.PHONY: bench
+bench: setup
+	$(PY) bench/run.py $(ARGS)
