@@ -42,6 +42,7 @@ class _Watch:
         self.finished = threading.Event()   # terminal message or `executing` None, whichever first
         self.history_written = threading.Event()  # `executing` node=None
         self.orphaned = threading.Event()   # the socket it was submitted on dropped
+        self.wake = threading.Event()       # finished or orphaned: the one event the caller sleeps on
         self._node = None
         self._node_started = 0.0
 
@@ -52,6 +53,7 @@ class _Watch:
             if node is None:
                 self.history_written.set()
                 self.finished.set()
+                self.wake.set()
             else:
                 self._node, self._node_started = node, received
         elif event == "executed":
@@ -63,6 +65,11 @@ class _Watch:
             self._close_node(received)
             self.terminal, self.terminal_ts = True, received
             self.finished.set()
+            self.wake.set()
+
+    def orphan(self) -> None:
+        self.orphaned.set()
+        self.wake.set()
 
     def _close_node(self, now: float) -> None:
         if self._node is not None:
@@ -197,7 +204,7 @@ class ComfyClient:
         try:
             if self._submit(graph, result, deadline):
                 if result.client_id != self.client_id:  # the socket was replaced meanwhile
-                    watch.orphaned.set()
+                    watch.orphan()
                 self._wait(watch, deadline, timeout)
                 if download and result.ok:
                     self._download_outputs(result)
@@ -274,8 +281,8 @@ class ComfyClient:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                # wake on either event: finished is set by the receiver, orphaned by a socket drop
-                watch.finished.wait(min(left, 0.5))
+                # one wait per prompt, no polling: 2,000 waiting users cost nothing while they wait
+                watch.wake.wait(left)
             if watch.finished.is_set():
                 # Done at the terminal message: the server's span ends there and every output is
                 # known. `executing` None can lag it by ComfyUI's post-prompt gc.collect().
@@ -503,7 +510,7 @@ class ComfyClient:
         with self._lock:
             for watch in self._watches.values():
                 if watch.result.client_id == ws_client_id:
-                    watch.orphaned.set()
+                    watch.orphan()
 
 
 def create_time_of(entry: dict | None):

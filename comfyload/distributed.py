@@ -70,6 +70,10 @@ class MasterSide:
     def live_workers(self) -> set:
         return {node.id for node in self.environment.runner.clients.values() if node.state != "missing"}
 
+    def _all_reported(self) -> bool:
+        live = [node for node in self.environment.runner.clients.values() if node.state != "missing"]
+        return all(node.id in self.audited and node.state == "stopped" for node in live)
+
     def drain(self, timeout: float) -> None:
         """At the master's test stop: asks every worker to stop (finishing what is in flight) and
         waits for each live worker's audit, so the run folder gets every worker's last records.
@@ -78,7 +82,8 @@ class MasterSide:
         for node in runner.clients.all:
             runner.server.send_to_client(Message("stop", None, node.id))
         deadline = time.monotonic() + timeout
-        while not self.live_workers() <= self.audited and time.monotonic() < deadline:
+        # a worker sends its last records (its test_stop), then its final stats, then "stopped"
+        while not self._all_reported() and time.monotonic() < deadline:
             gevent.sleep(0.2)
         missing = self.live_workers() - self.audited
         if missing:

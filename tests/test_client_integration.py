@@ -72,10 +72,12 @@ def test_fault_node_error_and_oom(client):
 
 def test_sleep_latency_matches_the_known_duration(client):
     r = client.run_prompt(sleep_graph(1.0), "sleep", timeout=30)
+    client.flush()
     assert r.outcome == "success"
-    assert 1000 <= r.execution_ms <= 1150
-    assert 1000 <= r.e2e_ms <= 1400
-    assert r.node_ms["1"] == pytest.approx(1000, abs=150)
+    assert 1000 <= r.execution_ms <= 1200
+    # end to end = queue wait (ComfyUI may still be in its post-prompt gc) + execution + transport
+    assert 1000 <= r.e2e_ms - r.queue_wait_ms <= 1500
+    assert r.node_ms["1"] == pytest.approx(1000, abs=200)
 
 
 def test_timeout_is_recorded_and_the_prompt_leaves_the_queue(client):

@@ -32,7 +32,11 @@ def test_one_user_throughput_is_one_over_the_sleep(comfy, runs_dir, tmp_path):
     proc = run_cli("run", "--host", comfy, "--workflow", sleep_workflow(tmp_path, 0.5), "--jobs", "8", "--concurrency", "1")
     assert proc.returncode == 0, proc.stderr[-2000:]
     s = summary_of(runs_dir)
-    assert s["images_per_minute"] == pytest.approx(120, rel=0.1), "1 user x 0.5 s Sleep = 2/s"
+    prompts = records_of(runs_dir, "prompt")
+    by_hand = len(prompts) / ((max(p["done_ts"] for p in prompts) - min(p["intended_send_ts"] for p in prompts)) / 60)
+    assert s["images_per_minute"] == pytest.approx(by_hand, rel=1e-9), "the figure is the records' count over their span"
+    # 1 user x 0.5 s Sleep = 120/min; ComfyUI's own periodic gc pause (~0.4 s every 10 s) costs a little
+    assert 95 <= s["images_per_minute"] <= 121
     assert s["e2e_ms"]["p50"] == pytest.approx(500, abs=80)
     assert s["queue_wait_ms"]["p50"] < 50 and s["execution_ms"]["p50"] == pytest.approx(500, abs=30)
 
@@ -44,7 +48,7 @@ def test_n_users_on_one_server_wait_n_times_the_sleep(comfy, runs_dir, tmp_path)
     steady = [r["e2e_ms"] for r in prompts[3:]]  # after the first round the queue holds 3
     assert statistics.median(steady) == pytest.approx(1500, abs=200), "3 users x 0.5 s = 1.5 s each"
     assert statistics.median(r["queue_wait_ms"] for r in prompts[3:]) == pytest.approx(1000, abs=200)
-    assert summary_of(runs_dir)["images_per_minute"] == pytest.approx(120, rel=0.12), "the server's capacity is unchanged"
+    assert 95 <= summary_of(runs_dir)["images_per_minute"] <= 121, "the server's capacity is unchanged (~120/min)"
 
 
 def book_args(comfy, profile, *extra):
@@ -144,22 +148,23 @@ def test_open_loop_above_capacity_counts_late_arrivals_and_latency_grows(comfy, 
 
 
 def test_step_ramp_stops_at_the_knee_the_sla_predicts(comfy, runs_dir, tmp_path):
-    # Sleep 1 s on one serial server: N prompts in flight -> e2e ~ N s (+ up to 0.4 s when ComfyUI's
-    # periodic gc.collect() stalls it). With p95 <= 4.7 s, 4 in flight pass and 5 fail: the knee is 4.
+    # Sleep 2 s on one serial server: N prompts in flight -> e2e ~ 2N s, plus up to ~1 s when ComfyUI's
+    # periodic gc.collect() stalls it on a busy machine. With p95 <= 5.2 s, 2 in flight pass (4 s)
+    # and 3 fail (6 s): the knee is 2. Levels: 1, 3 (breach), then bisection tries 2.
     sla = tmp_path / "sla.yaml"
-    sla.write_text("latency_p95_s: 4.7\nthroughput_images_per_min: 20\nerror_budget_pct: 2\n")
+    sla.write_text("latency_p95_s: 5.2\nthroughput_images_per_min: 10\nerror_budget_pct: 2\n")
     scenario = tmp_path / "ramp.yaml"
-    scenario.write_text(f"user_class: PromptUser\nshape: step_ramp\nrun_time: 150s\nworkflow: {sleep_workflow(tmp_path, 1.0)}\n"
-                        f"sla: {sla}\nramp_start: 2\nramp_step: 2\nramp_hold: 10\nramp_max: 12\nper_prompt_timeout: 30\n")
+    scenario.write_text(f"user_class: PromptUser\nshape: step_ramp\nrun_time: 150s\nworkflow: {sleep_workflow(tmp_path, 2.0)}\n"
+                        f"sla: {sla}\nramp_start: 1\nramp_step: 2\nramp_hold: 14\nramp_max: 9\nper_prompt_timeout: 30\n")
     proc = run_cli("run", "--host", comfy, "--scenario", str(scenario), timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     steps = {s["users"]: s for s in records_of(runs_dir, "event", "ramp.step")}
-    assert sorted(steps) == [2, 4, 5, 6], "up by 2 until the breach at 6, then bisection tried 5"
-    assert steps[2]["passed"] and steps[4]["passed"] and not steps[6]["passed"] and not steps[5]["passed"]
-    assert steps[4]["p95_s"] == pytest.approx(4.0, abs=0.45) and steps[6]["p95_s"] > 4.7
+    assert sorted(steps) == [1, 2, 3], "up by 2 until the breach at 3, then bisection tried 2"
+    assert steps[1]["passed"] and steps[2]["passed"] and not steps[3]["passed"]
+    assert 4.0 <= steps[2]["p95_s"] <= 5.2 and steps[3]["p95_s"] >= 6.0
     [knee] = records_of(runs_dir, "event", "ramp.knee")
-    assert knee["users"] == 4 and knee["first_breach"] == 5
-    assert "ramp knee: 4 prompts in flight within SLA" in proc.stdout
+    assert knee["users"] == 2 and knee["first_breach"] == 3
+    assert "ramp knee: 2 prompts in flight within SLA" in proc.stdout
 
 
 def test_latency_breach_makes_the_exit_code_non_zero_and_names_the_metric(comfy, runs_dir, tmp_path):
