@@ -14,6 +14,7 @@ from locust.runners import MasterRunner, WorkerRunner
 log = logging.getLogger(__name__)
 RECORDS_MESSAGE = "comfyload_records"
 JOBS_DONE_MESSAGE = "comfyload_jobs_done"
+FINAL_STATS_WAIT_S = 1.0
 
 
 def role_of(runner) -> str:
@@ -70,22 +71,20 @@ class MasterSide:
     def live_workers(self) -> set:
         return {node.id for node in self.environment.runner.clients.values() if node.state != "missing"}
 
-    def _all_reported(self) -> bool:
-        live = [node for node in self.environment.runner.clients.values() if node.state != "missing"]
-        return all(node.id in self.audited and node.state == "stopped" for node in live)
-
     def drain(self, timeout: float) -> None:
-        """At the master's test stop: asks every worker to stop (finishing what is in flight) and
-        waits for each live worker's audit, so the run folder gets every worker's last records.
-        Locust's headless stop would otherwise end the master before the workers report."""
+        """At the master's test stop: tells every worker to quit (it finishes what is in flight,
+        sends its last records and audit, then its final Locust stats) and waits for each live
+        worker's audit. Locust's own headless stop would end the master before workers report,
+        and a worker only sends its final stats on quit (on `stop` the master forgets it)."""
         runner = self.environment.runner
-        for node in runner.clients.all:
-            runner.server.send_to_client(Message("stop", None, node.id))
+        expected = self.live_workers()
+        for worker in expected:
+            runner.server.send_to_client(Message("quit", None, worker))
         deadline = time.monotonic() + timeout
-        # a worker sends its last records (its test_stop), then its final stats, then "stopped"
-        while not self._all_reported() and time.monotonic() < deadline:
+        while not expected <= self.audited and time.monotonic() < deadline:
             gevent.sleep(0.2)
-        missing = self.live_workers() - self.audited
+        gevent.sleep(FINAL_STATS_WAIT_S)  # each worker's final stats follow its audit
+        missing = expected - self.audited
         if missing:
             log.warning("no final records from worker(s) %s", ", ".join(sorted(missing)))
 

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from comfyload.server import free_port
+from conftest import stop_process
 from gpu_probe.subscribe import follow, stream
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,13 +47,7 @@ def start_sidecar(port, *extra):
 
 
 def stop(proc):
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    stop_process(proc)
 
 
 @pytest.fixture

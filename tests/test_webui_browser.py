@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from comfyload.server import free_port
+from conftest import stop_process
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parent.parent
@@ -52,13 +53,7 @@ def web_ui(comfy, tmp_path):
             time.sleep(0.2)
         yield url, run_dir
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_process(proc, grace=30)
         log.close()
 
 
