@@ -29,7 +29,10 @@ def mean_gpu_utilisation(records, start: float, end: float):
 def judge_step(harness, users: int, start: float, end: float) -> dict:
     """The verdict of one step, as an event record."""
     records = list(harness.recent)
-    settled = start + (end - start) * SETTLE_FRACTION
+    # the step's own window opens after its warm-up and once the work sent at the previous level
+    # has finished (stepping down, a departing user's prompt may still be queued ahead)
+    carried = [r["done_ts"] for r in renders(records) if r["intended_send_ts"] < start and r.get("done_ts")]
+    settled = max(start + (end - start) * SETTLE_FRACTION, max(carried, default=start))
     units = window(records, settled, end)
     targets = replace(harness.sla, warmup_seconds=0, warmup_prompts=0)
     verdicts = {v.metric: v for v in evaluate(units, targets)}

@@ -122,3 +122,16 @@ def test_step_judged_on_its_own_window_after_settling():
     assert step["renders"] == 5 and step["passed"] and step["p95_s"] == pytest.approx(1.0)
     harness.recent.append({"kind": "gpu", "ts": 105, "util_gpu": 97})
     assert judge_step(harness, 3, 100.0, 110.0)["breached"] == ["gpu_saturated"]
+
+
+def test_step_window_opens_when_the_previous_levels_work_is_done():
+    from comfyload.ramp import judge_step
+    from comfyload.sla import SlaTargets
+    # sent at the previous level, still queued until 105.5: prompts sent before then waited behind it
+    carried = [{"kind": "prompt", "intended_send_ts": 99.0, "done_ts": 105.5, "e2e_ms": 6500, "outcome": "success"}]
+    behind = [{"kind": "prompt", "intended_send_ts": 103.0, "done_ts": 109.0, "e2e_ms": 6000, "outcome": "success"}]
+    steady = [{"kind": "prompt", "intended_send_ts": 106 + i, "done_ts": 107 + i, "e2e_ms": 1000, "outcome": "success"}
+              for i in range(3)]
+    harness = SimpleNamespace(recent=carried + behind + steady, sla=SlaTargets(latency_p95_s=2))
+    step = judge_step(harness, users=2, start=100.0, end=110.0)
+    assert step["settled_ts"] == 105.5 and step["renders"] == 3 and step["passed"]
