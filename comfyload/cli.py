@@ -21,6 +21,7 @@ from comfyload.client import ComfyClient
 from comfyload.errors import UserError
 from comfyload.fault_checks import run_checks, unknown_checks
 from comfyload.faults import FaultSchedule, HookCrash, LocalCrash, make_proxy, parse_fault_plan
+from comfyload.fleet import parse_hosts
 from comfyload.preflight import check_server, plan_run
 from comfyload.recorder import RUNS_ROOT, RunRecorder, new_run_dir, read_records
 from comfyload.server import LocalComfyUI, exit_on_sigterm, free_port
@@ -138,6 +139,8 @@ def resolve_settings(args, scenario: dict) -> dict:
     users = args.users if args.users is not None else scenario.get("users", 1)
     if not isinstance(users, int) or users < 1:
         raise UserError(f"--concurrency must be an integer >= 1, not {users!r}")
+    if getattr(args, "workers", 0) < 0:
+        raise UserError(f"--workers must be 0 (no master/worker split) or more, not {args.workers}")
     run_time = args.run_time or scenario.get("run_time", "60s")
     check_timespan(str(run_time))
     user_class = args.user_class or scenario.get("user_class", "PromptUser")
@@ -258,7 +261,8 @@ def comfy_target(args):
 
 
 def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> int:
-    preflight(host, plan)
+    for target in parse_hosts(settings["comfy_hosts"]) or [host]:
+        preflight(target, plan)
     fault = scenario.get("_fault")
     run_dir = new_run_dir(scenario["_name"], RUNS_ROOT)
     print(f"[comfyload] target {host}; scenario {scenario['_name']}; run folder {run_dir}", file=sys.stderr, flush=True)

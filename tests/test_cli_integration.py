@@ -74,6 +74,10 @@ def test_unknown_node_class_fails_before_load_with_one_line(comfy, runs_dir, tmp
     (["--scenario", "nope"], "scenario not found"),
     (["--workflow", "nope"], "workflow file not found"),
     (["--concurrency", "0"], "--concurrency must be an integer >= 1"),
+    (["--workers", "-1"], "--workers must be 0"),
+    (["--route", "random"], "--route must be one of"),
+    (["--comfy-hosts", "http://127.0.0.1:9"], "is not reachable"),
+    (["--book-profile", "huge", "--user-class", "BookUser"], "unknown profile 'huge'"),
 ])
 def test_bad_input_is_one_clear_line(comfy, runs_dir, args, message):
     full = ["run", "--host", comfy] + args if "--host" not in args else ["run"] + args
