@@ -54,14 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--scenario", default=os.environ.get("SCENARIO", "baseline"),
                            help="scenario name in scenarios/ or scenarios/faults/, or a YAML path (default baseline; env SCENARIO)")
-        p.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "0") or 0),
+        p.add_argument("--workers", type=int, default=_env_int("WORKERS") or 0,
                        help="distributed on this host: a Locust master and N worker processes (env WORKERS)")
         p.add_argument("--crash-cmd", help="crash drill against a remote/container server: command that kills it")
         p.add_argument("--restart-cmd", help="crash drill: command that starts it again (health: /system_stats)")
         p.add_argument("--toxiproxy", help="network drill: use the toxiproxy at this API URL instead of the built-in proxy")
         p.add_argument("--host", default=os.environ.get("COMFY_HOST") or None,
                        help="ComfyUI server URL (env COMFY_HOST); default: start the local one")
-        p.add_argument("--port", type=int, default=int(os.environ.get("COMFY_PORT", "8188")),
+        p.add_argument("--port", type=int, default=_env_int("COMFY_PORT") or 8188,
                        help="port for the local ComfyUI (default 8188, env COMFY_PORT)")
         p.add_argument("--concurrency", "-u", "--users", dest="users", type=int, default=_env_int("COMFY_CONCURRENCY"),
                        help="simultaneous users (closed loop: prompts in flight) (env COMFY_CONCURRENCY)")
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _env_int(name):
     value = os.environ.get(name)
-    if value is None:
+    if not value:
         return None
     try:
         return int(value)
@@ -139,6 +139,7 @@ def resolve_settings(args, scenario: dict) -> dict:
     users = args.users if args.users is not None else scenario.get("users", 1)
     if not isinstance(users, int) or users < 1:
         raise UserError(f"--concurrency must be an integer >= 1, not {users!r}")
+    check_writable(getattr(args, "output", None))
     if getattr(args, "workers", 0) < 0:
         raise UserError(f"--workers must be 0 (no master/worker split) or more, not {args.workers}")
     run_time = args.run_time or scenario.get("run_time", "60s")
@@ -153,6 +154,19 @@ def resolve_settings(args, scenario: dict) -> dict:
     spawn_rate = args.spawn_rate or scenario.get("spawn_rate") or users
     return {**values, "users": users, "run_time": str(run_time), "user_class": user_class, "spawn_rate": spawn_rate,
             "shape": shape}
+
+
+def check_writable(output: str | None) -> None:
+    """--output is checked before the run, not found unwritable after it."""
+    if not output:
+        return
+    parent = Path(output).resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--output {output}: cannot create {parent}: {exc.strerror}") from None
+    if not os.access(parent, os.W_OK) or Path(output).is_dir():
+        raise UserError(f"--output {output}: not a writable file path")
 
 
 TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")

@@ -56,16 +56,29 @@ def parse_fault_plan(section, source: str) -> FaultPlan:
     steps = []
     for item in section["schedule"]:
         actions = [a for a in ACTIONS if a in item] if isinstance(item, dict) else []
-        if len(actions) != 1 or not isinstance(item.get("at"), (int, float)):
+        if len(actions) != 1 or not _seconds(item.get("at")):
             raise UserError(f"{source}: schedule item {item!r} needs `at` (seconds) and one of {', '.join(ACTIONS)}")
-        spec = item[actions[0]]
-        spec = {"seconds": spec} if actions[0] == "inject_sleep" and not isinstance(spec, dict) else dict(spec or {})
-        if actions[0] == "proxy":
+        action, spec = actions[0], item[actions[0]]
+        if action == "inject_sleep" and not isinstance(spec, dict):
+            spec = {"seconds": spec}
+        if not isinstance(spec, dict) and spec is not None:
+            raise UserError(f"{source}: `{action}` in {item!r} must be a mapping of settings")
+        spec = dict(spec or {})
+        numbers = {"for": item.get("for", 0), "inject_sleep seconds": spec.get("seconds", 1) if action == "inject_sleep" else 1,
+                   "restart_after": spec.get("restart_after", 0)}
+        bad = [name for name, value in numbers.items() if not _seconds(value)]
+        if bad:
+            raise UserError(f"{source}: schedule item {item!r}: {', '.join(bad)} must be a number of seconds >= 0")
+        if action == "proxy":
             attributes = {k: v for k, v in spec.items() if k not in ("type", "stream", "toxicity")}
             check_toxic(spec.get("type"), spec.get("stream", "downstream"), attributes)
-        steps.append(Step(at=float(item["at"]), action=actions[0], spec=spec, duration=item.get("for")))
+        steps.append(Step(at=float(item["at"]), action=action, spec=spec, duration=item.get("for")))
     return FaultPlan(expected=str(section.get("expected", "")), steps=sorted(steps, key=lambda s: s.at),
                      checks=list(section.get("checks") or []))
+
+
+def _seconds(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
 class LocalCrash:

@@ -118,3 +118,16 @@ def test_shared_socket_by_default(comfy, runs_dir):
     assert proc.returncode == 0, proc.stderr[-2000:]
     prompts = [r for r in load_records(only_run_dir(runs_dir)) if r["kind"] == "prompt"]
     assert len({r["client_id"] for r in prompts}) == 1, "one socket per worker process"
+
+
+@pytest.mark.parametrize("env,message", [({"COMFY_PORT": "abc"}, "COMFY_PORT must be an integer"),
+                                         ({"WORKERS": "x"}, "WORKERS must be an integer")])
+def test_bad_env_values_are_one_clear_line(runs_dir, env, message):
+    proc = run_cli("run", env=env, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_unwritable_output_is_refused_before_the_run(comfy, runs_dir):
+    proc = run_cli("run", "--host", comfy, "--output", "/proc/nope/summary.json", timeout=60)
+    assert proc.returncode == 2 and "--output /proc/nope/summary.json" in proc.stderr
+    assert list(runs_dir.iterdir()) == [], "refused before any load"
