@@ -111,3 +111,18 @@ def test_audit_fails_on_a_record_counted_twice_and_sums_processes():
     doubled = audit(records + [records[0]] + events)
     assert doubled["ok"] is False and doubled["duplicated"] == ["0"]
     assert audit(records)["ok"] is None, "no audit event: not audited, shown as such"
+
+
+def test_fleet_figures_per_server_and_imbalance_by_hand():
+    # server a: 6 successes, 1 s apart, e2e 1..6 s; server b: 2 successes and 1 lost
+    a = [prompt(i, float(i), i + 1.0 + i, server="a", queue_wait_ms=100 * i) for i in range(6)]
+    b = [prompt(10 + i, float(i), i + 2.0, server="b", queue_wait_ms=50) for i in range(2)]
+    b.append(prompt(20, 2.0, 2.5, "lost", server="b"))
+    fleet = summarise(a + b, SlaTargets())["servers"]
+    sa, sb = fleet["by_server"]["a"], fleet["by_server"]["b"]
+    assert (sa["prompts"], sa["ok"], sa["failed"], sb["prompts"], sb["ok"], sb["failed"]) == (6, 6, 0, 3, 2, 1)
+    assert sa["p95_ms"] == pytest.approx(5750.0)          # e2e 1000..6000 ms: 5000 + 0.75 * 1000
+    assert sa["images_per_minute"] == pytest.approx(6 / (11 / 60))  # first send 0 s, last done 11 s
+    assert sb["images_per_minute"] == pytest.approx(2 / (3 / 60))   # first send 0 s, last done 3 s
+    assert sa["queue_wait_p50_ms"] == pytest.approx(250.0)
+    assert fleet["imbalance"] == pytest.approx(6 / 4)     # busiest 6 over an even share of 8 / 2
