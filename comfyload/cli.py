@@ -253,7 +253,7 @@ def main(argv=None) -> int:
         settings = resolve_settings(args, scenario)
         plan = plan_run(settings, {settings["user_class"]})
         with comfy_target(args) as (host, server):
-            return execute(args, scenario, settings, plan, host, server)
+            return execute(args, scenario, settings, plan, host, server)[0]
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -274,7 +274,8 @@ def comfy_target(args):
             server.stop()
 
 
-def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> int:
+def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tuple[int, Path]:
+    """Runs one scenario: (exit code, its run folder). Bad input raises UserError before any run."""
     for target in parse_hosts(settings["comfy_hosts"]) or [host]:
         preflight(target, plan)
     fault = scenario.get("_fault")
@@ -316,18 +317,18 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> in
         if proxy is not None:
             proxy.stop()
     if rc == EXIT_USER_ERROR:
-        return EXIT_USER_ERROR
+        return EXIT_USER_ERROR, run_dir
     if rc not in (0, 1):
         print(f"error: Locust exited with code {rc}", file=sys.stderr)
         finish(run_dir, settings["sla"], args.output)
-        return EXIT_HARNESS
+        return EXIT_HARNESS, run_dir
     if fault is not None and log_offset is not None:
         RunRecorder(run_dir).event("server.oom_unloads", count=server_log_since(server, log_offset).count(OOM_LOG_LINE))
     drill_passed = judge_fault(run_dir, scenario, fault, settings["sla"]) if fault is not None else None
     code = finish(run_dir, settings["sla"], args.output)
     if drill_passed is None or code == EXIT_HARNESS:
-        return code
-    return EXIT_PASS if drill_passed else EXIT_BREACH  # a drill is judged on its expected behaviour
+        return code, run_dir
+    return (EXIT_PASS if drill_passed else EXIT_BREACH), run_dir  # a drill is judged on its expected behaviour
 
 
 def worker_command(master_cmd: list[str], port: int) -> list[str]:
@@ -414,8 +415,7 @@ def run_fault_suite(args) -> int:
     with comfy_target(args) as (host, server):
         for scenario, settings, plan in planned:
             print(f"\n=== drill: {scenario['_name']} ===", flush=True)
-            execute(args, scenario, settings, plan, host, server)
-            run_dir = sorted(RUNS_ROOT.glob(f"*-{scenario['_name']}*"))[-1]
+            _code, run_dir = execute(args, scenario, settings, plan, host, server)
             path = run_dir / "fault_verdict.json"
             verdicts.append(json.loads(path.read_text()) if path.exists() else
                             {"scenario": scenario["_name"], "expected": "", "passed": False,

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 from comfyload.errors import UserError
 
-REQUEUED = ("timeout", "lost", "interrupted")  # the page never rendered: send it again
-
 
 @dataclass(frozen=True)
 class Decision:

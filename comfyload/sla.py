@@ -176,10 +176,6 @@ def worst_recovery_s(events) -> float | None:
     return max(times) if times else None
 
 
-def ramp_knee(records) -> dict | None:
-    return knee_of(by_kind(records).get("event", []))
-
-
 def knee_of(events) -> dict | None:
     knees = [r for r in events if r.get("name") == "ramp.knee"]
     return knees[-1] if knees else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from comfyload.audit import audit_kinds
-from comfyload.sla import (SlaTargets, breaches, by_kind, evaluate_kinds, knee_of, percentile, percentiles,
+from comfyload.sla import (MetricVerdict, SlaTargets, breaches, by_kind, evaluate_kinds, knee_of, percentile, percentiles,
                            steady_state, units_of, verdict_kinds, window_minutes)
 
 
@@ -122,7 +122,6 @@ def format_summary(summary: dict) -> str:
                      + (f" ({ipm:.1f} images/min, p95 {knee['p95_s']:.2f} s)" if ipm is not None and knee.get('p95_s') is not None else "")
                      + (f"; first breach at {knee['first_breach']}" if knee.get("first_breach") else ""))
     lines.append("SLA:")
-    from comfyload.sla import MetricVerdict
     lines += ["  " + MetricVerdict(**v).line() for v in summary["sla"]]
     a = summary["audit"]
     lines.append(f"audit: {a['submitted']} submitted, {a['recorded']} recorded: " + {True: "ok", None: a["problem"], False: f"FAIL - {a['problem']}"}[a["ok"]])

@@ -68,6 +68,7 @@ class ComfyHarness:
         self.role = role_of(runner)
         self.worker = runner.client_id if self.role == "worker" else f"{socket.gethostname()}:{os.getpid()}"
         self.audit = {"worker": self.worker, "submitted": 0, "recorded": 0}
+        self.down_since = {}  # server -> when its websocket dropped
         # where records go: the run folder, or (on a worker) the master
         self.recorder = WorkerSink(runner, self.worker, self.audit) if self.role == "worker" else \
             RunRecorder(opts.run_dir or new_run_dir(opts.scenario_name))
@@ -135,10 +136,10 @@ class ComfyHarness:
         """An alert event when the websocket to a server drops, and when it is back."""
         now = time.time()
         if state == "down":
-            self._down_since = now
+            self.down_since[server] = now
             self.emit({"kind": "event", "name": "alert.connection_lost", "ts": now, "server": server})
         else:
-            down = now - getattr(self, "_down_since", now)
+            down = now - self.down_since.pop(server, now)
             self.emit({"kind": "event", "name": "alert.connection_restored", "ts": now, "server": server, "down_s": down})
 
     def graph_for(self, workflow, context: dict | None, client: ComfyClient) -> tuple[dict, list]:

@@ -1,7 +1,7 @@
 """Unit: folding ComfyUI's websocket/history messages into one PromptResult."""
 from comfyload.client import _Watch, create_time_of, parse_completion
 from comfyload.errors import UserError
-from comfyload.results import PromptResult, summarise_validation_error
+from comfyload.results import OUTCOMES, PromptResult, summarise_validation_error
 
 import pytest
 
@@ -91,3 +91,14 @@ def test_record_has_kind_first_and_derived_latencies():
     assert list(record)[0] == "kind" and record["kind"] == "prompt"
     assert record["e2e_ms"] == pytest.approx(1500.0)
     assert record["queue_wait_ms"] == 190 and record["execution_ms"] == 1200 and record["page"] == 3
+
+
+def test_every_outcome_the_client_can_give_is_in_the_record_contract():
+    import inspect
+    from comfyload import client, results
+    source = inspect.getsource(client) + inspect.getsource(results)
+    given = set(__import__("re").findall(r'outcome(?:, result\.error_type)? = "([a-z_]+)"', source))
+    given |= set(__import__("re").findall(r'result\.outcome = "([a-z_]+)" if', source))
+    assert given and given <= set(OUTCOMES), given - set(OUTCOMES)
+    assert set(OUTCOMES) == {"success", "validation_error", "execution_error", "oom", "interrupted", "timeout", "lost",
+                             "cached"}, "the outcomes DESIGN.md names"
