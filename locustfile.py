@@ -66,6 +66,14 @@ def _print_progress(harness: ComfyHarness) -> None:
         print(harness.progress_line(), file=sys.stderr, flush=True)
 
 
+@events.test_stopping.add_listener
+def mark_load_end(environment, **_kwargs):
+    """The end of the load window: dead time before it counts against throughput."""
+    harness = getattr(environment, "comfyload", None)
+    if harness is not None:
+        harness.recorder.event("load.end", role=harness.role, worker=harness.worker)
+
+
 @events.test_stop.add_listener
 def stop_harness(environment, **_kwargs):
     harness = getattr(environment, "comfyload", None)

@@ -1,11 +1,12 @@
-"""The harness audit of every run: each prompt submitted ends in exactly one record. A run that
-lost or doubled a record cannot be trusted, whatever its SLA figures say."""
+"""The harness audit of every run: each prompt submitted, each page and each book started ends in
+exactly one record. A run that lost or doubled a record cannot be trusted, whatever its SLA
+figures say."""
 from __future__ import annotations
 
 import time
 from collections import Counter
 
-from comfyload.sla import by_kind
+from comfyload.metrics import by_kind
 
 
 def audit(records: list[dict]) -> dict:
@@ -43,5 +44,16 @@ def audit_kinds(kinds: dict) -> dict:
         problem = f"{submitted} prompts submitted but {recorded} recorded"
     else:
         problem = None
+    units = {}
+    for kind in ("page", "book"):  # started (by the harness's own count) against recorded
+        started = sum(e.get(f"{kind}s_started", 0) for e in events) if events else None
+        recorded_units = len(kinds.get(kind, []))
+        keys = Counter((r.get("book_id"), r.get("page")) for r in kinds.get(kind, []))
+        doubled = sum(n > 1 for n in keys.values())
+        units[f"{kind}s"] = {"started": started, "recorded": recorded_units, "doubled": doubled}
+        if (started is not None and started != recorded_units and not lost_workers) or doubled:
+            ok = False
+            problem = "; ".join(p for p in (problem, f"{started} {kind}s started but {recorded_units} recorded"
+                                            + (f" ({doubled} recorded twice)" if doubled else "")) if p)
     return {"submitted": submitted, "recorded": recorded, "duplicated": duplicated[:20], "lost_workers": lost_workers,
-            "ok": ok, "problem": problem}
+            **units, "ok": ok, "problem": problem}

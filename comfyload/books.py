@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from comfyload.errors import UserError
+from comfyload.metrics import CUT_OFF
 from comfyload.retry import RetryPolicy
 from comfyload.sla import repo_path
 from comfyload.yamlfile import read_mapping
@@ -109,7 +110,7 @@ class BookRun:
 
     def __init__(self, pick, profile: BookProfile, policy: RetryPolicy, rng: random.Random, timeout: float,
                  emit, on_page=None, parallel: bool = False, download: bool = False, intended_start: float | None = None,
-                 graph_for=None):
+                 graph_for=None, started=None, lateness_ms: float | None = None):
         # pick(book_id) -> the ComfyClient for the next attempt (a fleet routes per page or per book)
         self.pick, self.profile, self.policy, self.rng = pick, profile, policy, rng
         self.timeout, self.emit, self.on_page = timeout, emit, on_page
@@ -118,26 +119,43 @@ class BookRun:
         self.intended_start = intended_start
         # how a page's graph is made: (graph, per-request uploads); the harness adds the uploads
         self.graph_for = graph_for or (lambda wf, context, client: (wf.parameterise(self.rng, context), []))
+        self.started = started or (lambda kind: None)  # started(kind="page"|"book"): the audit's count
+        self.lateness_ms = lateness_ms  # open loop: how long the book waited for a slot
+        self.pages = {}
 
     def run(self) -> dict:
+        """Renders every page; a book stopped with the run (the caller killed) still ends in one
+        book record and a record for each of its pages, `cut_off` where unfinished."""
         start = self.intended_start or time.time()
-        numbers = range(1, self.profile.pages + 1)
-        if self.parallel:
-            pages = [None] * self.profile.pages
-            threads = [threading.Thread(target=lambda n=n: pages.__setitem__(n - 1, self.render_page(n, start)))
-                       for n in numbers]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-        else:
-            pages = [self.render_page(n, start if n == 1 else None) for n in numbers]
-        failed = [p.page for p in pages if p.outcome != "success"]
+        self.started(kind="book")
+        self.pages: dict[int, PageState] = {}
+        try:
+            if self.parallel:
+                run_together([lambda n=n: self.render_page(n, start) for n in range(1, self.profile.pages + 1)])
+            else:
+                for n in range(1, self.profile.pages + 1):
+                    self.render_page(n, start if n == 1 else None)
+        except BaseException:
+            self.finish(start, cut_off=True)
+            raise
+        return self.finish(start)
+
+    def finish(self, start: float, cut_off: bool = False) -> dict:
+        now = time.time()
+        for n in range(1, self.profile.pages + 1):  # pages never begun: accounted for all the same
+            if n not in self.pages:
+                self.started(kind="page")
+                state = self.pages[n] = PageState(book_id=self.book_id, page=n, workflow=self.profile.workflow_for(n).name,
+                                                  intended_send_ts=now, done_ts=now, outcome=CUT_OFF)
+                self.emit(state.to_record())
+        pages = [self.pages[n] for n in sorted(self.pages)]
+        failed = [p.page for p in pages if p.outcome not in ("success", CUT_OFF)]
+        outcome = CUT_OFF if cut_off else "success" if not failed else "failed"
         book = {"kind": "book", "book_id": self.book_id, "profile": self.profile.name, "pages": len(pages),
-                "pages_ok": len(pages) - len(failed), "pages_failed": failed,
-                "outcome": "success" if not failed else "failed", "start_ts": start, "done_ts": time.time(),
-                "retries": sum(p.retry_count for p in pages)}
-        book["e2e_ms"] = (book["done_ts"] - start) * 1000.0
+                "pages_ok": sum(p.outcome == "success" for p in pages), "pages_failed": failed,
+                "pages_cut_off": [p.page for p in pages if p.outcome == CUT_OFF],
+                "outcome": outcome, "start_ts": start, "done_ts": now, "lateness_ms": self.lateness_ms,
+                "retries": sum(p.retry_count for p in pages), "e2e_ms": (now - start) * 1000.0}
         self.emit(book)
         self.emit(event("book.done", book_id=self.book_id, profile=self.profile.name, outcome=book["outcome"],
                         pages_failed=failed))
@@ -147,6 +165,21 @@ class BookRun:
         wf = self.profile.workflow_for(number)
         state = PageState(book_id=self.book_id, page=number, workflow=wf.name,
                           intended_send_ts=intended_send_ts or time.time())
+        self.pages[number] = state
+        self.started(kind="page")
+        try:
+            self.attempt_until_done(state, wf)
+        except BaseException:  # the run stopped while this page was in flight or waiting to retry
+            state.outcome, state.done_ts = CUT_OFF, time.time()
+            self.emit(state.to_record())
+            raise
+        self.emit(state.to_record())
+        if self.on_page is not None:
+            self.on_page(state)
+        return state
+
+    def attempt_until_done(self, state: PageState, wf: Workflow) -> None:
+        number = state.page
         validation_failures = 0
         send_at = state.intended_send_ts
         while True:
@@ -178,11 +211,36 @@ class BookRun:
                             delay_s=decision.delay_s, after=result.outcome))
             time.sleep(decision.delay_s)
             send_at = time.time()
-        self.emit(state.to_record())
-        if self.on_page is not None:
-            self.on_page(state)
-        return state
 
 
 def event(name: str, **fields) -> dict:
     return {"kind": "event", "name": name, "ts": time.time(), **fields}
+
+
+def run_together(jobs) -> None:
+    """Runs `jobs` at once and waits for all. Under Locust (gevent) they are greenlets, killed
+    with the caller, so a stopped run leaves no page rendering behind; in a plain script, threads."""
+    from gevent import monkey
+    if monkey.is_module_patched("threading"):
+        import gevent
+        greenlets = [gevent.spawn(job) for job in jobs]
+        try:
+            gevent.joinall(greenlets, raise_error=True)
+        finally:
+            gevent.killall([g for g in greenlets if not g.dead])
+        return
+    errors = []
+    threads = [threading.Thread(target=lambda job=job: _capture(job, errors)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def _capture(job, errors: list) -> None:
+    try:
+        job()
+    except BaseException as exc:  # re-raised by the caller
+        errors.append(exc)

@@ -24,7 +24,7 @@ from comfyload.faults import FaultSchedule, HookCrash, LocalCrash, make_proxy, p
 from comfyload.fleet import parse_hosts
 from comfyload.preflight import check_server, plan_run
 from comfyload.recorder import RUNS_ROOT, RunRecorder, new_run_dir, read_records
-from comfyload.server import LocalComfyUI, exit_on_sigterm, free_port
+from comfyload.server import DeathWatch, LocalComfyUI, exit_on_sigterm, free_port
 from comfyload.sla import load_sla
 from comfyload.summary import format_summary, summarise
 from comfyload.yamlfile import read_mapping
@@ -36,6 +36,7 @@ FAULTS_DIR = SCENARIOS_DIR / "faults"
 USER_CLASSES = ("PromptUser", "BookUser", "OpenLoopUser")
 SHAPES_DIR = SCENARIOS_DIR / "shapes"
 EXIT_PASS, EXIT_BREACH, EXIT_USER_ERROR, EXIT_HARNESS = 0, 1, 2, 3
+STOP_GRACE_S = 5  # after --run-time, work in flight gets this long before it is cut off (recorded `cut_off`)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,7 +200,7 @@ def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args
     cmd = [sys.executable, "-m", "locust", "-f", ",".join(locustfiles), "--host", host,
            "-u", str(settings["users"]), "-r", str(settings["spawn_rate"]),
            "--csv", str(run_dir / "locust"), "--csv-full-history",
-           "--stop-timeout", str(int(settings["per_prompt_timeout"]) + 10),
+           "--stop-timeout", str(STOP_GRACE_S),
            "--run-dir", str(run_dir), "--scenario-name", scenario]
     if headless:
         cmd += ["--headless", "--only-summary", "--run-time", settings["run_time"]]
@@ -221,26 +222,31 @@ def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args
 
 
 def finish(run_dir: Path, sla_path: str, output: str | None) -> int:
-    """Summary and verdict from the records; 1 on breach, 3 when nothing was recorded."""
+    """Summary and verdict from the records (the report's summary.json, the one writer); exit 1
+    when the verdict fails (a drill's own verdict, else the SLA), 3 when nothing was recorded."""
+    from reports.build import build_after_run, write_summary
     try:
         records = read_records(run_dir)
     except FileNotFoundError:
         print(f"error: the run recorded nothing ({run_dir}); see Locust's messages above", file=sys.stderr)
         return EXIT_HARNESS
-    summary = summarise(records, load_sla(sla_path))
-    document = json.dumps({"summary": summary, "run_dir": str(run_dir)}, indent=2, default=str)
-    (run_dir / "summary.json").write_text(document)
-    if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(document)
+    summary = build_after_run(run_dir, sla_path, output)
+    if summary is None:  # no report: the verdict still stands, from the same model
+        summary = summarise(records, load_sla(sla_path), read_drill_verdict(run_dir))
+        write_summary(run_dir, summary, output)
     print(f"\n== ComfyLoad summary ({run_dir}) ==")
     print(format_summary(summary))
-    from reports.build import report_after_run  # the one call from comfyload into reports
-    report_after_run(run_dir, sla_path, output)
+    if (run_dir / "report.html").exists():
+        print(f"report: {run_dir / 'report.html'}")
     if summary["prompts_submitted"] == 0:
         print("error: no prompt was submitted", file=sys.stderr)
         return EXIT_HARNESS
-    return EXIT_PASS if summary["sla_pass"] else EXIT_BREACH
+    return EXIT_PASS if summary["verdict"]["passed"] else EXIT_BREACH
+
+
+def read_drill_verdict(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / "fault_verdict.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def main(argv=None) -> int:
@@ -297,6 +303,7 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
         cmd += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
         cmd += ["--expect-workers", str(args.workers)] if args.command != "ui" else []
     process = subprocess.Popen(cmd, cwd=str(REPO))
+    death_watch = DeathWatch(server, RunRecorder(run_dir)).start() if server is not None else None
     if args.workers:
         workers = [subprocess.Popen(worker_command(cmd, port), cwd=str(REPO)) for _ in range(args.workers)]
         print(f"[comfyload] master + {args.workers} workers (pids {', '.join(str(w.pid) for w in workers)})",
@@ -312,6 +319,8 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
             process.terminate()
             stop_processes([process])
         stop_processes(workers)
+        if death_watch is not None:
+            death_watch.stop()
         if schedule is not None:
             schedule.stop()
         if proxy is not None:
@@ -324,11 +333,9 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
         return EXIT_HARNESS, run_dir
     if fault is not None and log_offset is not None:
         RunRecorder(run_dir).event("server.oom_unloads", count=server_log_since(server, log_offset).count(OOM_LOG_LINE))
-    drill_passed = judge_fault(run_dir, scenario, fault, settings["sla"]) if fault is not None else None
-    code = finish(run_dir, settings["sla"], args.output)
-    if drill_passed is None or code == EXIT_HARNESS:
-        return code, run_dir
-    return (EXIT_PASS if drill_passed else EXIT_BREACH), run_dir  # a drill is judged on its expected behaviour
+    if fault is not None:
+        judge_fault(run_dir, scenario, fault, settings["sla"])
+    return finish(run_dir, settings["sla"], args.output), run_dir
 
 
 def worker_command(master_cmd: list[str], port: int) -> list[str]:
@@ -375,15 +382,10 @@ def judge_fault(run_dir: Path, scenario: dict, fault, sla_path: str) -> bool:
     """Runs the drill's checks over the records, prints its table, keeps fault_verdict.json."""
     records = read_records(run_dir)
     rows = run_checks(fault.checks, records, load_sla(sla_path))
-    recorder = RunRecorder(run_dir)
-    for row in rows:
-        if row.check == "recovery_within_sla" and row.value is not None:
-            recorder.event("fault.recovered", ts=row.at, recovery_s=row.value)
     passed = all(r.passed for r in rows)
     verdict = {"scenario": scenario["_name"], "expected": fault.expected, "passed": passed,
                "checks": [{k: v for k, v in r.__dict__.items() if k not in ("value", "at")} for r in rows]}
-    recorder.event("drill.verdict", scenario=scenario["_name"], passed=passed)
-    (run_dir / "fault_verdict.json").write_text(json.dumps(verdict, indent=2))
+    (run_dir / "fault_verdict.json").write_text(json.dumps(verdict, indent=2))  # a judgement, beside the records
     print(format_drill_table([verdict]))
     return passed
 

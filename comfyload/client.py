@@ -29,6 +29,10 @@ STABLE_CONNECTION_S = 5.0   # a socket that lived this long resets the reconnect
 HISTORY_POLL_S = 0.5        # reconciliation poll after a socket drop
 HISTORY_WRITE_WAIT_S = 5.0  # how long to wait for `executing` None before reading /history
 SUBMIT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0)  # between POST /prompt retries after network errors
+SUBMIT_RETRY_S = 10.0       # a server that refuses POSTs this long is down: the prompt is lost, not
+                            # held until its timeout (a dead server must show as failures, promptly)
+UNREACHABLE_S = 3.0         # an orphaned prompt whose server answers neither /history nor /queue
+                            # this long is lost (the server died with it)
 
 
 class _Watch:
@@ -93,7 +97,9 @@ class ComfyClient:
         self.worker = worker
         self.on_result = on_result  # gets every finished PromptResult: exactly one per submitted prompt
         self.on_submit = on_submit  # called once per run_prompt (the audit's "submitted")
-        self.on_connection = on_connection  # ("down", server) when the socket drops, ("up", server) again
+        # ("down", server) when the socket drops, ("up", server) when it is back, ("unreachable", server)
+        # when a request to the server failed at the network level
+        self.on_connection = on_connection
         self.poll_interval = parse_completion(completion)
         self.http_timeout = http_timeout
         self.http = requests.Session()
@@ -117,7 +123,7 @@ class ComfyClient:
         self._finisher = None
         self.reconnects = 0
         self.queue_remaining = None  # from the server's `status` broadcasts (fleet routing)
-        self.submit_retry_s = None   # cap on POST retries (a fleet fails fast to another server)
+        self.submit_retry_s = SUBMIT_RETRY_S  # cap on POST retries (a fleet fails faster, to another server)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> "ComfyClient":
@@ -187,9 +193,8 @@ class ComfyClient:
         every submitted prompt ends in exactly one PromptResult."""
         now = time.time()
         deadline = time.monotonic() + timeout - max(0.0, now - (intended_send_ts or now))
-        if self.poll_interval is None:  # a socket being re-opened: wait for it (a fleet waits less)
-            wait_until = deadline if self.submit_retry_s is None else min(deadline, time.monotonic() + self.submit_retry_s)
-            self._connected.wait(max(0.0, wait_until - time.monotonic()))
+        if self.poll_interval is None:  # a socket being re-opened: wait for it, as long as a POST would retry
+            self._connected.wait(max(0.0, min(deadline, time.monotonic() + self.submit_retry_s) - time.monotonic()))
         result = PromptResult(prompt_id=uuid.uuid4().hex, client_id=self.client_id, server=self.server,
                               workflow=workflow, worker=self.worker, attempt=attempt,
                               intended_send_ts=intended_send_ts or now, extra=dict(extra or {}),
@@ -208,11 +213,11 @@ class ComfyClient:
                 self._wait(watch, deadline, timeout)
                 if download and result.ok:
                     self._download_outputs(result)
-        except BaseException:  # the caller was killed (run stopped): still one record
+        except BaseException:  # the caller was killed (load stopped): still one record
             if result.done_ts is None:
                 result.done_ts = time.time()
-                result.outcome, result.error_type = "interrupted", "harness_stopped"
-                result.error_message = "the load test stopped while the prompt was in flight"
+                result.outcome, result.error_type = "cut_off", "load_stopped"
+                result.error_message = "load stopped while the prompt was in flight"
                 self.cancel(result.prompt_id)
             raise
         finally:
@@ -239,8 +244,7 @@ class ComfyClient:
         submitted twice."""
         body = json.dumps({"prompt": graph, "client_id": result.client_id, "prompt_id": result.prompt_id})
         result.sent_ts = time.time()
-        if self.submit_retry_s is not None:
-            deadline = min(deadline, time.monotonic() + self.submit_retry_s)
+        deadline = min(deadline, time.monotonic() + self.submit_retry_s)
         failures = 0
         while True:
             try:
@@ -250,6 +254,8 @@ class ComfyClient:
             except requests.RequestException as exc:
                 failures += 1
                 result.submit_retries = failures
+                if failures == 1:
+                    self._tell_connection("unreachable")
                 pause = SUBMIT_BACKOFF_S[min(failures, len(SUBMIT_BACKOFF_S)) - 1]
                 if time.monotonic() + pause >= deadline:
                     result.done_ts = time.time()
@@ -299,6 +305,7 @@ class ComfyClient:
         """Waits for the prompt to appear in /history. Used by poll mode and to reconcile the
         prompts a dropped socket left in flight: absent from history and queue = lost."""
         result = watch.result
+        answered = time.monotonic()  # when the server last answered either question
         while True:
             entry = self._history_entry(result.prompt_id)
             if entry is not None:
@@ -306,13 +313,21 @@ class ComfyClient:
                 watch.history_written.set()
                 self._fill_from_history(watch, entry)
                 return
-            if watch.orphaned.is_set() and self._known_to_queue(result.prompt_id) is False:
+            queued = self._known_to_queue(result.prompt_id) if watch.orphaned.is_set() else None
+            if queued is False:
                 entry = self._history_entry(result.prompt_id)  # it may have finished in between
                 if entry is not None:
                     continue
                 result.done_ts = time.time()
                 result.outcome, result.error_type = "lost", "lost"
                 result.error_message = "websocket dropped and the server no longer knows the prompt"
+                return
+            if queued is not None or not watch.orphaned.is_set():
+                answered = time.monotonic()
+            elif time.monotonic() - answered >= UNREACHABLE_S:
+                result.done_ts = time.time()
+                result.outcome, result.error_type = "lost", "server_unreachable"
+                result.error_message = f"the server stopped answering (no /history or /queue for {UNREACHABLE_S:g} s)"
                 return
             if time.monotonic() + interval > deadline:
                 return
@@ -406,8 +421,9 @@ class ComfyClient:
         for path, body in (("/queue", {"delete": [prompt_id]}), ("/interrupt", {"prompt_id": prompt_id})):
             try:
                 self.http.post(self.url(path), json=body, timeout=self.http_timeout)
-            except requests.RequestException as exc:
-                log.warning("could not cancel %s via %s: %s", prompt_id, path, exc)
+            except requests.RequestException as exc:  # a dead server has nothing to cancel
+                log.debug("could not cancel %s via %s: %s", prompt_id, path, exc)
+                return
 
     def _download_outputs(self, result: PromptResult) -> None:
         """Fetches every output file via /view: the "rendered URL" of the SLA latency."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from comfyload.audit import audit
-from comfyload.sla import SlaTargets, evaluate, percentile
+from comfyload.metrics import judge_units, percentile
+from comfyload.sla import SlaTargets
 
 
 @dataclass
@@ -162,7 +163,7 @@ def sla_reacts(records, targets: SlaTargets, **_):
     if window is None:
         return CheckResult("sla_reacts", "the SLA verdict breaches under the injected latency", "no injection", False)
     before, inside = _split_by_window(records, window)
-    verdict = {name: {v.metric: v for v in evaluate(units, targets)}["latency_p95"].passed
+    verdict = {name: judge_units(units, targets, label=f"{name} the injection")["latency_p95"].passed
                for name, units in (("before", before), ("inside", inside))}
     return CheckResult("sla_reacts", "latency_p95 passes before the injection and fails during it",
                        f"before: {'pass' if verdict['before'] else 'fail'}, during: {'pass' if verdict['inside'] else 'fail'}",

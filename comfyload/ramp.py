@@ -1,5 +1,5 @@
 """The step ramp's judgement, without Locust: each step judged on its own window with
-sla.evaluate (latency p95 and error rate: throughput and concurrency are what the ramp
+metrics.judge_units (latency p95 and error rate: throughput and concurrency are what the ramp
 measures, so they cannot be its stop rule), and the next level: up by a step while steps pass,
 then bisection between the last good and the first bad level."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from comfyload.sla import evaluate, renders
+from comfyload.metrics import by_kind, judge_units, units_of
 
 STEP_METRICS = ("latency_p95", "error_rate")
 SETTLE_FRACTION = 0.2     # the first 20 % of each step is its warm-up
@@ -16,7 +16,7 @@ GPU_SATURATED_PCT = 90.0
 
 def window(records, start: float, end: float) -> list[dict]:
     """Renders sent in [start, end) and finished by `end`."""
-    return [r for r in renders(records) if start <= r["intended_send_ts"] < end
+    return [r for r in units_of(by_kind(records)) if start <= r["intended_send_ts"] < end
             and r.get("done_ts") is not None and r["done_ts"] <= end]
 
 
@@ -31,11 +31,11 @@ def judge_step(harness, users: int, start: float, end: float) -> dict:
     records = list(harness.recent)
     # the step's own window opens after its warm-up and once the work sent at the previous level
     # has finished (stepping down, a departing user's prompt may still be queued ahead)
-    carried = [r["done_ts"] for r in renders(records) if r["intended_send_ts"] < start and r.get("done_ts")]
+    carried = [r["done_ts"] for r in units_of(by_kind(records)) if r["intended_send_ts"] < start and r.get("done_ts")]
     settled = max(start + (end - start) * SETTLE_FRACTION, max(carried, default=start))
     units = window(records, settled, end)
     targets = replace(harness.sla, warmup_seconds=0, warmup_prompts=0)
-    verdicts = {v.metric: v for v in evaluate(units, targets)}
+    verdicts = judge_units(units, targets, settled, end, label=f"ramp step {users}")
     gpu = mean_gpu_utilisation(records, start, end)
     breached = [m for m in STEP_METRICS if verdicts[m].passed is False]
     if gpu is not None and gpu >= GPU_SATURATED_PCT:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 OUTCOMES = ("success", "validation_error", "execution_error", "oom", "interrupted",
-            "timeout", "lost", "cached")
+            "timeout", "lost", "cached", "cut_off")  # cut_off: still in flight when load stopped
 
 
 @dataclass

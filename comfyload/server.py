@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -89,6 +90,7 @@ class LocalComfyUI:
         self.extra_args = list(extra_args or [])
         self.process: subprocess.Popen | None = None
         self.log_path = self.work_dir / "comfyui.log"
+        self.killed_on_purpose = False  # a crash drill's kill is no surprise to announce
 
     @property
     def url(self) -> str:
@@ -115,6 +117,7 @@ class LocalComfyUI:
             raise UserError(f"port {self.port} on 127.0.0.1 is already in use: stop what runs there, "
                             f"or set COMFY_HOST to use that server")
         args = self.command()
+        self.killed_on_purpose = False
         log = open(self.log_path, "ab")
         print(f"[comfyui] starting on {self.url} (log: {self.log_path})", file=sys.stderr, flush=True)
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -153,12 +156,14 @@ class LocalComfyUI:
     def kill(self) -> None:
         """SIGKILL, as a crash would (fault drills)."""
         if self.process is not None and self.process.poll() is None:
+            self.killed_on_purpose = True
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
     def stop(self, grace: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
+        self.killed_on_purpose = True
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(grace)
@@ -170,6 +175,37 @@ class LocalComfyUI:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class DeathWatch:
+    """Says at once, in one line, when the local ComfyUI the harness started dies on its own
+    (not by a crash drill or our stop), and records a `server.died` event in the run folder."""
+
+    def __init__(self, server: LocalComfyUI, recorder, interval: float = 0.5):
+        self.server, self.recorder, self.interval = server, recorder, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="comfyui-death-watch")
+
+    def start(self) -> "DeathWatch":
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        announced = set()
+        while not self._stop.wait(self.interval):
+            process = self.server.process
+            if process is None or process.pid in announced or process.poll() is None or self.server.killed_on_purpose:
+                continue
+            announced.add(process.pid)
+            now = time.time()
+            print(f"[comfyload] the local ComfyUI (pid {process.pid}) DIED at {time.strftime('%H:%M:%S')} with exit code "
+                  f"{process.returncode}; its log: {self.server.log_path}", file=sys.stderr, flush=True)
+            self.recorder.event("server.died", ts=now, server=self.server.url, pid=process.pid,
+                                exit_code=process.returncode, log=str(self.server.log_path))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
 
 
 def port_in_use(port: int) -> bool:

@@ -1,12 +1,9 @@
-"""SLA targets (sla.yaml) and their evaluation over a window of records. The one place this math
-lives: the headless exit code, the ramp shapes and the reports all call `evaluate`."""
+"""SLA targets (sla.yaml), compare thresholds, and the verdict of one metric. The math that
+judges a run against them is comfyload.metrics (one model for every figure)."""
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import numpy as np
 
 from comfyload.errors import UserError
 from comfyload.yamlfile import read_mapping
@@ -36,9 +33,15 @@ class MetricVerdict:
     measured: float | None  # None: this run did not measure it
     unit: str
     passed: bool | None     # None: not measured, so it cannot fail the run
+    note: str | None = None  # why, where the figure alone does not say (e.g. "not recovered")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
     def line(self) -> str:
         shown = "not measured" if self.measured is None else f"{self.measured:.4g} {self.unit}"
+        if self.note:
+            shown = self.note
         state = {True: "PASS", False: "FAIL", None: "n/a "}[self.passed]
         return f"{state}  {self.metric:<12} {shown:<22} target {self.comparison} {self.target:g} {self.unit}"
 
@@ -105,122 +108,3 @@ def load_compare(path) -> CompareThresholds:
     if "bootstrap_samples" in section:
         section = {**section, "bootstrap_samples": int(section["bootstrap_samples"])}
     return CompareThresholds(**section)
-
-def percentiles(values, qs) -> list | None:
-    """Several exact percentiles from one conversion of the values."""
-    if len(values) == 0:
-        return None
-    return [float(x) for x in np.percentile(np.asarray(values, dtype=float), qs)]
-
-
-def percentile(values, q: float) -> float | None:
-    """Exact percentile (linear interpolation between closest ranks, as numpy and pandas do)."""
-    if len(values) == 0:
-        return None
-    return float(np.percentile(np.asarray(values, dtype=float), q))
-
-
-def by_kind(records) -> dict:
-    """Records grouped by `kind` in one pass (a 24-hour soak holds a million of them: every
-    figure below reads its group instead of scanning them all again)."""
-    kinds = defaultdict(list)
-    for r in records:
-        kinds[r.get("kind")].append(r)
-    return kinds
-
-
-def renders(records) -> list[dict]:
-    return units_of(by_kind(records))
-
-
-def units_of(kinds: dict) -> list[dict]:
-    """The units the SLA counts: pages when the run had books (a page's final state after its
-    retries), else prompts. A prompt cut off because the run itself stopped is no failure of
-    the server and is left out."""
-    if kinds.get("page"):
-        return kinds["page"]
-    return [r for r in kinds.get("prompt", ()) if r.get("final", True) and r.get("error_type") != "harness_stopped"]
-
-
-def steady_state(units: list[dict], targets: SlaTargets) -> list[dict]:
-    """Drops the warm-up: the first `warmup_prompts` by intended send time and anything sent in
-    the first `warmup_seconds` of the run."""
-    units = sorted(units, key=lambda r: r["intended_send_ts"])
-    if not units:
-        return []
-    start = units[0]["intended_send_ts"] + targets.warmup_seconds
-    return [r for r in units[targets.warmup_prompts:] if r["intended_send_ts"] >= start]
-
-
-def window_minutes(units: list[dict]) -> float:
-    """From the first intended send in the window to the last completion."""
-    start = min(r["intended_send_ts"] for r in units)
-    end = max(r["done_ts"] for r in units if r.get("done_ts") is not None)
-    return max(end - start, 1e-9) / 60.0
-
-
-def peak_concurrent_books(books) -> int | None:
-    spans = [(r["start_ts"], r["done_ts"]) for r in books if r.get("done_ts")]
-    if not spans:
-        return None
-    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans], key=lambda x: (x[0], x[1]))
-    peak = current = 0
-    for _, step in edges:
-        current += step
-        peak = max(peak, current)
-    return peak
-
-
-def worst_recovery_s(events) -> float | None:
-    times = [r["recovery_s"] for r in events if r.get("recovery_s") is not None]
-    return max(times) if times else None
-
-
-def knee_of(events) -> dict | None:
-    knees = [r for r in events if r.get("name") == "ramp.knee"]
-    return knees[-1] if knees else None
-
-
-def verdict_kinds(kinds: dict) -> dict:
-    """What a run's verdict is judged on: everything, or for a ramp, the knee step's window
-    (the most users that met the SLA) plus the knee itself."""
-    knee = knee_of(kinds.get("event", []))
-    if not knee or not knee.get("window"):
-        return kinds
-    start, end = knee["window"]
-    units = [r for r in units_of(kinds) if start <= r["intended_send_ts"] < end and (r.get("done_ts") or end + 1) <= end]
-    return by_kind(units + [knee])
-
-
-def evaluate(records, targets: SlaTargets) -> list[MetricVerdict]:
-    return evaluate_kinds(by_kind(records), targets)
-
-
-def evaluate_kinds(kinds: dict, targets: SlaTargets, steady: list | None = None) -> list[MetricVerdict]:
-    """`steady`: the steady-state units when the caller has them already (a sort saved)."""
-    units = steady if steady is not None else steady_state(units_of(kinds), targets)
-    done = [r for r in units if r.get("done_ts") is not None]
-    ok = [r for r in done if r.get("outcome") == "success"]
-    throughput = len(ok) / window_minutes(done) if done else None
-    p95 = percentile([r["e2e_ms"] for r in ok], 95)
-    error_pct = 100.0 * (len(units) - len(ok)) / len(units) if units else None
-    events = kinds.get("event", [])
-    knee = knee_of(events)
-    books = knee["users"] if knee and knee.get("unit") == "books" else peak_concurrent_books(kinds.get("book", []))
-    recovery = worst_recovery_s(events)
-
-    def check(metric, comparison, target, measured, unit):
-        passed = None if measured is None else (measured >= target if comparison == ">=" else measured <= target)
-        return MetricVerdict(metric, comparison, target, measured, unit, passed)
-
-    return [
-        check("throughput", ">=", targets.throughput_images_per_min, throughput, "images/min"),
-        check("concurrency", ">=", targets.concurrency_books, books, "books"),
-        check("latency_p95", "<=", targets.latency_p95_s, None if p95 is None else p95 / 1000.0, "s"),
-        check("error_rate", "<=", targets.error_budget_pct, error_pct, "%"),
-        check("recovery", "<=", targets.recovery_s, recovery, "s"),
-    ]
-
-
-def breaches(verdicts: list[MetricVerdict]) -> list[MetricVerdict]:
-    return [v for v in verdicts if v.passed is False]

@@ -23,7 +23,9 @@ from comfyload.client import ComfyClient
 from comfyload.distributed import JOBS_DONE_MESSAGE, WorkerSink, jobs_share, role_of
 from comfyload.fleet import Fleet, parse_hosts
 from comfyload.meta import build_meta
+from comfyload.metrics import CUT_OFF, DROPPED
 from comfyload.options import OPTIONS
+from comfyload.outages import OutageMonitor
 from comfyload.preflight import check_server, plan_run
 from comfyload.recorder import RunRecorder, new_run_dir
 from comfyload.results import PromptResult
@@ -67,7 +69,7 @@ class ComfyHarness:
         runner = environment.runner
         self.role = role_of(runner)
         self.worker = runner.client_id if self.role == "worker" else f"{socket.gethostname()}:{os.getpid()}"
-        self.audit = {"worker": self.worker, "submitted": 0, "recorded": 0}
+        self.audit = {"worker": self.worker, "submitted": 0, "recorded": 0, "pages_started": 0, "books_started": 0}
         self.down_since = {}  # server -> when its websocket dropped
         # where records go: the run folder, or (on a worker) the master
         self.recorder = WorkerSink(runner, self.worker, self.audit) if self.role == "worker" else \
@@ -82,6 +84,7 @@ class ComfyHarness:
         self.jobs_finished = 0
         self.counts = {"ok": 0, "failed": 0}
         self.started = time.time()
+        self.outages = OutageMonitor(self.emit) if self.role != "master" else None
         # the master only records; local runs and workers send load
         self.shared_fleet = None if opts.ws_per_user or self.role == "master" else self.new_fleet()
         if self.injection and self.role != "master":
@@ -132,9 +135,17 @@ class ComfyHarness:
     def count_submit(self, _result) -> None:
         self.audit["submitted"] += 1
 
+    def count_started(self, kind: str) -> None:
+        self.audit[f"{kind}s_started"] += 1
+
     def connection_alert(self, state: str, server: str) -> None:
-        """An alert event when the websocket to a server drops, and when it is back."""
+        """An alert event when the websocket to a server drops, and when it is back; either a
+        drop or a refused request makes the outage monitor ask whether the server is down."""
         now = time.time()
+        if state in ("down", "unreachable") and self.outages is not None:
+            self.outages.suspect(server, now)
+        if state == "unreachable":
+            return
         if state == "down":
             self.down_since[server] = now
             self.emit({"kind": "event", "name": "alert.connection_lost", "ts": now, "server": server})
@@ -161,24 +172,26 @@ class ComfyHarness:
         self.recorder.write(record)
         if record.get("kind") == "prompt":  # progress; on a master, of every worker
             self.counts["ok" if record.get("outcome") == "success" else "failed"] += 1
-        if record.get("kind") in ("prompt", "page", "book", "gpu"):
-            self.recent.append(record)
+        if record.get("kind") in ("prompt", "page", "book", "gpu", "arrival") or \
+                str(record.get("name", "")).startswith("outage."):
+            self.recent.append(record)  # the live views judge these with the metrics model
 
     def record(self, result: PromptResult) -> None:
         self.audit["recorded"] += 1
         self.emit(result.to_record())
 
-    def run_prompt(self, fleet: Fleet, intended_send_ts: float | None = None) -> PromptResult:
+    def run_prompt(self, fleet: Fleet, intended_send_ts: float | None = None,
+                   lateness_ms: float | None = None) -> PromptResult:
         client = fleet.pick()
         graph, uploads = self.graph_for(self.workflow, None, client)
+        extra = {**({"uploads": uploads} if uploads else {}), **({"lateness_ms": lateness_ms} if lateness_ms else {})}
         result = client.run_prompt(graph, self.workflow.name, timeout=self.opts.per_prompt_timeout,
-                                   intended_send_ts=intended_send_ts, download=self.opts.download,
-                                   extra={"uploads": uploads} if uploads else None)
+                                   intended_send_ts=intended_send_ts, download=self.opts.download, extra=extra)
         fire_request(self.environment, "COMFY", self.request_name(self.workflow.name, client), result.e2e_ms,
                      None if result.ok else failure_text(result), len(result.outputs), {"prompt_id": result.prompt_id})
         return result
 
-    def run_book(self, fleet: Fleet, intended_start: float | None = None) -> dict:
+    def run_book(self, fleet: Fleet, intended_start: float | None = None, lateness_ms: float | None = None) -> dict:
         profile = self.book_mix.pick(self.rng)
 
         def page_done(page):
@@ -188,7 +201,8 @@ class ComfyHarness:
 
         book = BookRun(fleet.pick, profile, self.policy, self.rng, self.opts.per_prompt_timeout, emit=self.emit,
                        on_page=page_done, parallel=self.opts.allow_parallel_pages, download=self.opts.download,
-                       intended_start=intended_start, graph_for=self.graph_for).run()
+                       intended_start=intended_start, graph_for=self.graph_for, started=self.count_started,
+                       lateness_ms=lateness_ms).run()
         failure = None if book["outcome"] == "success" else f"failed pages: {len(book['pages_failed'])}"
         fire_request(self.environment, "BOOK", profile.name, book["e2e_ms"], failure, book["pages"],
                      {"book_id": book["book_id"]})
@@ -220,6 +234,8 @@ class ComfyHarness:
     def close(self) -> None:
         if self.shared_fleet is not None:
             self.shared_fleet.close()
+        if self.outages is not None:
+            self.outages.close()
         self.recorder.close()
 
 
@@ -296,24 +312,37 @@ class OpenLoopUser(ComfyUser):
                 self.backlog.append(next_t)
             else:
                 self.arrivals.dropped += 1
+                self.unserved(next_t, DROPPED)
                 self.harness.finish_job()
+
+    def unserved(self, intended: float, outcome: str) -> None:
+        """An arrival that never got a slot: dropped (backlog full), or still waiting when load
+        stopped (cut_off). Either is a unit the SLA counts (metrics' outcome policy)."""
+        self.harness.emit({"kind": "arrival", "unit": self.harness.opts.arrival_unit, "outcome": outcome,
+                           "intended_send_ts": intended, "done_ts": time.time(), "e2e_ms": None,
+                           "lateness_ms": (time.time() - intended) * 1000.0})
 
     def _serve(self, intended: float) -> None:
         """Runs one arrival, then whatever waits in the backlog, in this slot."""
+        lateness_ms = None
         while intended is not None:
             try:
                 if self.harness.opts.arrival_unit == "book":
-                    self.harness.run_book(self.fleet, intended_start=intended)
+                    self.harness.run_book(self.fleet, intended_start=intended, lateness_ms=lateness_ms)
                 else:
-                    self.harness.run_prompt(self.fleet, intended_send_ts=intended)
+                    self.harness.run_prompt(self.fleet, intended_send_ts=intended, lateness_ms=lateness_ms)
             finally:
                 self.harness.finish_job()
             intended = self.backlog.popleft() if self.backlog else None
+            lateness_ms = None if intended is None else (time.time() - intended) * 1000.0
 
     def on_stop(self) -> None:
         if hasattr(self, "pool"):
             self.pool.kill()
+            backlog_left = len(self.backlog)
+            while self.backlog:
+                self.unserved(self.backlog.popleft(), CUT_OFF)
             self.harness.emit({"kind": "event", "name": "arrivals.summary", "ts": time.time(),
                                "model": self.model.kind, "rate_per_s": self.model.rate, **self.arrivals.as_dict(),
-                               "backlog_left": len(self.backlog)})
+                               "backlog_left": backlog_left})
         super().on_stop()

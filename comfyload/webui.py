@@ -15,7 +15,7 @@ from pathlib import Path
 
 from flask import Response, jsonify, request
 
-from comfyload.sla import evaluate
+from comfyload.metrics import calculate_metrics
 
 LIVE_WINDOW_S = 300.0    # the SLA tab's "current window": renders started in the last 5 minutes
 SLA_REFRESH_S = 2.0      # evaluate() over 200k records is not free: at most once per poll
@@ -105,14 +105,14 @@ def _shown(verdict) -> str:
 
 
 def sla_rows(harness, now: float) -> list[dict]:
-    """sla.evaluate over the harness's recent records: the last LIVE_WINDOW_S (no warm-up: the
+    """The metrics model over the harness's recent records: the last LIVE_WINDOW_S (no warm-up: the
     window is past it) and the whole run so far (with sla.yaml's warm-up)."""
     if harness is None:
         return [{"name": "none", "metric": "no run in progress"}]
     records = list(harness.recent)
     recent = [r for r in records if _started(r) >= now - LIVE_WINDOW_S]
-    window = evaluate(recent, replace(harness.sla, warmup_seconds=0, warmup_prompts=0))
-    run = evaluate(records, harness.sla)
+    window = calculate_metrics(recent, replace(harness.sla, warmup_seconds=0, warmup_prompts=0)).sla
+    run = calculate_metrics(records, harness.sla).sla
     return [{"name": w.metric, "metric": w.metric, "target": f"{w.comparison} {w.target:g} {w.unit}",
              "window": _shown(w), "windowstate": _state(w.passed), "run": _shown(r), "runstate": _state(r.passed)}
             for w, r in zip(window, run)]

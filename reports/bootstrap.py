@@ -6,29 +6,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from comfyload.sla import percentile
+from comfyload.metrics import percentile
 
 
 @dataclass
 class Sample:
-    """What one run contributes: steady-state e2e latencies (ms) of successes, and the gaps
-    between consecutive successful completions (s) whose sum is the SLA window."""
+    """What one run contributes: e2e latencies (ms) of the judged successes, and the gaps between
+    consecutive successful completions (s) which, with the tail, sum to the judged window."""
     e2e_ms: np.ndarray
     gaps_s: np.ndarray
     tail_s: float        # window end after the last success (a failure finished last)
 
     @classmethod
-    def from_units(cls, units: list[dict]) -> "Sample":
-        done = [u for u in units if u.get("done_ts") is not None]
-        ok = [u for u in done if u.get("outcome") == "success"]
-        if not done:
+    def from_population(cls, pop) -> "Sample":
+        """From the metrics model's judged population: its successes and its load window."""
+        ok = pop.ok()
+        if pop.start_ts is None or not pop.units:
             return cls(np.array([]), np.array([]), 0.0)
-        start = min(u["intended_send_ts"] for u in done)
-        end = max(u["done_ts"] for u in done)
+        start, end = pop.start_ts, pop.end_ts
         completions = np.sort(np.array([u["done_ts"] for u in ok], dtype=float))
         gaps = np.diff(np.concatenate(([start], completions)))
         tail = end - completions[-1] if len(completions) else end - start
-        return cls(np.array([u["e2e_ms"] for u in ok], dtype=float), gaps, float(tail))
+        return cls(np.array([u["e2e_ms"] for u in ok], dtype=float), gaps if len(completions) else np.array([]),
+                   float(tail))
 
     def p95_ms(self, index=None):
         return percentile(self.e2e_ms if index is None else self.e2e_ms[index], 95)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from comfyload.errors import UserError
-from comfyload.sla import renders
+from comfyload.metrics import by_kind, units_of
 from reports import charts as ch
 from reports import timeseries as ts
 from reports.baseline_doc import render_baseline
@@ -20,7 +20,7 @@ def draw_charts(run, summary: dict, targets, out: Path) -> list:
     out.mkdir(exist_ok=True)
     for old in out.glob("*.png"):
         old.unlink()
-    units = renders(run.records)
+    units = units_of(by_kind(run.records))
     frame = ts.unit_frame(units)
     window = summary["window"]
     if window is None:
@@ -60,32 +60,30 @@ def _build(run_dir, sla_path, also_write) -> dict:
     run = load_run(run_dir)
     targets = targets_for(run, sla_path)
     summary = report_summary(run, targets)
-    verdict_path = run.path / "fault_verdict.json"
-    summary["fault_verdict"] = json.loads(verdict_path.read_text()) if verdict_path.exists() else None
     charts = draw_charts(run, summary, targets, run.path / "charts")
     summary["charts"] = [f"charts/{c.path.name}" for c in charts]
-    document = {"summary": summary, "run_dir": str(run.path)}
-    text = json.dumps(document, indent=2, default=str)
-    (run.path / "summary.json").write_text(text)
-    if also_write:
-        Path(also_write).parent.mkdir(parents=True, exist_ok=True)
-        Path(also_write).write_text(text)
+    write_summary(run.path, summary, also_write)
     (run.path / "report.html").write_text(render_report(summary, run.meta, charts), encoding="utf-8")
     (run.path / "README.md").write_text(render_baseline(summary, run.meta), encoding="utf-8")
     return summary
 
 
-def report_after_run(run_dir, sla_path=None, output=None) -> Path | None:
-    """What `python -m comfyload run` calls last (its summary.json and --output get the report's
-    fuller summary): a report problem is reported, never fatal to the run's own exit code."""
+def write_summary(run_dir, summary: dict, also_write=None) -> None:
+    """summary.json's one writer (and `comfyload run --output`'s copy of it)."""
+    text = json.dumps({"summary": summary, "run_dir": str(run_dir)}, indent=2, default=str)
+    (Path(run_dir) / "summary.json").write_text(text)
+    if also_write:
+        Path(also_write).parent.mkdir(parents=True, exist_ok=True)
+        Path(also_write).write_text(text)
+
+
+def build_after_run(run_dir, sla_path=None, output=None) -> dict | None:
+    """What `python -m comfyload run` calls last: the summary the console prints is the
+    report's. A report problem is reported, never fatal to the run's own verdict (None)."""
     try:
-        build(run_dir, sla_path, output)
+        return build(run_dir, sla_path, output)
     except UserError as exc:
         print(f"report not built: {exc}", file=sys.stderr)
-        return None
     except Exception as exc:  # the run's verdict stands even when the report cannot be drawn
         print(f"report not built: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return None
-    path = Path(run_dir) / "report.html"
-    print(f"report: {path}")
-    return path
+    return None

@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sla", default="sla.yaml", help="SLA file with the `compare:` thresholds (default sla.yaml)")
     c.add_argument("--html", default=None, help="where to write the page (default: <candidate>/compare.html)")
     c.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0: reproducible)")
+    c.add_argument("--force", action="store_true",
+                   help="compare runs of different workloads (workflow, user class, book profile) anyway")
     p = sub.add_parser("profile", help="run each workflow alone, one request at a time, N times")
     p.add_argument("workflows", nargs="+", help="workflow names (workflows/<name>.json) or paths")
     p.add_argument("--host", default=os.environ.get("COMFY_HOST") or None,
@@ -46,7 +48,7 @@ def main(argv=None) -> int:
             return EXIT_OK
         if args.command == "compare":
             from reports.compare import run_compare
-            return EXIT_REGRESSION if run_compare(args.baseline, args.candidate, args.sla, args.html, args.seed) else EXIT_OK
+            return EXIT_REGRESSION if run_compare(args.baseline, args.candidate, args.sla, args.html, args.seed, args.force) else EXIT_OK
         from reports.profile import run_profile
         server = None
         if args.host is None:

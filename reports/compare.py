@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from comfyload.sla import CompareThresholds, load_compare, renders, steady_state
+from comfyload.errors import UserError
+from comfyload.metrics import calculate_metrics
+from comfyload.sla import CompareThresholds, load_compare
 from reports.bootstrap import Sample, interval, resampled
 from reports.figures import report_summary, targets_for
 from reports.html_page import document, esc, fmt, table
@@ -68,7 +70,7 @@ def side_by_side(sa: dict, sb: dict) -> list[tuple]:
         return (s["gpu"] or [{}])[0].get(key)
 
     figures = [("images per minute", lambda s: s["images_per_minute"]),
-               ("success rate %", lambda s: s["success_rate_pct"]),
+               ("error rate %", lambda s: s["error_rate_pct"]),
                ("prompts submitted", lambda s: s["prompts_submitted"]),
                ("prompts failed", lambda s: s["prompts_failed"]),
                *[(f"e2e {q} (s)", lambda s, q=q: e2e(s, q)) for q in ("p50", "p90", "p95", "p99", "max")],
@@ -90,20 +92,52 @@ def side_by_side(sa: dict, sb: dict) -> list[tuple]:
     return rows
 
 
-def compare_runs(dir_a, dir_b, sla_path, seed: int = 0) -> dict:
+WORKLOAD_KEYS = ("workflow", "user_class", "book_profile", "arrival_unit")
+
+
+def workload_of(meta: dict) -> dict:
+    """What a run measured: its workflow (by content), user class, book profile, arrival unit."""
+    params = meta.get("parameters") or {}
+    classes = params.get("user_classes") or []
+    user_class = classes[0] if len(classes) == 1 else ",".join(sorted(map(str, classes)))
+    workflow = (meta.get("workflow") or {})
+    return {"workflow": f"{workflow.get('name')} ({str(workflow.get('sha256'))[:12]})",
+            "user_class": user_class or None,
+            "book_profile": params.get("book_profile") if "BookUser" in classes or params.get("arrival_unit") == "book" else None,
+            "arrival_unit": params.get("arrival_unit") if "OpenLoopUser" in classes else None}
+
+
+def workload_differences(meta_a: dict, meta_b: dict) -> list[str]:
+    a, b = workload_of(meta_a), workload_of(meta_b)
+    return [f"{k} {a[k]} vs {b[k]}" for k in WORKLOAD_KEYS if a[k] != b[k]]
+
+
+def compare_runs(dir_a, dir_b, sla_path, seed: int = 0, force: bool = False) -> dict:
+    """Refuses (UserError) two runs of different workloads unless `force`; a candidate with no
+    success at all is a regression, whatever its intervals say."""
     limits = load_compare(sla_path)
     runs = [load_run(d) for d in (dir_a, dir_b)]
+    differences = workload_differences(runs[0].meta, runs[1].meta)
+    if differences and not force:
+        raise UserError(f"these runs measured different workloads ({'; '.join(differences)}): "
+                        "their figures are not comparable (--force compares them anyway)")
     summaries, samples = [], []
     for run in runs:
         targets = targets_for(run)
         summaries.append(report_summary(run, targets))
-        samples.append(Sample.from_units(steady_state(renders(run.records), targets)))
+        samples.append(Sample.from_population(calculate_metrics(run.records, targets).population))
     rng = np.random.default_rng(seed)
     judged = [judge("p95", True, *samples, limits, rng), judge("throughput", False, *samples, limits, rng)]
     verdicts = {j.verdict for j in judged}
     overall = REGRESSION if REGRESSION in verdicts else IMPROVEMENT if IMPROVEMENT in verdicts else NO_CHANGE
+    notes = [f"workloads differ ({'; '.join(differences)}), compared with --force"] if differences else []
+    if not summaries[1]["units"]["ok"]:
+        overall = REGRESSION
+        notes.append("the candidate rendered nothing: no success at all is a regression")
+    elif not summaries[0]["units"]["ok"]:
+        notes.append("the baseline rendered nothing: there is nothing to compare against")
     return {"baseline": runs[0], "candidate": runs[1], "summaries": summaries, "judged": judged,
-            "verdict": overall, "limits": limits}
+            "verdict": overall, "limits": limits, "notes": notes}
 
 
 def _ci(ci) -> str:
@@ -117,6 +151,7 @@ def format_compare(result: dict) -> str:
         lines.append(f"  {j.metric:<12} {fmt(j.baseline)} → {fmt(j.candidate)} {j.unit}  "
                      f"({'–' if j.delta_pct is None else f'{j.delta_pct:+.1f} %'}, difference CI {_ci(j.diff_ci)}, "
                      f"threshold {j.threshold_pct:g} %): {j.verdict}")
+    lines += [f"note: {n}" for n in result["notes"]]
     lines.append(f"verdict: {result['verdict'].upper()}")
     return "\n".join(lines)
 
@@ -133,15 +168,16 @@ def render_compare(result: dict) -> str:
     environment = table(("", "A", "B"), [(k, meta_a[k], meta_b.get(k)) for k in meta_a])
     body = (f"<h1>ComfyLoad comparison</h1><p>baseline A <b>{esc(a.run_id)}</b> · candidate B <b>{esc(b.run_id)}</b></p>"
             f'<p class="verdict {css}">Verdict: {esc(result["verdict"].upper())}</p>'
-            f"<p>Per-request bootstrap, {limits.bootstrap_samples} resamples, {limits.confidence_pct:g} % intervals. "
+            + "".join(f"<p><b>Note:</b> {esc(n)}</p>" for n in result["notes"])
+            + f"<p>Per-request bootstrap, {limits.bootstrap_samples} resamples, {limits.confidence_pct:g} % intervals. "
             "A change counts when it passes its threshold and the interval of B−A excludes zero.</p>"
             + judged + "<h2>Figures side by side</h2>" + figures + "<h2>Environment</h2>" + environment)
     return document(f"ComfyLoad comparison {a.run_id} vs {b.run_id}", body)
 
 
-def run_compare(dir_a, dir_b, sla_path, html_path=None, seed: int = 0) -> bool:
+def run_compare(dir_a, dir_b, sla_path, html_path=None, seed: int = 0, force: bool = False) -> bool:
     """Prints the comparison, writes the page; True when B regressed."""
-    result = compare_runs(dir_a, dir_b, sla_path, seed)
+    result = compare_runs(dir_a, dir_b, sla_path, seed, force)
     out = Path(html_path) if html_path else Path(dir_b) / "compare.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_compare(result), encoding="utf-8")

@@ -1,6 +1,6 @@
-"""The report's figures: comfyload.summary's keys, unchanged, plus what a release manager reads
-next (the window, errors by type, faults, ramp steps, GPU, bottleneck nodes, observations).
-Every SLA figure comes from comfyload.sla / comfyload.summary: nothing here re-derives them."""
+"""The report's figures: the metrics model's summary (comfyload.metrics), unchanged, plus what a
+release manager reads next (errors by type, faults, ramp steps, GPU, bottleneck nodes,
+observations). Nothing here re-derives an SLA figure."""
 from __future__ import annotations
 
 from collections import Counter
@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
+import json
+
 from comfyload.errors import UserError
-from comfyload.sla import SlaTargets, load_sla, renders, steady_state
-from comfyload.summary import summarise
+from comfyload.metrics import calculate_metrics
+from comfyload.sla import SlaTargets, load_sla
+from comfyload.summary import summary_of
 from reports.run_folder import RunFolder
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,13 +37,15 @@ def targets_for(run: RunFolder, sla_path=None) -> SlaTargets:
 
 
 def report_summary(run: RunFolder, targets: SlaTargets) -> dict:
-    summary = summarise(run.records, targets)
-    units = renders(run.records)
+    metrics = calculate_metrics(run.records, targets, drill_verdict(run))
+    summary = summary_of(metrics, run.records)
+    pop = metrics.population
     summary.update({
         "run_id": run.run_id,
         "scenario": run.meta.get("scenario"),
-        "window": run_window(units, targets),
-        "errors": errors_by_type(units),
+        "window": None if pop.start_ts is None else {"start_ts": pop.start_ts, "end_ts": pop.end_ts,
+                                                     "duration_s": pop.end_ts - pop.start_ts},
+        "errors": errors_by_type(pop.units),
         "faults": fault_events(run.records),
         "ramp_steps": ramp_steps(run.records),
         "gpu": gpu_figures(run.records),
@@ -50,18 +55,22 @@ def report_summary(run: RunFolder, targets: SlaTargets) -> dict:
     return summary
 
 
-def run_window(units: list[dict], targets: SlaTargets) -> dict | None:
-    done = [u["done_ts"] for u in units if u.get("done_ts") is not None]
-    if not units or not done:
+def drill_verdict(run: RunFolder) -> dict | None:
+    """fault_verdict.json: the drill's judgement, kept beside the records (never in them)."""
+    path = run.path / "fault_verdict.json"
+    if not path.exists():
         return None
-    start = min(u["intended_send_ts"] for u in units)
-    steady = steady_state(units, targets)
-    return {"start_ts": start, "end_ts": max(done), "duration_s": max(done) - start,
-            "steady_start_ts": steady[0]["intended_send_ts"] if steady else None}
+    try:
+        verdict = json.loads(path.read_text())
+    except ValueError:
+        raise UserError(f"{path}: not JSON") from None
+    if not isinstance(verdict, dict) or "passed" not in verdict:
+        raise UserError(f"{path}: not a drill verdict")
+    return verdict
 
 
 def errors_by_type(units: list[dict]) -> list[dict]:
-    """Failed renders (after retries) by outcome and error type, most frequent first."""
+    """Failed units of the judged population by outcome and error type, most frequent first."""
     failed = [u for u in units if u.get("outcome") != "success"]
     counts = Counter((u.get("outcome"), u.get("error_type")) for u in failed)
     examples = {}
@@ -166,9 +175,11 @@ def observations(summary: dict, notes: list[str]) -> list[str]:
         n = nodes[0]
         said.append(f"Slowest node: {n['class_type']} (node {n['node']}, {n['workflow']}), "
                     f"{n['share_pct']:.0f} % of node time, mean {n['mean_ms']:.1f} ms.")
-    worst = max((e.get("recovery_s") for e in summary["faults"] if e.get("recovery_s") is not None), default=None)
-    if worst is not None:
-        said.append(f"Worst recovery after a fault: {worst:.3g} s.")
+    for o in summary.get("outages") or []:
+        said.append(f"{o['server']} stopped answering for "
+                    + ("the rest of the run" if o["duration_s"] is None else f"{o['duration_s']:.3g} s")
+                    + ("; it never rendered again." if o["recovery_s"] is None else
+                       f"; first success {o['recovery_s']:.3g} s after the outage began."))
     return said + list(notes)
 
 

@@ -12,15 +12,27 @@ RAW_FILES = ("meta.json", "summary.json", "README.md", "comfyui_metrics.ndjson",
 
 
 def verdict_section(summary: dict) -> str:
-    passed = summary["sla_pass"]
-    banner = ('<p class="verdict pass">SLA verdict: PASS</p>' if passed else
-              f'<p class="verdict fail">SLA verdict: FAIL ({esc(", ".join(summary["breached"]))})</p>')
+    """The headline (a drill's own verdict for a drill, else the SLA's), then the SLA table,
+    which a drill shows as information under its verdict."""
+    verdict = summary["verdict"]
+    banner = f'<p class="verdict {"pass" if verdict["passed"] else "fail"}" id="verdict">{esc(verdict["text"])}</p>'
+    if verdict["judged_by"] == "drill":
+        banner += drill_table(summary.get("fault_verdict")) + (
+            "<p>The SLA below is information: a drill runs a few books to provoke one fault, so its "
+            "figures are not a capacity verdict.</p>")
+    pop = summary["population"]
+    banner += (f'<p id="population">Judged: {pop["judged"]} {esc(pop["unit"])} — {esc(pop["label"])}'
+               + (f'; window {pop["duration_s"]:.1f} s' if pop.get("duration_s") is not None else "")
+               + (f'; {pop["cut_off_on_track_excluded"]} cut off on track, not judged' if pop["cut_off_on_track_excluded"] else "")
+               + ".</p>")
     rows = [(v["metric"], f"{v['comparison']} {v['target']:g} {v['unit']}",
-             "not measured" if v["measured"] is None else f"{v['measured']:.4g} {v['unit']}", state_cell(v["passed"]))
-            for v in summary["sla"]]
+             v.get("note") or ("not measured" if v["measured"] is None else f"{v['measured']:.4g} {v['unit']}"),
+             state_cell(v["passed"])) for v in summary["sla"]]
     audit = summary.get("audit") or {}
-    rows.append(("audit", "submitted = recorded, once each",
-                 f"{audit.get('submitted')} submitted, {audit.get('recorded')} recorded"
+    counted = "".join(f"; {k}: {audit[k]['started']} started, {audit[k]['recorded']} recorded"
+                      for k in ("pages", "books") if (audit.get(k) or {}).get("recorded"))
+    rows.append(("audit", "every prompt, page and book recorded once",
+                 f"{audit.get('submitted')} submitted, {audit.get('recorded')} recorded{counted}"
                  + (f" — {audit['problem']}" if audit.get("problem") else ""), state_cell(audit.get("ok"))))
     return banner + table(("metric", "target", "measured", "result"), rows, raw_columns=(3,))
 
@@ -31,29 +43,46 @@ def _seconds(stats: dict, key: str):
 
 
 def figures_section(summary: dict) -> str:
-    rows = [("images per minute (steady state)", summary["images_per_minute"]),
-            ("success rate after retries (%)", summary["success_rate_pct"]),
-            ("prompts submitted / ok / failed", f"{summary['prompts_submitted']} / {summary['prompts_ok']} / {summary['prompts_failed']}"),
-            ("prompts cut off by the end of the run", summary["prompts_stopped_by_harness"]),
+    units = summary["units"]
+    rows = [("images per minute (judged window)", summary["images_per_minute"]),
+            (f"error rate, {units['name']} after retries (%)", summary["error_rate_pct"]),
+            (f"{units['name']}: judged / ok / failed / cut off / dropped",
+             f"{units['judged']} / {units['ok']} / {units['failed']} / {units['cut_off']} / {units['dropped']}"),
+            ("prompts submitted / ok / failed / cut off",
+             f"{summary['prompts_submitted']} / {summary['prompts_ok']} / {summary['prompts_failed']} / {summary['prompts_cut_off']}"),
             ("outcomes", ", ".join(f"{k}: {v}" for k, v in sorted(summary["outcomes"].items(), key=lambda kv: str(kv[0]))))]
     window = summary.get("window")
     if window:
-        rows.append(("run window (s)", window["duration_s"]))
+        rows.append(("judged window (s)", window["duration_s"]))
     books = summary.get("books")
     if books:
-        rows += [("books ok / total", f"{books['ok']} / {books['total']}"),
+        rows += [("books ok / failed / cut off / total", f"{books['ok']} / {books['failed']} / {books['cut_off']} / {books['total']}"),
                  ("book latency p50 / p95 (s)", f"{fmt(_seconds(books['e2e_ms'], 'p50'))} / {fmt(_seconds(books['e2e_ms'], 'p95'))}"),
-                 ("pages / retried / retries / need regeneration",
-                  f"{books['pages']} / {books['pages_retried']} / {books['retries']} / {books['pages_needs_regeneration']}")]
+                 ("pages / cut off / retried / retries / need regeneration",
+                  f"{books['pages']} / {books['pages_cut_off']} / {books['pages_retried']} / {books['retries']} / "
+                  f"{books['pages_needs_regeneration']}")]
     arrivals = summary.get("arrivals")
     if arrivals:
-        rows.append(("arrivals scheduled / on time / late / dropped",
-                     " / ".join(str(arrivals[k]) for k in ("scheduled", "on_time", "late", "dropped"))))
+        rows.append(("arrivals scheduled / on time / late / dropped / unserved at the end",
+                     " / ".join(str(arrivals[k]) for k in ("scheduled", "on_time", "late", "dropped", "backlog_left"))))
+        rows.append(("lateness of late arrivals p50 / p95 (s)",
+                     f"{fmt(_seconds(arrivals['lateness_ms'], 'p50'))} / {fmt(_seconds(arrivals['lateness_ms'], 'p95'))}"))
     split = [(name, *(_seconds(summary[key], q) for q in ("p50", "p90", "p95", "p99", "max", "mean")))
-             for name, key in (("end-to-end", "e2e_ms"), ("queue wait", "queue_wait_ms"),
-                               ("execution", "execution_ms"), ("download", "download_ms"))]
-    return (table(("figure", "value"), rows) + "<h3>Latency split (seconds, successful renders)</h3>"
+             for name, key in ((f"end-to-end ({units['name']})", "e2e_ms"), ("queue wait (prompts)", "queue_wait_ms"),
+                               ("execution (prompts)", "execution_ms"), ("download (prompts)", "download_ms"))]
+    return (table(("figure", "value"), rows)
+            + "<h3>Latency split (seconds; successes of the judged population and the prompts sent in its window)</h3>"
             + table(("", "p50", "p90", "p95", "p99", "max", "mean"), split))
+
+
+def outages_section(summary: dict) -> str:
+    outages = summary.get("outages") or []
+    if not outages:
+        return "<p>The server answered throughout the run (no outage recorded).</p>"
+    t0 = (summary.get("window") or {}).get("start_ts") or outages[0]["start_ts"]
+    return table(("server", "down at (s into the run)", "back after (s)", "recovered (first success) after (s)"),
+                 [(o["server"], o["start_ts"] - t0, "never back" if o["duration_s"] is None else o["duration_s"],
+                   "not recovered" if o["recovery_s"] is None else o["recovery_s"]) for o in outages])
 
 
 def errors_section(summary: dict) -> str:
@@ -154,7 +183,8 @@ def render_report(summary: dict, meta: dict, charts: list) -> str:
             + "<h2>Observations</h2><ul>" + observations + "</ul>"
             + "<h2>Charts</h2>" + chart_html
             + "<h2>Errors by outcome and type</h2>" + errors_section(summary)
-            + "<h2>Faults and recovery</h2>" + faults_section(summary)
+            + "<h2>Outages and recovery</h2>" + outages_section(summary)
+            + "<h2>Faults</h2>" + faults_section(summary)
             + "<h2>Ramp</h2>" + ramp_section(summary)
             + "<h2>Servers</h2>" + servers_section(summary)
             + "<h2>GPU</h2>" + gpu_section(summary)

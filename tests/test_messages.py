@@ -101,4 +101,4 @@ def test_every_outcome_the_client_can_give_is_in_the_record_contract():
     given |= set(__import__("re").findall(r'result\.outcome = "([a-z_]+)" if', source))
     assert given and given <= set(OUTCOMES), given - set(OUTCOMES)
     assert set(OUTCOMES) == {"success", "validation_error", "execution_error", "oom", "interrupted", "timeout", "lost",
-                             "cached"}, "the outcomes DESIGN.md names"
+                             "cached", "cut_off"}, "the outcomes DESIGN.md names"

@@ -1,9 +1,19 @@
-"""Unit: SLA file parsing and the SLA math, checked against cases computed by hand."""
+"""Unit: SLA file parsing and the metrics model (comfyload.metrics), checked against cases
+computed by hand: the outcome policy, the load window, outages and recovery, dropped arrivals."""
 import pytest
 
 from comfyload.errors import UserError
-from comfyload.sla import SlaTargets, breaches, evaluate, load_sla, percentile, steady_state
+from comfyload.metrics import calculate_metrics, percentile, steady_state
+from comfyload.sla import SlaTargets, load_sla
 from comfyload.summary import format_summary, summarise
+
+
+def evaluate(records, targets):
+    return calculate_metrics(records, targets).sla
+
+
+def breaches(verdicts):
+    return [v for v in verdicts if v.passed is False]
 
 
 def prompt(i, send, done, outcome="success", **kw):
@@ -36,10 +46,58 @@ def test_error_budget_breach_is_named():
     assert failed[0].measured == pytest.approx(5.0)
 
 
-def test_harness_stopped_prompts_are_not_failures():
-    records = [prompt(i, i, i + 1) for i in range(10)] + [prompt(99, 10, 10.5, "interrupted", error_type="harness_stopped")]
-    v = {m.metric: m for m in evaluate(records, SlaTargets())}
-    assert v["error_rate"].measured == 0
+def test_work_cut_off_on_track_is_not_judged_but_overdue_or_failed_work_is():
+    ok = [prompt(i, i, i + 1) for i in range(10)]
+    on_track = prompt(99, 10, 10.5, "cut_off")                    # 0.5 s old when load stopped
+    overdue = prompt(98, 0, 50.0, "cut_off")                      # waited 50 s > the 45 s target
+    retried = prompt(97, 9, 10.0, "cut_off", attempt=2)           # its first attempt had failed
+    m = calculate_metrics(ok + [on_track], SlaTargets())
+    assert m.figures["error_rate_pct"] == 0 and m.population.excluded_cut_off == 1
+    m = calculate_metrics(ok + [on_track, overdue, retried], SlaTargets())
+    assert m.figures["error_rate_pct"] == pytest.approx(100 * 2 / 12)
+    assert "error_rate" in m.breached
+
+
+def test_a_server_dead_until_the_end_fails_recovery_throughput_window_and_cut_off_pages():
+    # pages 1 s each from t=0 to 20 s, then the server dies at 20 s; load ends at 150 s
+    pages = [{"kind": "page", "book_id": "b", "page": i, "intended_send_ts": float(i), "done_ts": i + 1.0,
+              "e2e_ms": 1000.0, "outcome": "success", "image_error": [], "retry_count": 0} for i in range(20)]
+    waiting = {"kind": "page", "book_id": "c", "page": 1, "intended_send_ts": 20.0, "done_ts": 150.0, "e2e_ms": None,
+               "outcome": "cut_off", "image_error": [{"outcome": "lost"}], "retry_count": 2}
+    never_begun = {"kind": "page", "book_id": "c", "page": 2, "intended_send_ts": 150.0, "done_ts": 150.0,
+                   "e2e_ms": None, "outcome": "cut_off", "image_error": [], "retry_count": 0}
+    prompts = [dict(p, kind="prompt", server="s") for p in pages]
+    events = [{"kind": "event", "name": "outage.start", "ts": 20.5, "server": "s"},
+              {"kind": "event", "name": "load.end", "ts": 150.0}]
+    m = calculate_metrics(pages + [waiting, never_begun] + prompts + events, SlaTargets())
+    v = {x.metric: x for x in m.sla}
+    assert m.population.start_ts == 0 and m.population.end_ts == 150.0
+    assert v["throughput"].measured == pytest.approx(20 / 2.5)      # 20 images over the 150-s load window
+    assert v["error_rate"].measured == pytest.approx(100 * 2 / 22)  # both cut-off pages: the server was down
+    assert v["recovery"].passed is False and v["recovery"].measured == pytest.approx(129.5)
+    assert "not recovered" in v["recovery"].note
+    assert m.verdict["passed"] is False and "recovery" in m.verdict["text"]
+
+
+def test_recovery_is_measured_for_every_outage_from_its_start_to_the_first_success_after_it():
+    prompts = [prompt(i, float(i), i + 1.0, server="s") for i in range(5)]            # done at 1..5
+    prompts += [prompt(10 + i, 30.0 + i, 31.0 + i, server="s") for i in range(5)]      # done at 31..35
+    events = [{"kind": "event", "name": "outage.start", "ts": 5.5, "server": "s"},
+              {"kind": "event", "name": "outage.end", "ts": 25.0, "server": "s"}]
+    m = calculate_metrics(prompts + events, SlaTargets(recovery_s=20))
+    [outage] = m.outages
+    assert outage.recovery_s == pytest.approx(31.0 - 5.5)
+    assert {v.metric: v.passed for v in m.sla}["recovery"] is False
+    assert {v.metric: v.passed for v in calculate_metrics(prompts + events, SlaTargets()).sla}["recovery"] is True
+
+
+def test_dropped_arrivals_are_failed_units():
+    served = [prompt(i, float(i), i + 0.5) for i in range(24)]
+    dropped = [{"kind": "arrival", "unit": "prompt", "outcome": "dropped", "intended_send_ts": 24.0 + i,
+                "done_ts": 24.0 + i, "e2e_ms": None} for i in range(16)]
+    m = calculate_metrics(served + dropped, SlaTargets())
+    assert m.figures["error_rate_pct"] == pytest.approx(40.0)
+    assert m.figures["units"]["dropped"] == 16 and "error_rate" in m.breached
 
 
 def test_warmup_by_prompts_and_seconds():
@@ -56,6 +114,15 @@ def test_pages_are_the_unit_when_books_ran_and_concurrency_counts_books():
     v = {m.metric: m for m in evaluate(pages + books + retried, SlaTargets())}
     assert v["error_rate"].measured == 0
     assert v["concurrency"].measured == 3 and v["concurrency"].passed is False
+
+
+def test_every_figure_names_the_population_it_covers():
+    records = [prompt(i, float(i), i + 0.5) for i in range(20)]
+    s = summarise(records, SlaTargets(warmup_prompts=10))
+    assert s["population"]["judged"] == 10 and s["population"]["warmup_excluded"] == 10
+    assert "warm-up" in s["population"]["label"]
+    assert s["e2e_ms"]["count"] == 10, "the latency split covers the judged units, not all of them"
+    assert "judged: 10 prompts" in format_summary(s)
 
 
 @pytest.mark.parametrize("text,match", [
@@ -87,7 +154,7 @@ def test_summary_figures_and_text():
     assert s["e2e_ms"]["p95"] == pytest.approx(2000.0)
     assert s["queue_wait_ms"]["p50"] == 100 and s["execution_ms"]["mean"] == 1800
     text = format_summary(s)
-    assert "images per minute: 30.0" in text and "SLA verdict: PASS" in text
+    assert "images per minute (judged window): 30.0" in text and "SLA verdict: PASS" in text
 
 
 def test_audit_fails_the_verdict_when_a_record_is_dropped():
