@@ -189,7 +189,8 @@ def population(units: list[dict], targets: SlaTargets, outages: list[Outage], la
         else:
             judged.append(u)
     start = min((u["intended_send_ts"] for u in units), default=None)
-    done = [u["done_ts"] for u in judged if u.get("done_ts") is not None]
+    # completions extend the window past the end of load (the stop grace); a cut-off does not
+    done = [u["done_ts"] for u in judged if u.get("done_ts") is not None and u.get("outcome") not in (CUT_OFF, DROPPED)]
     end = max([t for t in (window_end, max(done, default=None)) if t is not None], default=None)
     return Population(label, unit, judged, on_track, warmup_excluded, start, end)
 
@@ -209,7 +210,7 @@ def judge(pop: Population, targets: SlaTargets, books: float | None = None,
         if open_:
             end = pop.end_ts or max(o.start_ts for o in open_)
             recovery = max(end - o.start_ts for o in open_)
-            note = f"not recovered: down for >= {recovery:.0f} s when load stopped"
+            note = f"not recovered (down >= {recovery:.0f} s at the end)"
         else:
             recovery = max(o.recovery_s for o in outages)
 

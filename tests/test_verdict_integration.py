@@ -1,0 +1,148 @@
+"""Integration: the verdict cannot lie. Against a real local ComfyUI that the test kills (and
+restarts), and open-loop overload on the shared one: a dead server fails, every unit of work is
+accounted for, recovery is measured on a plain run, drops fail the error budget, and the console,
+summary.json, report.html and README of one run show the same figures."""
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from comfyload.server import LocalComfyUI, free_port
+from conftest import REPO, only_run_dir, stop_process
+
+pytestmark = pytest.mark.integration
+
+
+def records_of(run_dir):
+    return [json.loads(line) for line in (run_dir / "comfyui_metrics.ndjson").read_text().splitlines() if line.strip()]
+
+
+def start_cli(*args):
+    return subprocess.Popen([sys.executable, "-m", "comfyload", "run", *args], cwd=str(REPO),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def own_server(tmp_path):
+    """A ComfyUI of this test's own, which it may kill."""
+    server = LocalComfyUI(port=free_port(), work_dir=tmp_path / "comfyui")
+    server.start(ready_timeout=300)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def kill_when_books_run(server, run_dir_root, at_least_pages: int = 4, timeout: float = 60) -> float:
+    """Kills the server once the run has recorded a few pages (load is really on); returns when."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dirs = [p for p in run_dir_root.iterdir() if p.is_dir()]
+        if dirs and (dirs[0] / "comfyui_metrics.ndjson").exists():
+            pages = (dirs[0] / "comfyui_metrics.ndjson").read_text().count('"kind":"page"')
+            if pages >= at_least_pages:
+                break
+        time.sleep(0.2)
+    killed = time.time()
+    server.kill()
+    return killed
+
+
+def test_a_server_killed_for_good_fails_the_run_on_time_with_every_book_and_page_recorded(own_server, runs_dir):
+    run_time = 25
+    started = time.monotonic()
+    proc = start_cli("--host", own_server.url, "--user-class", "BookUser", "--book-profile", "cpu_medium",
+                     "--concurrency", "3", "--jobs", "0", "--run-time", f"{run_time}s", "--per-prompt-timeout", "60",
+                     "--retry-backoff-sec", "3")
+    try:
+        killed = kill_when_books_run(own_server, runs_dir)
+        out, err = proc.communicate(timeout=run_time + 120)
+    finally:
+        stop_process(proc)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 1, out[-3000:] + err[-3000:]
+    run_dir = only_run_dir(runs_dir)
+    records = records_of(run_dir)
+    load_end = max(r["ts"] for r in records if r.get("name") == "load.end")
+    first_send = min(r["intended_send_ts"] for r in records if r["kind"] == "page")
+    assert load_end - first_send <= run_time + 3, "load stops at --run-time"
+    assert elapsed <= run_time + 60, f"the whole command (server start excluded) took {elapsed:.0f} s"
+    summary = json.loads((run_dir / "summary.json").read_text())["summary"]
+    verdict = {v["metric"]: v for v in summary["sla"]}
+    assert verdict["recovery"]["passed"] is False and "not recovered" in verdict["recovery"]["note"]
+    assert summary["sla_pass"] is False and "SLA verdict: FAIL" in out and "recovery" in out
+    [outage] = summary["outages"]
+    assert outage["start_ts"] == pytest.approx(killed, abs=3) and outage["end_ts"] is None
+    # every book and page accounted for: each book started has its record and all of its pages
+    books = [r for r in records if r["kind"] == "book"]
+    pages = [r for r in records if r["kind"] == "page"]
+    assert books and all(len([p for p in pages if p["book_id"] == b["book_id"]]) == 12 for b in books)
+    assert len({(p["book_id"], p["page"]) for p in pages}) == len(pages) == 12 * len(books)
+    assert sum(b["outcome"] == "cut_off" for b in books) == 3, "the three books in flight at the end"
+    assert summary["audit"]["ok"] is True, summary["audit"]
+    assert summary["audit"]["books"]["started"] == len(books) and summary["audit"]["pages"]["started"] == len(pages)
+    assert "OUTAGE" in err and "DIED" not in err, "the kill came from the test: `run` did not start this server"
+    assert verdict["throughput"]["measured"] * summary["population"]["duration_s"] / 60 == pytest.approx(
+        summary["units"]["ok"]), "throughput is the judged successes over the whole load window"
+
+
+def test_a_server_killed_and_restarted_in_a_plain_run_has_its_recovery_measured_and_judged(own_server, runs_dir):
+    proc = start_cli("--host", own_server.url, "--user-class", "BookUser", "--book-profile", "cpu_small",
+                     "--concurrency", "2", "--jobs", "0", "--run-time", "45s", "--per-prompt-timeout", "60",
+                     "--retry-backoff-sec", "2", "--max-retries", "20")
+    try:
+        killed = kill_when_books_run(own_server, runs_dir)
+        time.sleep(2)
+        own_server.start(ready_timeout=120)
+        back = time.time()
+        out, err = proc.communicate(timeout=200)
+    finally:
+        stop_process(proc)
+    summary = json.loads((only_run_dir(runs_dir) / "summary.json").read_text())["summary"]
+    [outage] = summary["outages"]
+    assert outage["start_ts"] == pytest.approx(killed, abs=3)
+    assert outage["end_ts"] == pytest.approx(back, abs=3)
+    assert outage["recovered"] and outage["recovery_s"] >= outage["duration_s"]
+    recovery = {v["metric"]: v for v in summary["sla"]}["recovery"]
+    assert recovery["measured"] == pytest.approx(outage["recovery_s"]) and recovery["passed"] is True
+    assert "outage:" in out and "recovered (first success) after" in out, out[-3000:]
+
+
+def test_open_loop_drops_fail_the_error_budget(comfy, runs_dir):
+    proc = start_cli("--host", comfy, "--user-class", "OpenLoopUser", "--workflow", "sleep",
+                     "--arrival", "constant", "--arrival-rate", "8", "--max-in-flight", "1", "--max-backlog", "0",
+                     "--jobs", "40", "--run-time", "30s")
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        stop_process(proc)
+    summary = json.loads((only_run_dir(runs_dir) / "summary.json").read_text())["summary"]
+    assert summary["arrivals"]["dropped"] > 0, summary["arrivals"]
+    assert summary["units"]["dropped"] == summary["arrivals"]["dropped"]
+    rate = {v["metric"]: v for v in summary["sla"]}["error_rate"]
+    assert rate["passed"] is False and rate["measured"] >= 100 * summary["arrivals"]["dropped"] / 40 - 0.01
+    assert proc.returncode == 1 and "error_rate" in out
+
+
+def test_console_summary_json_report_and_readme_show_the_same_figures(comfy, runs_dir):
+    proc = start_cli("--host", comfy, "--jobs", "30", "--concurrency", "2", "--run-time", "60s")
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out[-2000:] + err[-2000:]
+    run_dir = only_run_dir(runs_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())["summary"]
+    verdict = {v["metric"]: v for v in summary["sla"]}
+    ipm, p95 = verdict["throughput"]["measured"], verdict["latency_p95"]["measured"]
+    assert ipm == pytest.approx(summary["images_per_minute"]) and p95 * 1000 == pytest.approx(summary["e2e_ms"]["p95"])
+    console_ipm = float(re.search(r"images per minute \(judged window\): ([\d.]+)", out).group(1))
+    console_p95 = float(re.search(r"PASS  latency_p95  ([\d.]+) s", out).group(1))
+    assert console_ipm == pytest.approx(ipm, abs=0.05) and console_p95 == pytest.approx(p95, rel=1e-3)
+    page = (run_dir / "report.html").read_text()
+    assert f"{ipm:.4g} images/min" in page and f"{p95:.4g} s" in page
+    assert summary["population"]["label"] in page.replace("&#x27;", "'")
+    readme = (run_dir / "README.md").read_text()
+    assert f"| images_per_minute (judged window) | {ipm:.4g} |" in readme
+    assert f"| latency_p95 | <= 45 s | {p95:.4g} s | PASS |" in readme
