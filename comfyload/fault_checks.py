@@ -100,8 +100,7 @@ def fault_was_felt(records, targets, fault: str = "proxy", **_):
 def lost_pages_requeued(records, targets, **_):
     windows = _faults(records, "crash")
     crash = windows[0][0] if windows else None
-    lost = [p for p in _kind(records, "prompt") if p["outcome"] in ("lost", "timeout", "interrupted")
-            and p.get("error_type") != "harness_stopped"]
+    lost = [p for p in _kind(records, "prompt") if p["outcome"] in ("lost", "timeout", "interrupted")]
     retries = [e for e in _kind(records, "event", "book.page.retry") if crash is not None and e["ts"] >= crash]
     return CheckResult("lost_pages_requeued", "in-flight pages detected lost/timed out and requeued",
                        f"{len(lost)} lost/timed-out prompt(s), {len(retries)} page retries after the crash",

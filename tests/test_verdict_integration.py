@@ -146,3 +146,30 @@ def test_console_summary_json_report_and_readme_show_the_same_figures(comfy, run
     readme = (run_dir / "README.md").read_text()
     assert f"| images_per_minute (judged window) | {ipm:.4g} |" in readme
     assert f"| latency_p95 | <= 45 s | {p95:.4g} s | PASS |" in readme
+
+
+def test_the_local_comfyui_dying_under_run_is_named_at_once(runs_dir):
+    port = free_port()
+    proc = start_cli("--port", str(port), "--jobs", "0", "--concurrency", "2", "--run-time", "40s")
+    died_at = None
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and died_at is None:  # wait until load is on, then kill it
+            dirs = [p for p in runs_dir.iterdir() if p.is_dir()]
+            if dirs and (dirs[0] / "comfyui_metrics.ndjson").exists() and \
+                    (dirs[0] / "comfyui_metrics.ndjson").read_text().count('"kind":"prompt"') >= 5:
+                pids = subprocess.run(["pgrep", "-f", f"main.py.*--port {port}"], capture_output=True, text=True).stdout.split()
+                assert pids, "the local ComfyUI `run` started"
+                for pid in pids:
+                    subprocess.run(["kill", "-9", pid])
+                died_at = time.time()
+            time.sleep(0.2)
+        out, err = proc.communicate(timeout=150)
+    finally:
+        stop_process(proc)
+    assert died_at is not None
+    assert re.search(r"the local ComfyUI \(pid \d+\) DIED at .* exit code -9", err), err[-3000:]
+    records = records_of(only_run_dir(runs_dir))
+    [died] = [r for r in records if r.get("name") == "server.died"]
+    assert died["ts"] - died_at < 2, "said at once"
+    assert proc.returncode == 1 and "recovery" in out
