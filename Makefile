@@ -19,9 +19,10 @@ help:
 	@echo "make profile WORKFLOWS=\"a b\"   each workflow alone, PROFILE_RUNS times after a warm-up"
 	@echo "make bench      harness benchmarks on a local ComfyUI: one table + bench/RESULTS.md (ARGS=--quick)"
 
-$(VENV)/.installed: requirements.txt
+# The project itself (editable: the `comfyload` command), its pins from requirements.txt as constraints.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -c requirements.txt -e '.[test]'
 	touch $@
 
 setup: $(VENV)/.installed comfyui-install
@@ -40,28 +41,32 @@ compose:
 	@test -x /usr/bin/docker-compose || { apt-get update -qq && apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
 
 baseline: setup
-	$(PY) -m comfyload run --scenario $(SCENARIO) $(ARGS)
+	$(VENV)/bin/comfyload run --scenario $(SCENARIO) $(ARGS)
 
 # The five fault drills of the reliability roadmap on the local ComfyUI (ONLY=validation,crash to pick).
 faults: setup
-	$(PY) -m comfyload faults $(if $(ONLY),--only $(ONLY),) $(ARGS)
+	$(VENV)/bin/comfyload faults $(if $(ONLY),--only $(ONLY),) $(ARGS)
 
 # Distributed on this host: a Locust master and WORKERS worker processes, one run folder.
 WORKERS ?= 2
 distributed: setup
-	$(PY) -m comfyload run --workers $(WORKERS) --scenario $(SCENARIO) $(ARGS)
+	$(VENV)/bin/comfyload run --workers $(WORKERS) --scenario $(SCENARIO) $(ARGS)
 
 ui: setup
-	$(PY) -m comfyload ui --scenario $(SCENARIO) $(ARGS)
+	$(VENV)/bin/comfyload ui --scenario $(SCENARIO) $(ARGS)
 
 comfyui: setup
-	$(PY) -m comfyload.server
+	$(VENV)/bin/comfyload server
 
-test: setup compose
+test: setup compose lint
 	$(PY) -m pytest -q tests $(ARGS)
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed lint
 	$(PY) -m pytest -q tests -m "not integration" $(ARGS)
+
+.PHONY: lint
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf .comfyui runs/*-*
@@ -74,21 +79,21 @@ ARCHIVE_DATE := $(shell date +%Y-%m-%d)
 
 report: $(VENV)/.installed
 	@test -n "$(RUN)" || { echo "usage: make report RUN=<run id>"; exit 2; }
-	$(PY) -m reports build runs/$(RUN)
+	$(VENV)/bin/comfyload report runs/$(RUN)
 
 archive: $(VENV)/.installed
 	@test -n "$(RUN)" || { echo "usage: make archive RUN=<run id>"; exit 2; }
 	@test -d "runs/$(RUN)" || { echo "error: run folder not found: runs/$(RUN)"; exit 2; }
-	@test -f "runs/$(RUN)/report.html" || $(PY) -m reports build runs/$(RUN)
+	@test -f "runs/$(RUN)/report.html" || $(VENV)/bin/comfyload report runs/$(RUN)
 	mkdir -p observability/baselines/$(ARCHIVE_DATE)
 	cp -r runs/$(RUN) observability/baselines/$(ARCHIVE_DATE)/
 	@echo "archived: observability/baselines/$(ARCHIVE_DATE)/$(RUN)"
 
 profile: setup
-	$(PY) -m reports profile $(WORKFLOWS) --runs $(PROFILE_RUNS) $(ARGS)
+	$(VENV)/bin/comfyload profile $(WORKFLOWS) --runs $(PROFILE_RUNS) $(ARGS)
 
 # Benchmarks (bench/, not tests): the harness vs a raw client, 2,000 waiting users, report build
 # speed, polling error. Starts its own ComfyUI on a free port; ARGS=--quick for a shorter run.
 .PHONY: bench
 bench: setup
-	$(PY) bench/run.py $(ARGS)
+	$(PY) -m bench.run $(ARGS)

@@ -12,10 +12,11 @@ import gevent
 import locust.stats
 from locust import events
 
-from comfyload import exact_stats, options, webui
-from comfyload.distributed import MasterSide, role_of
-from comfyload.errors import UserError
-from comfyload.users import BookUser, ComfyHarness, OpenLoopUser, PromptUser  # noqa: F401  (Locust picks user classes up from here)
+from comfyload.common.errors import UserError
+from comfyload.harness import exact_stats, webui
+from comfyload.harness.distributed import MasterSide, role_of
+from comfyload.harness.users import BookUser, ComfyHarness, OpenLoopUser, PromptUser  # noqa: F401  (Locust picks user classes up from here)
+from comfyload.workloads import options
 from gpu_probe import locust_plugin as gpu_locust
 
 exact_stats.install()

@@ -1,7 +1,7 @@
 """Benchmark (not a test): `python -m reports build` on a synthetic 24-hour soak — 86,400
 stats-history rows and 1,000,000 prompt records — must finish in under 60 s on the dev machine.
 
-    .venv/bin/python bench/report_build.py [--prompts N] [--seconds S] [--keep DIR]
+    .venv/bin/python -m bench.report_build [--prompts N] [--seconds S] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from reports.build import build  # noqa: E402
-from reports.synthetic import write_soak  # noqa: E402
+from reports.build import build
+from tests.synthetic import write_soak
 
 TARGET_S = 60.0
 

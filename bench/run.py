@@ -14,7 +14,7 @@ because this machine is shared and noisy.
   4. report build time for a generated 24-hour soak (bench/report_build.py, called as is).
   5. measurement error of a /history poller at 2 s vs ComfyLoad (websocket) on Sleep 1.3 s.
 
-    .venv/bin/python bench/run.py [--quick] [--results bench/RESULTS.md]
+    .venv/bin/python -m bench.run [--quick] [--results bench/RESULTS.md]
 
 Every load loop is bounded in count and in time; nothing leaves 127.0.0.1.
 """
@@ -30,19 +30,28 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
 import requests
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from bench.raw_client import poll_history_prompt, run_closed_loop, server_span  # noqa: E402
-from bench.stats import (abs_errors_ms, after_warmup, client_added_ms, judge, median, relative_spread, spread, percentile, pooled_throughput,  # noqa: E402
-                         slowdown_pct, throughput)
-from comfyload.server import LocalComfyUI, free_port  # noqa: E402
+from bench.raw_client import poll_history_prompt, run_closed_loop, server_span
+from bench.stats import (
+    abs_errors_ms,
+    after_warmup,
+    client_added_ms,
+    judge,
+    median,
+    percentile,
+    pooled_throughput,
+    relative_spread,
+    slowdown_pct,
+    spread,
+    throughput,
+)
+from comfyload.common.paths import REPO
+from comfyload.orchestration.server import LocalComfyUI, free_port
 
 WORKFLOWS = REPO / "bench" / "workflows"
 SLEEP0 = json.loads((WORKFLOWS / "sleep0.json").read_text())
@@ -350,7 +359,7 @@ def report_build(plan: Plan) -> dict:
     if not script.exists():
         return {"missing": True}
     log("report build of a generated soak: " + ("1/10 scale (--quick)" if plan.quick else "24 h, 1,000,000 prompts"))
-    proc = subprocess.run([sys.executable, str(script), *plan.report_args], cwd=str(REPO), capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "bench.report_build", *plan.report_args], cwd=str(REPO), capture_output=True,
                           text=True, timeout=900)
     match = re.search(r"report build: ([\d.]+) s", proc.stdout)
     generated = re.search(r"generated (.*) in ([\d.]+) s", proc.stdout)
@@ -392,7 +401,7 @@ def machine(url: str) -> dict:
     return {"nproc": os.cpu_count(), "ram_gib": psutil.virtual_memory().total / 2**30, "cpu": model,
             "python": platform.python_version(), "comfyui": stats.get("system", {}).get("comfyui_version"),
             "locust": importlib.metadata.version("locust"), "os": platform.platform(), "commit": commit + (" (+ uncommitted harness changes)" if dirty else ""),
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "load": os.getloadavg()}
 
 
@@ -419,7 +428,7 @@ def table_rows(res: dict, plan: Plan) -> list[list[str]]:
             continue
         for q in ("p50", "p99"):
             diff = c["comfyload"][q] - c["raw"][q]
-            rows.append([f"2", f"client-added latency {q}, {users} user{'s' if users > 1 else ''} (ms)",
+            rows.append(["2", f"client-added latency {q}, {users} user{'s' if users > 1 else ''} (ms)",
                          fmt(c["comfyload"][q], ".2f"),
                          f"{fmt(c['raw'][q], '.2f')} (raw, terminal msg; at `executing` None {fmt(c['raw'][q + '_none'], '.2f')})",
                          f"diff {diff:+.2f} ms (noise ±{c['noise_' + q]:.2f})", f"<= +{TARGETS['added_ms']:g} ms",

@@ -1,5 +1,5 @@
 import sys
 
-from comfyload.cli import main
+from comfyload.orchestration.cli import main
 
 sys.exit(main())

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import time
 
-from comfyload.errors import UserError
-
 DEFAULT_INTERVAL_S = 1.0
+
+
+class ProbeError(ValueError):
+    """A bad probe setting or an unusable source: one line for the user, no traceback. The
+    probe imports nothing of the harness; the harness's adapter turns this into its own error."""
+
 MIN_INTERVAL_S = 0.1   # 10 Hz: NVML's utilisation counters do not move faster than that
 
 
 def check_interval(interval: float, flag: str = "--gpu-interval") -> float:
     if not interval >= MIN_INTERVAL_S:
-        raise UserError(f"{flag} must be >= {MIN_INTERVAL_S} s (at most 10 Hz), not {interval!r}")
+        raise ProbeError(f"{flag} must be >= {MIN_INTERVAL_S} s (at most 10 Hz), not {interval!r}")
     return float(interval)
 
 

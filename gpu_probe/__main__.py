@@ -11,8 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from comfyload.errors import UserError
-from gpu_probe import DEFAULT_INTERVAL_S, check_interval, ticks
+from gpu_probe import DEFAULT_INTERVAL_S, ProbeError, check_interval, ticks
 from gpu_probe.server import SampleServer
 from gpu_probe.sources import open_source
 
@@ -39,7 +38,7 @@ def open_or_refuse(comfy: str | None):
     sampler, line = open_source(comfy)
     print(line, file=sys.stderr, flush=True)
     if sampler is None:
-        raise UserError("nothing to sample (no NVML here; pass --comfy URL for the /system_stats fallback)")
+        raise ProbeError("nothing to sample (no NVML here; pass --comfy URL for the /system_stats fallback)")
     return sampler
 
 
@@ -49,7 +48,7 @@ def serve(args) -> None:
         server = SampleServer(sampler, args.interval, args.bind, args.port)
     except OSError as exc:
         sampler.close()
-        raise UserError(f"cannot listen on {args.bind}:{args.port}: {exc.strerror or exc}") from None
+        raise ProbeError(f"cannot listen on {args.bind}:{args.port}: {exc.strerror or exc}") from None
     print(f"GPU probe: serving http://{args.bind}:{server.port}/samples every {args.interval:g} s",
           file=sys.stderr, flush=True)
     server.serve_forever()
@@ -81,7 +80,7 @@ def main(argv=None) -> int:
         check_interval(args.interval, "--interval")
         {"serve": serve, "record": record}[args.command](args)
         return 0
-    except UserError as exc:
+    except ProbeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,12 +1,12 @@
 """Per-request bootstrap confidence intervals for p95 latency and throughput, and for their
-difference between two runs. The statistics themselves are comfyload.sla's."""
+difference between two runs. The statistics themselves are comfyload.analysis.sla's."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from comfyload.metrics import percentile
+from comfyload.analysis.metrics import percentile
 
 
 @dataclass
@@ -18,7 +18,7 @@ class Sample:
     tail_s: float        # window end after the last success (a failure finished last)
 
     @classmethod
-    def from_population(cls, pop) -> "Sample":
+    def from_population(cls, pop) -> Sample:
         """From the metrics model's judged population: its successes and its load window."""
         ok = pop.ok()
         if pop.start_ts is None or not pop.units:

@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from comfyload.errors import UserError
-from comfyload.metrics import by_kind, units_of
+from comfyload.analysis.metrics import by_kind, units_of
+from comfyload.common.errors import UserError
 from reports import charts as ch
 from reports import timeseries as ts
 from reports.baseline_doc import render_baseline

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from comfyload.errors import UserError
-from comfyload.metrics import calculate_metrics
-from comfyload.sla import CompareThresholds, load_compare
+from comfyload.analysis.metrics import calculate_metrics
+from comfyload.analysis.sla import CompareThresholds, load_compare
+from comfyload.common.errors import UserError
 from reports.bootstrap import Sample, interval, resampled
 from reports.figures import report_summary, targets_for
 from reports.html_page import document, esc, fmt, table
@@ -49,8 +49,13 @@ def judge(metric: str, higher_is_worse: bool, a: Sample, b: Sample, limits: Comp
         better = delta < -threshold and diff_ci[1] < 0 if higher_is_worse else delta > threshold and diff_ci[0] > 0
         verdict = REGRESSION if worse else IMPROVEMENT if better else NO_CHANGE
     scale = 1000.0 if metric == "p95" else 1.0
-    shown = (lambda v: None if v is None else v / scale)
-    shown_ci = (lambda ci: None if ci is None else (ci[0] / scale, ci[1] / scale))
+
+    def shown(v):
+        return None if v is None else v / scale
+
+    def shown_ci(ci):
+        return None if ci is None else (ci[0] / scale, ci[1] / scale)
+
     return Judged("p95 latency" if metric == "p95" else "throughput", "s" if metric == "p95" else "images/min",
                   shown(va), shown(vb), shown_ci(interval(ra, limits.confidence_pct)),
                   shown_ci(interval(rb, limits.confidence_pct)), shown_ci(diff_ci), delta, threshold, verdict)

@@ -1,23 +1,21 @@
-"""The report's figures: the metrics model's summary (comfyload.metrics), unchanged, plus what a
+"""The report's figures: the metrics model's summary (comfyload.analysis.metrics), unchanged, plus what a
 release manager reads next (errors by type, faults, ramp steps, GPU, bottleneck nodes,
 observations). Nothing here re-derives an SLA figure."""
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import fields
-from pathlib import Path
 
 import pandas as pd
 
-import json
-
-from comfyload.errors import UserError
-from comfyload.metrics import calculate_metrics
-from comfyload.sla import SlaTargets, load_sla
-from comfyload.summary import summary_of
+from comfyload.analysis.metrics import calculate_metrics
+from comfyload.analysis.sla import SlaTargets, load_sla
+from comfyload.analysis.summary import summary_of
+from comfyload.common.errors import UserError
+from comfyload.common.paths import repo_path
 from reports.run_folder import RunFolder
 
-REPO = Path(__file__).resolve().parent.parent
 FLATTENED_GAIN_PCT = 10.0     # a ramp step adding less throughput than this has flattened
 GPU_IDLE_PCT, GPU_SATURATED_PCT = 70.0, 95.0
 
@@ -33,7 +31,7 @@ def targets_for(run: RunFolder, sla_path=None) -> SlaTargets:
             return SlaTargets(**{k: v for k, v in recorded.items() if k in known})
         except TypeError:
             raise UserError(f"{run.path / 'meta.json'}: `sla` is not a set of SLA targets") from None
-    return load_sla(REPO / "sla.yaml")
+    return load_sla(repo_path("sla.yaml"))
 
 
 def report_summary(run: RunFolder, targets: SlaTargets) -> dict:

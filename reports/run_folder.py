@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from comfyload.errors import UserError
-from comfyload.recorder import METRICS_FILE
+from comfyload.common.errors import UserError
+from comfyload.common.recorder import METRICS_FILE
 from reports.nodes import NodeTimes
 
 LOCUST_CSVS = {  # file -> columns the reports rely on
@@ -78,7 +78,7 @@ def read_locust_csv(run_dir: Path, name: str) -> pd.DataFrame:
 
 def read_metrics(run_dir: Path, nodes: NodeTimes, notes: list[str]) -> list[dict]:
     """The records of comfyui_metrics.ndjson. A cut last line (a run killed mid-write) is
-    skipped and noted, as comfyload.recorder.read_records does; any other bad line is an error."""
+    skipped and noted, as comfyload.common.recorder.read_records does; any other bad line is an error."""
     path = require_file(run_dir / METRICS_FILE)
     records, loads, bulky = [], json.loads, BULKY_PROMPT_KEYS
     gc_was_enabled = gc.isenabled()

@@ -1,11 +1,11 @@
 """Per-request records bucketed over time for the charts. Percentiles per bucket go through
-comfyload.metrics.percentile, so a chart and the verdict can never disagree on the definition."""
+comfyload.analysis.metrics.percentile, so a chart and the verdict can never disagree on the definition."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from comfyload.metrics import percentile
+from comfyload.analysis.metrics import percentile
 
 BUCKET_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 MAX_BUCKETS = 240

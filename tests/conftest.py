@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from comfyload.orchestration.server import LocalComfyUI, free_port
 
-from comfyload.server import LocalComfyUI, free_port  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config):

@@ -1,11 +1,16 @@
 """The benchmark's arithmetic (bench/stats.py), hand-computed. No timing here, no Locust."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.stats import (abs_errors_ms, after_warmup, judge, relative_spread, spread, client_added_ms, percentile, pooled_throughput,  # noqa: E402
-                         slowdown_pct, throughput)
+from bench.stats import (
+    abs_errors_ms,
+    after_warmup,
+    client_added_ms,
+    judge,
+    percentile,
+    pooled_throughput,
+    relative_spread,
+    slowdown_pct,
+    spread,
+    throughput,
+)
 
 
 def test_percentile_interpolates_linearly():

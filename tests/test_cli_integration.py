@@ -4,7 +4,6 @@ import csv
 import json
 
 import pytest
-
 from conftest import only_run_dir, run_cli
 
 pytestmark = pytest.mark.integration
@@ -95,7 +94,7 @@ def test_bad_sla_file_is_refused(comfy, runs_dir, tmp_path):
 
 
 def test_without_a_host_the_local_comfyui_is_started_and_stopped(runs_dir):
-    from comfyload.server import free_port, port_in_use
+    from comfyload.orchestration.server import free_port, port_in_use
     port = free_port()
     proc = run_cli("run", "--jobs", "5", "--concurrency", "1", env={"COMFY_HOST": "", "COMFY_PORT": str(port)}, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from comfyload.client import ComfyClient
-from comfyload.workload import load_workflow
+from comfyload.protocol.client import ComfyClient
+from comfyload.protocol.workload import load_workflow
 
 pytestmark = pytest.mark.integration
 

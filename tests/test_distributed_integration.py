@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, only_run_dir, run_cli
 
 pytestmark = pytest.mark.integration
@@ -28,7 +27,7 @@ def sleep_workflow(tmp_path, seconds):
 
 @pytest.fixture(scope="module")
 def second_comfy(tmp_path_factory):
-    from comfyload.server import LocalComfyUI, free_port
+    from comfyload.orchestration.server import LocalComfyUI, free_port
     server = LocalComfyUI(port=free_port(), work_dir=tmp_path_factory.mktemp("comfyui-b")).start()
     yield server
     server.stop()
@@ -134,7 +133,7 @@ def test_sticky_keeps_each_book_on_one_server(comfy, second_comfy, runs_dir, tmp
 
 
 def test_a_stopped_server_leaves_rotation_and_load_moves(comfy, runs_dir, tmp_path):
-    from comfyload.server import LocalComfyUI, free_port
+    from comfyload.orchestration.server import LocalComfyUI, free_port
     doomed = LocalComfyUI(port=free_port(), work_dir=tmp_path / "doomed").start()
     env = {**os.environ, "COMFY_RUNS_DIR": str(runs_dir)}
     proc = subprocess.Popen([sys.executable, "-m", "comfyload", "run", "--host", comfy, "--comfy-hosts",

@@ -3,7 +3,6 @@ each checked for its expected behaviour in the records (not only the drill's own
 import json
 
 import pytest
-
 from conftest import only_run_dir, run_cli
 
 pytestmark = pytest.mark.integration
@@ -72,7 +71,7 @@ def test_latency_drill(comfy, runs_dir):
 
 
 def test_crash_drill_kills_and_restarts_its_own_local_comfyui(runs_dir):
-    from comfyload.server import free_port, port_in_use
+    from comfyload.orchestration.server import free_port, port_in_use
     port = free_port()
     proc, records, verdict, run_dir = drill(runs_dir, "--scenario", "crash", env={"COMFY_HOST": "", "COMFY_PORT": str(port)},
                                             timeout=600)

@@ -1,8 +1,8 @@
 """Unit: a fault scenario's schedule is checked before anything runs."""
 import pytest
 
-from comfyload.errors import UserError
-from comfyload.faults import parse_fault_plan
+from comfyload.common.errors import UserError
+from comfyload.orchestration.faults import parse_fault_plan
 
 
 def plan(*items):

@@ -7,8 +7,8 @@ import time
 import pytest
 import requests
 
-from comfyload.errors import UserError
-from comfyload.faultproxy import FaultProxy
+from comfyload.common.errors import UserError
+from comfyload.orchestration.faultproxy import FaultProxy
 
 
 @pytest.fixture(scope="module")

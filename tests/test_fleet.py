@@ -3,8 +3,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from comfyload.errors import UserError
-from comfyload.fleet import Fleet, parse_hosts
+from comfyload.common.errors import UserError
+from comfyload.protocol.fleet import Fleet, parse_hosts
 
 
 def fake(server, queue=0):
@@ -62,7 +62,7 @@ def test_parse_hosts(tmp_path):
 def test_jobs_are_split_so_every_job_is_someones(total, workers, shares):
     import subprocess
     import sys
-    code = ("from comfyload.distributed import jobs_share;"
+    code = ("from comfyload.harness.distributed import jobs_share;"
             f"print([jobs_share({total}, i, {workers}) for i in range({workers})])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == str(shares)

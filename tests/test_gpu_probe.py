@@ -3,13 +3,12 @@ units, refused fields absent (never a crash), throttle reasons decoded, the sour
 import queue
 
 import pytest
+from nvml_double.pynvml import FakeNvml
 
-from comfyload.errors import UserError
-from gpu_probe import check_interval, ticks
+from gpu_probe import ProbeError, check_interval, ticks
 from gpu_probe.nvml import NvmlSampler, decode_throttle_reasons
 from gpu_probe.server import Broadcast
 from gpu_probe.sources import nvml_sampler, open_source
-from nvml_double.pynvml import FakeNvml
 
 MB = 1024 * 1024
 FULL = {"name": "NVIDIA L4", "util": (87, 41), "mem": (6144 * MB, 23034 * MB), "procs": [(101, 5000 * MB), (202, 300 * MB)],
@@ -96,7 +95,7 @@ def test_unreachable_fallback_is_no_source():
 
 def test_interval_at_most_10_hz():
     assert check_interval(0.1) == 0.1
-    with pytest.raises(UserError, match="at most 10 Hz"):
+    with pytest.raises(ProbeError, match="at most 10 Hz"):
         check_interval(0.05)
 
 

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_gpu_probe_sidecar import probe_env, start_sidecar, stop
 
-from comfyload.server import free_port
+from comfyload.orchestration.server import free_port
 from gpu_probe.sources import open_source
 from gpu_probe.system_stats import SystemStatsSampler
-from test_gpu_probe_sidecar import probe_env, start_sidecar, stop
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def test_unreachable_comfyui_is_no_fallback():
     port = free_port()
     none, line = open_source(f"http://127.0.0.1:{port}", try_nvml=lambda: (None, "NVML: not here (test)"))
     assert none is None and "does not answer" in line
-    with pytest.raises(Exception):
+    with pytest.raises(OSError):  # requests' ConnectionError
         SystemStatsSampler(f"http://127.0.0.1:{port}")
 
 
@@ -63,7 +63,7 @@ def finish(proc, timeout=120):
     except subprocess.TimeoutExpired:
         proc.kill()
         out, _ = proc.communicate(timeout=10)
-        raise AssertionError(f"locust pid {proc.pid} did not finish:\n{out[-3000:]}")
+        raise AssertionError(f"locust pid {proc.pid} did not finish:\n{out[-3000:]}") from None
     return out
 
 

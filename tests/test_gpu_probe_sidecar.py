@@ -3,7 +3,6 @@ test double, through PYTHONPATH) streams NDJSON; a subscriber reads it, sees it 
 sidecar dies, and reconnects when it is back. Every process started here is stopped by its pid."""
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -12,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from comfyload.server import free_port
 from conftest import stop_process
+
+from comfyload.orchestration.server import free_port
 from gpu_probe.subscribe import follow, stream
 
 REPO = Path(__file__).resolve().parent.parent

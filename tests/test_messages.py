@@ -1,9 +1,9 @@
 """Unit: folding ComfyUI's websocket/history messages into one PromptResult."""
-from comfyload.client import _Watch, create_time_of, parse_completion
-from comfyload.errors import UserError
-from comfyload.results import OUTCOMES, PromptResult, summarise_validation_error
-
 import pytest
+
+from comfyload.common.errors import UserError
+from comfyload.protocol.client import _Watch, create_time_of, parse_completion
+from comfyload.protocol.results import OUTCOMES, PromptResult, summarise_validation_error
 
 
 def new_watch(nodes=("1", "2", "3")):
@@ -95,7 +95,8 @@ def test_record_has_kind_first_and_derived_latencies():
 
 def test_every_outcome_the_client_can_give_is_in_the_record_contract():
     import inspect
-    from comfyload import client, results
+
+    from comfyload.protocol import client, results
     source = inspect.getsource(client) + inspect.getsource(results)
     given = set(__import__("re").findall(r'outcome(?:, result\.error_type)? = "([a-z_]+)"', source))
     given |= set(__import__("re").findall(r'result\.outcome = "([a-z_]+)" if', source))

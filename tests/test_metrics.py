@@ -1,11 +1,11 @@
-"""Unit: SLA file parsing and the metrics model (comfyload.metrics), checked against cases
+"""Unit: SLA file parsing and the metrics model (comfyload.analysis.metrics), checked against cases
 computed by hand: the outcome policy, the load window, outages and recovery, dropped arrivals."""
 import pytest
 
-from comfyload.errors import UserError
-from comfyload.metrics import calculate_metrics, percentile, steady_state
-from comfyload.sla import SlaTargets, load_sla
-from comfyload.summary import format_summary, summarise
+from comfyload.analysis.metrics import calculate_metrics, percentile, steady_state
+from comfyload.analysis.sla import SlaTargets, load_sla
+from comfyload.analysis.summary import format_summary, summarise
+from comfyload.common.errors import UserError
 
 
 def evaluate(records, targets):
@@ -158,7 +158,7 @@ def test_summary_figures_and_text():
 
 
 def test_audit_fails_the_verdict_when_a_record_is_dropped():
-    from comfyload.audit import audit
+    from comfyload.analysis.audit import audit
     records = [prompt(i, i, i + 1) for i in range(10)] + [{"kind": "event", "name": "audit", "submitted": 10, "recorded": 10}]
     assert audit(records)["ok"] is True
     assert summarise(records, SlaTargets())["sla_pass"] is True
@@ -171,7 +171,7 @@ def test_audit_fails_the_verdict_when_a_record_is_dropped():
 
 
 def test_audit_fails_on_a_record_counted_twice_and_sums_processes():
-    from comfyload.audit import audit
+    from comfyload.analysis.audit import audit
     records = [prompt(i, i, i + 1) for i in range(4)]
     events = [{"kind": "event", "name": "audit", "submitted": 2}, {"kind": "event", "name": "audit", "submitted": 2}]
     assert audit(records + events)["ok"] is True, "two worker processes, 2 prompts each"

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from comfyload import options
-from comfyload.errors import UserError
-from comfyload.recorder import RunRecorder, new_run_dir, read_records, redact
+from comfyload.common.errors import UserError
+from comfyload.common.recorder import RunRecorder, new_run_dir, read_records, redact
+from comfyload.workloads import options
 
 
 def test_check_values_names_the_flag():
@@ -62,7 +62,7 @@ def test_run_dirs_are_unique(tmp_path):
 
 
 def test_locust_keeps_response_times_exact_to_the_ms():
-    code = ("from comfyload import exact_stats; exact_stats.install()\n"
+    code = ("from comfyload.harness import exact_stats; exact_stats.install()\n"
             "from locust.stats import StatsEntry, RequestStats\n"
             "e = StatsEntry(RequestStats(), 'x', 'COMFY')\n"
             "[e.log(rt, 0) for rt in (12345.4, 44987.0, 187.0)]\n"

@@ -5,13 +5,13 @@ import subprocess
 import sys
 
 import pytest
-
-from comfyload.errors import UserError
-from comfyload.sla import CompareThresholds, load_compare
 from conftest import REPO
+from synthetic import meta_for, prompt_record, write_run_folder
+
+from comfyload.analysis.sla import CompareThresholds, load_compare
+from comfyload.common.errors import UserError
 from reports.build import build
 from reports.compare import compare_runs
-from reports.synthetic import meta_for, prompt_record, write_run_folder
 from reports.timeseries import request_series, unit_frame
 
 SLA = {"throughput_images_per_min": 20, "concurrency_books": 5, "latency_p95_s": 45, "error_budget_pct": 2,

@@ -1,10 +1,10 @@
 """The HTML report in a real headless browser (Debian's chromium): every chart loads and none is
 blank. A screenshot is kept in the test's tmp folder."""
 import pytest
+from synthetic import meta_for, prompt_record, write_run_folder
+from test_reports import SLA, gpu_sample
 
 from reports.build import build
-from reports.synthetic import meta_for, prompt_record, write_run_folder
-from test_reports import SLA, gpu_sample
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, only_run_dir, run_cli
 
 pytestmark = pytest.mark.integration

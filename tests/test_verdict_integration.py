@@ -6,13 +6,12 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
-
-from comfyload.server import LocalComfyUI, free_port
 from conftest import REPO, only_run_dir, stop_process
+
+from comfyload.orchestration.server import LocalComfyUI, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -1,10 +1,10 @@
 """The web UI's tables without a browser: GPU rows from the probe's latest samples, SLA rows from
-sla.evaluate over the live window and the run so far (comfyload.webui imports no Locust)."""
+sla.evaluate over the live window and the run so far (comfyload.harness.webui imports no Locust)."""
 from collections import deque
 from types import SimpleNamespace
 
-from comfyload.sla import SlaTargets
-from comfyload.webui import LIVE_WINDOW_S, TABLES, gpu_json, gpu_rows, sla_rows
+from comfyload.analysis.sla import SlaTargets
+from comfyload.harness.webui import LIVE_WINDOW_S, TABLES, gpu_json, gpu_rows, sla_rows
 
 NOW = 10_000.0
 FULL = {"kind": "gpu", "ts": NOW - 0.4, "source": "nvml", "gpu": 0, "name": "NVIDIA L4", "util_gpu": 87, "util_mem": 41,

@@ -4,7 +4,6 @@ started from the form against the real ComfyUI, the GPU tab shows the probe's la
 green/red, and the chart page draws the samples. Screenshots are kept in the test's tmp folder."""
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from comfyload.server import free_port
 from conftest import stop_process
+
+from comfyload.orchestration.server import free_port
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parent.parent

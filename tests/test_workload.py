@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from comfyload.errors import UserError
-from comfyload.workload import load_workflow, validate_against_server
+from comfyload.common.errors import UserError
+from comfyload.protocol.workload import load_workflow, validate_against_server
 
 
 def test_cpu_smoke_varies_its_nonce_and_keeps_the_rest():

@@ -5,10 +5,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from comfyload.arrivals import arrival_model
-from comfyload.books import load_book_mix
-from comfyload.errors import UserError
-from comfyload.retry import RetryPolicy, parse_backoff
+from comfyload.common.errors import UserError
+from comfyload.workloads.book import load_book_mix
+from comfyload.workloads.open_loop import arrival_model
+from comfyload.workloads.retry import RetryPolicy, parse_backoff
 
 
 def test_backoff_last_value_repeats():
@@ -97,12 +97,12 @@ def test_per_page_workflows_cycle():
     ({2: True, 10: False}, 10, 6),
 ])
 def test_ramp_next_level(passed, level, expected):
-    from comfyload.ramp import next_level
+    from comfyload.analysis.ramp import next_level
     assert next_level(passed, level, step=2, maximum=12) == expected
 
 
 def test_knee_is_the_most_users_that_passed():
-    from comfyload.ramp import knee_event
+    from comfyload.analysis.ramp import knee_event
     steps = {u: {"users": u, "passed": ok, "start_ts": u - 1, "settled_ts": u, "end_ts": u + 1, "images_per_min": u * 10.0, "p95_s": u / 2}
              for u, ok in ((2, True), (4, True), (6, False), (5, False))}
     knee = knee_event(steps, "books")
@@ -111,8 +111,8 @@ def test_knee_is_the_most_users_that_passed():
 
 
 def test_step_judged_on_its_own_window_after_settling():
-    from comfyload.ramp import judge_step
-    from comfyload.sla import SlaTargets
+    from comfyload.analysis.ramp import judge_step
+    from comfyload.analysis.sla import SlaTargets
     early = [{"kind": "prompt", "intended_send_ts": 100.5, "done_ts": 110, "e2e_ms": 9500, "outcome": "success"}]
     steady = [{"kind": "prompt", "intended_send_ts": 103 + i, "done_ts": 104 + i, "e2e_ms": 1000, "outcome": "success"}
               for i in range(5)]
@@ -125,8 +125,8 @@ def test_step_judged_on_its_own_window_after_settling():
 
 
 def test_step_window_opens_when_the_previous_levels_work_is_done():
-    from comfyload.ramp import judge_step
-    from comfyload.sla import SlaTargets
+    from comfyload.analysis.ramp import judge_step
+    from comfyload.analysis.sla import SlaTargets
     # sent at the previous level, still queued until 105.5: prompts sent before then waited behind it
     carried = [{"kind": "prompt", "intended_send_ts": 99.0, "done_ts": 105.5, "e2e_ms": 6500, "outcome": "success"}]
     behind = [{"kind": "prompt", "intended_send_ts": 103.0, "done_ts": 109.0, "e2e_ms": 6000, "outcome": "success"}]

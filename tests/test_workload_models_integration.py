@@ -5,7 +5,6 @@ import statistics
 from pathlib import Path
 
 import pytest
-
 from conftest import only_run_dir, run_cli
 
 pytestmark = pytest.mark.integration
