@@ -1,6 +1,7 @@
 """Integration (real local ComfyUI): closed loop against a Sleep of known cost, books with
 retries, input uploads, open-loop arrivals, the step ramp's knee, SLA breach exit codes."""
 import json
+import re
 import statistics
 from pathlib import Path
 
@@ -32,8 +33,10 @@ def test_one_user_throughput_is_one_over_the_sleep(comfy, runs_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     s = summary_of(runs_dir)
     prompts = records_of(runs_dir, "prompt")
-    by_hand = len(prompts) / ((max(p["done_ts"] for p in prompts) - min(p["intended_send_ts"] for p in prompts)) / 60)
-    assert s["images_per_minute"] == pytest.approx(by_hand, rel=1e-9), "the figure is the records' count over their span"
+    load_end = max(e["ts"] for e in records_of(runs_dir, "event") if e["name"] == "load.end")
+    window = max(load_end, max(p["done_ts"] for p in prompts)) - min(p["intended_send_ts"] for p in prompts)
+    assert s["images_per_minute"] == pytest.approx(len(prompts) / (window / 60), rel=1e-9), \
+        "the figure is the records' count over the load window (first intended send to the end of load)"
     # 1 user x 0.5 s Sleep = 120/min; ComfyUI's own periodic gc pause (~0.4 s every 10 s) costs a little
     assert 95 <= s["images_per_minute"] <= 121
     assert s["e2e_ms"]["p50"] == pytest.approx(500, abs=80)
@@ -143,7 +146,7 @@ def test_open_loop_above_capacity_counts_late_arrivals_and_latency_grows(comfy, 
     [arrivals] = records_of(runs_dir, "event", "arrivals.summary")
     assert arrivals["scheduled"] == 16 and arrivals["late"] >= 10 and arrivals["on_time"] + arrivals["late"] == 16
     assert summary_of(runs_dir)["arrivals"]["late"] == arrivals["late"]
-    assert "late (cap reached)" in proc.stdout
+    assert re.search(r"\d+ late \(p95 [\d.]+ s late\)", proc.stdout), proc.stdout[-2000:]
 
 
 def test_step_ramp_stops_at_the_knee_the_sla_predicts(comfy, runs_dir, tmp_path):

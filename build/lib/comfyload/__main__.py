@@ -1,0 +1,5 @@
+import sys
+
+from comfyload.orchestration.cli import main
+
+sys.exit(main())

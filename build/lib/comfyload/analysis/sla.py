@@ -1,0 +1,101 @@
+"""SLA targets (sla.yaml), compare thresholds, and the verdict of one metric. The math that
+judges a run against them is comfyload.analysis.metrics (one model for every figure)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from comfyload.common.errors import UserError
+from comfyload.common.paths import repo_path
+from comfyload.common.yamlfile import read_mapping
+
+TARGET_KEYS = ("throughput_images_per_min", "concurrency_books", "latency_p95_s", "error_budget_pct", "recovery_s")
+
+
+@dataclass(frozen=True)
+class SlaTargets:
+    throughput_images_per_min: float = 20
+    concurrency_books: float = 5
+    latency_p95_s: float = 45
+    error_budget_pct: float = 2
+    recovery_s: float = 120
+    warmup_seconds: float = 0
+    warmup_prompts: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class MetricVerdict:
+    metric: str
+    comparison: str        # ">=" or "<="
+    target: float
+    measured: float | None  # None: this run did not measure it
+    unit: str
+    passed: bool | None     # None: not measured, so it cannot fail the run
+    note: str | None = None  # why, where the figure alone does not say (e.g. "not recovered")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def line(self) -> str:
+        shown = "not measured" if self.measured is None else f"{self.measured:.4g} {self.unit}"
+        if self.note:
+            shown = self.note
+        state = {True: "PASS", False: "FAIL", None: "n/a "}[self.passed]
+        return f"{state}  {self.metric:<12} {shown:<22} target {self.comparison} {self.target:g} {self.unit}"
+
+
+def read_sla_file(path) -> dict:
+    """The SLA file as a mapping: one clear error for a missing file or bad YAML."""
+    return read_mapping(repo_path(path), "SLA file")
+
+
+def load_sla(path) -> SlaTargets:
+    path = Path(path)
+    raw = read_sla_file(path)
+    warmup = raw.pop("warmup", None) or {}
+    if not isinstance(warmup, dict) or set(warmup) - {"seconds", "prompts"}:
+        raise UserError(f"{path}: warmup must be a mapping with 'seconds' and/or 'prompts'")
+    unknown = set(raw) - set(TARGET_KEYS) - {"compare"}
+    if unknown:
+        raise UserError(f"{path}: unknown SLA key(s) {', '.join(sorted(unknown))}; known: {', '.join(TARGET_KEYS)}, warmup")
+    values = {k: raw[k] for k in TARGET_KEYS if k in raw}
+    values["warmup_seconds"] = warmup.get("seconds", 0) or 0
+    values["warmup_prompts"] = warmup.get("prompts", 0) or 0
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise UserError(f"{path}: {key} must be a number >= 0, not {value!r}")
+    values["warmup_prompts"] = int(values["warmup_prompts"])
+    return SlaTargets(**values)
+
+
+
+@dataclass(frozen=True)
+class CompareThresholds:
+    """`compare:` in sla.yaml: how large a change `python -m reports compare` calls a regression
+    (or an improvement). A change counts only past its threshold and when its bootstrap
+    confidence interval excludes zero, so noise between two runs of the same build passes."""
+    p95_pct: float = 10             # p95 latency up (regression) or down (improvement) by more than this
+    throughput_pct: float = 10      # images/min down (regression) or up (improvement) by more than this
+    confidence_pct: float = 95      # of the bootstrap intervals
+    bootstrap_samples: int = 1000   # resamples per interval
+
+
+def load_compare(path) -> CompareThresholds:
+    path = Path(path)
+    section = read_sla_file(path).get("compare") or {}
+    known = tuple(CompareThresholds.__dataclass_fields__)
+    if not isinstance(section, dict) or set(section) - set(known):
+        raise UserError(f"{path}: compare must be a mapping with keys among {', '.join(known)}")
+    for key, value in section.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise UserError(f"{path}: compare.{key} must be a number >= 0, not {value!r}")
+    if not 0 < section.get("confidence_pct", 95) < 100:
+        raise UserError(f"{path}: compare.confidence_pct must be between 0 and 100")
+    if int(section.get("bootstrap_samples", 1000)) < 100:
+        raise UserError(f"{path}: compare.bootstrap_samples must be at least 100")
+    if "bootstrap_samples" in section:
+        section = {**section, "bootstrap_samples": int(section["bootstrap_samples"])}
+    return CompareThresholds(**section)

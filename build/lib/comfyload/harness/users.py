@@ -1,0 +1,348 @@
+"""Locust users. PromptUser: one prompt per task, closed loop. BookUser: a user is a book of
+pages with the app's retries. OpenLoopUser: work arrives on a schedule (open loop).
+
+The per-process state of a run (workflows, shared websocket client, recorder, job budget,
+recent records for live SLA windows) is a ComfyHarness kept on the Locust environment, built
+when the test starts so options set in the web UI apply."""
+from __future__ import annotations
+
+import collections
+import os
+import random
+import socket
+import time
+
+import gevent
+import gevent.pool
+from locust import User, constant, task
+from locust.exception import StopUser
+
+from comfyload.analysis.metrics import CUT_OFF, DROPPED
+from comfyload.common.recorder import RunRecorder, new_run_dir
+from comfyload.harness.distributed import JOBS_DONE_MESSAGE, WorkerSink, jobs_share, role_of
+from comfyload.harness.meta import build_meta
+from comfyload.protocol.client import ComfyClient
+from comfyload.protocol.fleet import Fleet, parse_hosts
+from comfyload.protocol.outages import OutageMonitor
+from comfyload.protocol.results import PromptResult
+from comfyload.protocol.workload import parse_inject_sleep, upload_inputs, with_injected_sleep
+from comfyload.workloads.book import BookRun
+from comfyload.workloads.open_loop import ArrivalCounts, arrival_model
+from comfyload.workloads.options import OPTIONS
+from comfyload.workloads.plan import check_server, plan_run
+
+RECENT_RECORDS = 200_000  # kept in memory for live SLA windows (shapes, web UI)
+FLEET_SUBMIT_RETRY_S = 2.0  # in a fleet, a POST that keeps failing gives up quickly: the next goes elsewhere
+
+
+class ComfyFailure(Exception):
+    """A Locust failure. Its text is what Locust groups failures by, so it holds no ids."""
+
+
+def failure_text(result: PromptResult) -> str:
+    first_line = ((result.error_message or "").strip().splitlines() or [""])[0][:200]
+    return f"{result.outcome}: {result.error_type}: {first_line}".rstrip(": ")
+
+
+def fire_request(environment, request_type: str, name: str, response_time: float, failure: str | None,
+                 response_length: int = 0, context: dict | None = None) -> None:
+    """One Locust entry; `events.request.measure` is not used (it swallows exceptions and
+    records killed users as successes)."""
+    environment.events.request.fire(
+        request_type=request_type, name=name, response_time=response_time, response_length=response_length,
+        response=None, context=context or {}, exception=None if failure is None else ComfyFailure(failure))
+
+
+class ComfyHarness:
+    """Everything one process shares across its users for one test run."""
+
+    def __init__(self, environment):
+        self.environment = environment
+        opts = environment.parsed_options
+        self.opts = opts
+        self.options = {k: v for k, v in vars(opts).items() if not k.startswith("_")}
+        self.host = environment.host or opts.host
+        self.plan = plan_run({o.name: getattr(opts, o.name) for o in OPTIONS}, self.user_class_names())
+        self.workflow, self.sla, self.policy, self.book_mix = \
+            self.plan.workflow, self.plan.sla, self.plan.policy, self.plan.book_mix
+        self.rng = random.Random(opts.seed or None)
+        runner = environment.runner
+        self.role = role_of(runner)
+        self.worker = runner.client_id if self.role == "worker" else f"{socket.gethostname()}:{os.getpid()}"
+        self.audit = {"worker": self.worker, "submitted": 0, "recorded": 0, "pages_started": 0, "books_started": 0}
+        self.down_since = {}  # server -> when its websocket dropped
+        # where records go: the run folder, or (on a worker) the master
+        self.recorder = WorkerSink(runner, self.worker, self.audit) if self.role == "worker" else \
+            RunRecorder(opts.run_dir or new_run_dir(opts.scenario_name))
+        self.recent = collections.deque(maxlen=RECENT_RECORDS)
+        self.uploaded = {}
+        self.injection = parse_inject_sleep(opts.inject_sleep)
+        self.hosts = parse_hosts(opts.comfy_hosts) or [self.host]
+        self.jobs_limit = opts.jobs if self.role != "worker" else \
+            jobs_share(opts.jobs, runner.worker_index, getattr(opts, "comfy_worker_count", 1))
+        self.jobs_taken = 0
+        self.jobs_finished = 0
+        self.counts = {"ok": 0, "failed": 0}
+        self.started = time.time()
+        self.outages = OutageMonitor(self.emit) if self.role != "master" else None
+        # the master only records; local runs and workers send load
+        self.shared_fleet = None if opts.ws_per_user or self.role == "master" else self.new_fleet()
+        if self.injection and self.role != "master":
+            self._schedule_injection_events()
+
+    # ---- what this run uses ---------------------------------------------------------------
+    def user_class_names(self) -> set:
+        return {c.__name__ for c in (self.environment.user_classes or [])}
+
+    def preflight(self) -> None:
+        """Refuses to start against servers that cannot run the workflows (raises UserError);
+        uploads the input files shared by all requests; writes meta.json. A worker only uploads:
+        its master checked the servers already."""
+        stats = None
+        for host in self.hosts:
+            client = ComfyClient(host, completion="poll:1")
+            try:
+                if self.role != "worker":
+                    stats, object_info = check_server(client, self.plan)
+                for wf in self.plan.workflows:
+                    self.uploaded[wf.path] = upload_inputs(wf, client.upload_image, per_request=False, rng=self.rng)
+            finally:
+                client.close()
+        if self.role != "worker":
+            meta = build_meta(self.options, self.host, stats, object_info, self.plan.workflows, self.sla.as_dict())
+            meta["fleet"] = self.hosts
+            self.recorder.write_meta(meta)
+
+    # ---- per request ------------------------------------------------------------------------
+    def new_fleet(self) -> Fleet:
+        """A client (one websocket) per server; with one server, a fleet of one."""
+        clients = [ComfyClient(host, completion=self.opts.completion, worker=self.worker, on_submit=self.count_submit)
+                   for host in self.hosts]
+        fleet = Fleet(clients, self.opts.route, self.opts.fleet_max_failures, self.opts.fleet_probe_s, emit=self.emit)
+        for client in clients:
+            client.on_result = lambda result, fleet=fleet: (fleet.observe(result), self.record(result))
+            client.on_connection = lambda state, server, fleet=fleet: (self.connection_alert(state, server),
+                                                                       fleet.connection_changed(state, server))
+            if len(clients) > 1:
+                client.submit_retry_s = FLEET_SUBMIT_RETRY_S  # a server that is down fails fast to the next
+            client.start()
+        return fleet
+
+    def request_name(self, name: str, client: ComfyClient) -> str:
+        """Locust entry names carry the server in a fleet, so its UI and CSVs show each one."""
+        return name if len(self.hosts) == 1 else f"{name} @ {client.server.split('://')[-1]}"
+
+    def count_submit(self, _result) -> None:
+        self.audit["submitted"] += 1
+
+    def count_started(self, kind: str) -> None:
+        self.audit[f"{kind}s_started"] += 1
+
+    def connection_alert(self, state: str, server: str) -> None:
+        """An alert event when the websocket to a server drops, and when it is back; either a
+        drop or a refused request makes the outage monitor ask whether the server is down."""
+        now = time.time()
+        if state in ("down", "unreachable") and self.outages is not None:
+            self.outages.suspect(server, now)
+        if state == "unreachable":
+            return
+        if state == "down":
+            self.down_since[server] = now
+            self.emit({"kind": "event", "name": "alert.connection_lost", "ts": now, "server": server})
+        else:
+            down = now - self.down_since.pop(server, now)
+            self.emit({"kind": "event", "name": "alert.connection_restored", "ts": now, "server": server, "down_s": down})
+
+    def graph_for(self, workflow, context: dict | None, client: ComfyClient) -> tuple[dict, list]:
+        """Fresh parameters, and the names of input files uploaded for this request alone."""
+        per_request = upload_inputs(workflow, client.upload_image, per_request=True, rng=self.rng)
+        uploaded = {**self.uploaded.get(workflow.path, {}), **per_request}
+        graph = workflow.parameterise(self.rng, {**(context or {}), "uploaded": uploaded})
+        if self.injection and self.injection[0] <= time.time() - self.started < self.injection[1]:
+            graph = with_injected_sleep(graph, self.injection[2])
+        return graph, sorted(per_request.values())
+
+    def _schedule_injection_events(self) -> None:
+        start, end, seconds = self.injection
+        for at, name in ((start, "fault.start"), (end, "fault.end")):
+            gevent.spawn_later(at, lambda name=name: self.emit({"kind": "event", "name": name, "ts": time.time(),
+                                                                "fault": "inject_sleep", "seconds": seconds}))
+
+    def emit(self, record: dict) -> None:
+        self.recorder.write(record)
+        if record.get("kind") == "prompt":  # progress; on a master, of every worker
+            self.counts["ok" if record.get("outcome") == "success" else "failed"] += 1
+        if record.get("kind") in ("prompt", "page", "book", "gpu", "arrival") or \
+                str(record.get("name", "")).startswith("outage."):
+            self.recent.append(record)  # the live views judge these with the metrics model
+
+    def record(self, result: PromptResult) -> None:
+        self.audit["recorded"] += 1
+        self.emit(result.to_record())
+
+    def run_prompt(self, fleet: Fleet, intended_send_ts: float | None = None,
+                   lateness_ms: float | None = None) -> PromptResult:
+        client = fleet.pick()
+        graph, uploads = self.graph_for(self.workflow, None, client)
+        extra = {**({"uploads": uploads} if uploads else {}), **({"lateness_ms": lateness_ms} if lateness_ms else {})}
+        result = client.run_prompt(graph, self.workflow.name, timeout=self.opts.per_prompt_timeout,
+                                   intended_send_ts=intended_send_ts, download=self.opts.download, extra=extra)
+        fire_request(self.environment, "COMFY", self.request_name(self.workflow.name, client), result.e2e_ms,
+                     None if result.ok else failure_text(result), len(result.outputs), {"prompt_id": result.prompt_id})
+        return result
+
+    def run_book(self, fleet: Fleet, intended_start: float | None = None, lateness_ms: float | None = None) -> dict:
+        profile = self.book_mix.pick(self.rng)
+
+        def page_done(page):
+            failure = None if page.outcome == "success" else f"{page.outcome} after {page.retry_count} retries"
+            fire_request(self.environment, "PAGE", profile.name, (page.done_ts - page.intended_send_ts) * 1000.0,
+                         failure, context={"book_id": page.book_id, "page": page.page})
+
+        book = BookRun(fleet.pick, profile, self.policy, self.rng, self.opts.per_prompt_timeout, emit=self.emit,
+                       on_page=page_done, parallel=self.opts.allow_parallel_pages, download=self.opts.download,
+                       intended_start=intended_start, graph_for=self.graph_for, started=self.count_started,
+                       lateness_ms=lateness_ms).run()
+        failure = None if book["outcome"] == "success" else f"failed pages: {len(book['pages_failed'])}"
+        fire_request(self.environment, "BOOK", profile.name, book["e2e_ms"], failure, book["pages"],
+                     {"book_id": book["book_id"]})
+        return book
+
+    # ---- job budget -------------------------------------------------------------------------
+    def take_job(self) -> bool:
+        if self.jobs_limit and self.jobs_taken >= self.jobs_limit:
+            return False
+        self.jobs_taken += 1
+        return True
+
+    def finish_job(self) -> None:
+        """After the last job of a --jobs run, stop the whole run (not just this user). A worker
+        tells its master, which stops everyone once all have finished, so Locust's final stats
+        from every worker still arrive."""
+        self.jobs_finished += 1
+        if self.jobs_limit and self.jobs_finished == self.jobs_limit and self.environment.runner is not None:
+            if self.role == "worker":
+                self.environment.runner.send_message(JOBS_DONE_MESSAGE, {"worker": self.worker})
+            else:
+                gevent.spawn(self.environment.runner.quit)
+
+    def progress_line(self) -> str:
+        in_flight = self.jobs_taken - self.jobs_finished
+        return (f"[comfyload] {time.time() - self.started:6.0f} s: {self.counts['ok']} prompts ok, "
+                f"{self.counts['failed']} failed, {in_flight} jobs in flight")
+
+    def close(self) -> None:
+        if self.shared_fleet is not None:
+            self.shared_fleet.close()
+        if self.outages is not None:
+            self.outages.close()
+        self.recorder.close()
+
+
+class ComfyUser(User):
+    """Shared set-up: the harness and a client (the process's shared one, or its own)."""
+    abstract = True
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.harness: ComfyHarness = getattr(self.environment, "comfyload", None)
+        if self.harness is None:  # the preflight refused this run
+            raise StopUser()
+        self.fleet = self.harness.shared_fleet or self.harness.new_fleet()
+
+    def on_stop(self) -> None:
+        harness = getattr(self, "harness", None)
+        if harness is not None and self.fleet is not harness.shared_fleet:
+            self.fleet.close()
+
+    def run_job(self, job) -> None:
+        if not self.harness.take_job():
+            raise StopUser()
+        try:
+            job()
+        finally:
+            self.harness.finish_job()
+
+
+class PromptUser(ComfyUser):
+    """Submits one fresh prompt, waits for its result, and submits the next (closed loop)."""
+
+    @task
+    def render(self) -> None:
+        self.run_job(lambda: self.harness.run_prompt(self.fleet))
+
+
+class BookUser(ComfyUser):
+    """A user is a book: N pages, each retried per the policy; the next book starts when the
+    last one is done (closed loop: users = simultaneous books)."""
+
+    @task
+    def write_book(self) -> None:
+        self.run_job(lambda: self.harness.run_book(self.fleet))
+
+
+class OpenLoopUser(ComfyUser):
+    """One per process: dispatches prompts or books on an arrival schedule, up to
+    --max-in-flight at once; latency counts from each arrival's intended time."""
+    fixed_count = 1
+
+    def on_start(self) -> None:
+        super().on_start()
+        opts = self.harness.opts
+        self.model = arrival_model(opts.arrival, opts.arrival_rate, opts.gamma_cv)
+        self.pool = gevent.pool.Pool(opts.max_in_flight)
+        self.backlog = collections.deque()
+        self.arrivals = ArrivalCounts()
+
+    @task
+    def dispatch(self) -> None:
+        next_t = time.time()
+        for gap in self.model.gaps(self.harness.rng):
+            next_t += gap
+            gevent.sleep(max(0.0, next_t - time.time()))
+            if not self.harness.take_job():
+                self.pool.join()
+                raise StopUser()
+            self.arrivals.scheduled += 1
+            if self.pool.free_count() > 0:
+                self.arrivals.on_time += 1
+                self.pool.spawn(self._serve, next_t)
+            elif len(self.backlog) < self.harness.opts.max_backlog:
+                self.arrivals.late += 1
+                self.backlog.append(next_t)
+            else:
+                self.arrivals.dropped += 1
+                self.unserved(next_t, DROPPED)
+                self.harness.finish_job()
+
+    def unserved(self, intended: float, outcome: str) -> None:
+        """An arrival that never got a slot: dropped (backlog full), or still waiting when load
+        stopped (cut_off). Either is a unit the SLA counts (metrics' outcome policy)."""
+        self.harness.emit({"kind": "arrival", "unit": self.harness.opts.arrival_unit, "outcome": outcome,
+                           "intended_send_ts": intended, "done_ts": time.time(), "e2e_ms": None,
+                           "lateness_ms": (time.time() - intended) * 1000.0})
+
+    def _serve(self, intended: float) -> None:
+        """Runs one arrival, then whatever waits in the backlog, in this slot."""
+        lateness_ms = None
+        while intended is not None:
+            try:
+                if self.harness.opts.arrival_unit == "book":
+                    self.harness.run_book(self.fleet, intended_start=intended, lateness_ms=lateness_ms)
+                else:
+                    self.harness.run_prompt(self.fleet, intended_send_ts=intended, lateness_ms=lateness_ms)
+            finally:
+                self.harness.finish_job()
+            intended = self.backlog.popleft() if self.backlog else None
+            lateness_ms = None if intended is None else (time.time() - intended) * 1000.0
+
+    def on_stop(self) -> None:
+        if hasattr(self, "pool"):
+            self.pool.kill()
+            backlog_left = len(self.backlog)
+            while self.backlog:
+                self.unserved(self.backlog.popleft(), CUT_OFF)
+            self.harness.emit({"kind": "event", "name": "arrivals.summary", "ts": time.time(),
+                               "model": self.model.kind, "rate_per_s": self.model.rate, **self.arrivals.as_dict(),
+                               "backlog_left": backlog_left})
+        super().on_stop()

@@ -1,0 +1,129 @@
+"""A fleet of ComfyUI servers behind one `pick()`. Routing: `round_robin` and `least_queue` per
+prompt (a book's pages spread out), `sticky` per book (all pages of a book on one server).
+least_queue reads each server's queue_remaining from the `status` messages ComfyUI broadcasts on
+every queue change (free: the socket is open anyway), plus our own prompts in flight there.
+A server that fails `max_failures` times in a row leaves rotation; a probe brings it back."""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from comfyload.common.errors import UserError
+
+POLICIES = ("round_robin", "least_queue", "sticky")
+FAILURE_OUTCOMES = ("lost",)  # the server could not be reached or forgot the prompt
+
+
+def parse_hosts(text: str) -> list[str]:
+    """A comma list of URLs, or a file with one URL a line (# comments)."""
+    if not text:
+        return []
+    path = Path(text)
+    if "," not in text and path.is_file():
+        lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+        hosts = [line for line in lines if line]
+    else:
+        hosts = [h.strip() for h in text.split(",") if h.strip()]
+    hosts = [h if "://" in h else "http://" + h for h in hosts]
+    if not hosts:
+        raise UserError(f"--comfy-hosts {text!r} names no server")
+    if len(set(hosts)) != len(hosts):
+        raise UserError("--comfy-hosts lists a server twice")
+    return [h.rstrip("/") for h in hosts]
+
+
+class Fleet:
+    def __init__(self, clients: list, policy: str = "round_robin", max_failures: int = 3, probe_s: float = 5.0,
+                 emit=None):
+        if policy not in POLICIES:
+            raise UserError(f"--route must be one of {', '.join(POLICIES)}, not {policy!r}")
+        self.clients, self.policy = clients, policy
+        self.max_failures, self.probe_s = max_failures, probe_s
+        self.emit = emit or (lambda record: None)
+        self.failures = {c.server: 0 for c in clients}
+        self.out = set()            # servers out of rotation
+        self.in_flight = {c.server: 0 for c in clients}
+        self.sticky = {}            # book key -> client
+        self._turn = itertools.count()
+        self._lock = threading.Lock()
+        self._closed = False
+        if len(clients) > 1:
+            threading.Thread(target=self._probe_forever, daemon=True, name="fleet-probe").start()
+
+    @property
+    def servers(self) -> list[str]:
+        return [c.server for c in self.clients]
+
+    def healthy(self) -> list:
+        live = [c for c in self.clients if c.server not in self.out]
+        return live or self.clients  # all out: keep trying them rather than stop the test
+
+    def pick(self, key: str | None = None):
+        with self._lock:
+            live = self.healthy()
+            if self.policy == "sticky" and key is not None:
+                chosen = self.sticky.get(key)
+                if chosen is None or chosen.server in self.out:
+                    chosen = min(live, key=self._load)
+                    self.sticky[key] = chosen
+            elif self.policy == "least_queue" or (self.policy == "sticky"):
+                chosen = min(live, key=self._load)
+            else:
+                chosen = live[next(self._turn) % len(live)]
+            self.in_flight[chosen.server] += 1
+            return chosen
+
+    def _load(self, client) -> tuple:
+        """The server's own queue (from its status broadcasts) or our prompts there, whichever
+        is larger (the broadcast lags a submit by a moment); ties go to the fewest in flight."""
+        return max(client.queue_remaining or 0, self.in_flight[client.server]), self.in_flight[client.server]
+
+    def observe(self, result) -> None:
+        """Every finished prompt: counts consecutive failures per server."""
+        server = result.server
+        with self._lock:
+            self.in_flight[server] = max(0, self.in_flight.get(server, 1) - 1)
+            if result.outcome not in FAILURE_OUTCOMES:
+                self.failures[server] = 0
+                return
+            self.failures[server] = self.failures.get(server, 0) + 1
+            failing = self.failures[server] >= self.max_failures and len(self.clients) > 1
+        if failing:
+            self._take_out(server, reason=f"{self.failures[server]} lost prompts in a row")
+
+    def connection_changed(self, state: str, server: str) -> None:
+        """A server whose websocket dropped leaves rotation at once; the probe brings it back."""
+        if state == "down" and len(self.clients) > 1:
+            self._take_out(server, reason="websocket lost")
+
+    def _take_out(self, server: str, reason: str) -> None:
+        with self._lock:
+            if server in self.out:
+                return
+            self.out.add(server)
+        self.emit({"kind": "event", "name": "fleet.server_out", "ts": time.time(), "server": server, "reason": reason,
+                   "failures": self.failures.get(server, 0)})
+
+    def _probe_forever(self) -> None:
+        while not self._closed:
+            time.sleep(self.probe_s)
+            for client in self.clients:
+                if client.server not in self.out:
+                    continue
+                try:
+                    requests.get(client.server + "/system_stats", timeout=2).raise_for_status()
+                except requests.RequestException:
+                    continue
+                with self._lock:
+                    self.out.discard(client.server)
+                    self.failures[client.server] = 0
+                self.emit({"kind": "event", "name": "fleet.server_in", "ts": time.time(), "server": client.server})
+
+    def close(self) -> None:
+        self._closed = True
+        for client in self.clients:
+            client.close()

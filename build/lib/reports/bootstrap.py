@@ -1,0 +1,56 @@
+"""Per-request bootstrap confidence intervals for p95 latency and throughput, and for their
+difference between two runs. The statistics themselves are comfyload.analysis.sla's."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from comfyload.analysis.metrics import percentile
+
+
+@dataclass
+class Sample:
+    """What one run contributes: e2e latencies (ms) of the judged successes, and the gaps between
+    consecutive successful completions (s) which, with the tail, sum to the judged window."""
+    e2e_ms: np.ndarray
+    gaps_s: np.ndarray
+    tail_s: float        # window end after the last success (a failure finished last)
+
+    @classmethod
+    def from_population(cls, pop) -> Sample:
+        """From the metrics model's judged population: its successes and its load window."""
+        ok = pop.ok()
+        if pop.start_ts is None or not pop.units:
+            return cls(np.array([]), np.array([]), 0.0)
+        start, end = pop.start_ts, pop.end_ts
+        completions = np.sort(np.array([u["done_ts"] for u in ok], dtype=float))
+        gaps = np.diff(np.concatenate(([start], completions)))
+        tail = end - completions[-1] if len(completions) else end - start
+        return cls(np.array([u["e2e_ms"] for u in ok], dtype=float), gaps if len(completions) else np.array([]),
+                   float(tail))
+
+    def p95_ms(self, index=None):
+        return percentile(self.e2e_ms if index is None else self.e2e_ms[index], 95)
+
+    def images_per_min(self, index=None):
+        gaps = self.gaps_s if index is None else self.gaps_s[index]
+        if len(gaps) == 0:
+            return None
+        return len(gaps) * 60.0 / max(float(gaps.sum()) + self.tail_s, 1e-9)
+
+
+def resampled(sample: Sample, metric: str, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """`samples` values of the metric, each over a resample (with replacement) of the requests."""
+    n = len(sample.e2e_ms) if metric == "p95_ms" else len(sample.gaps_s)
+    if n == 0:
+        return np.array([])
+    statistic = getattr(sample, metric)
+    return np.array([statistic(rng.integers(0, n, n)) for _ in range(samples)], dtype=float)
+
+
+def interval(values: np.ndarray, confidence_pct: float) -> tuple[float, float] | None:
+    if len(values) == 0:
+        return None
+    tail = (100.0 - confidence_pct) / 2.0
+    return percentile(values, tail), percentile(values, 100.0 - tail)

@@ -1,0 +1,44 @@
+"""`python -m reports build|compare` (also `comfyload report|compare`). Exit codes: 0 done (compare: no regression),
+1 compare found a regression, 2 bad input (one line, no traceback)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from comfyload.common.errors import UserError
+
+EXIT_OK, EXIT_REGRESSION, EXIT_USER_ERROR = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m reports", description="ComfyLoad reports from run folders.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="report.html, charts/, summary.json and README.md in a run folder")
+    b.add_argument("run_dir")
+    b.add_argument("--sla", default=None, help="SLA file (default: the targets recorded in meta.json)")
+    c = sub.add_parser("compare", help="compare run B with baseline A; exit 1 on regression")
+    c.add_argument("baseline")
+    c.add_argument("candidate")
+    c.add_argument("--sla", default="sla.yaml", help="SLA file with the `compare:` thresholds (default sla.yaml)")
+    c.add_argument("--html", default=None, help="where to write the page (default: <candidate>/compare.html)")
+    c.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0: reproducible)")
+    c.add_argument("--force", action="store_true",
+                   help="compare runs of different workloads (workflow, user class, book profile) anyway")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "build":
+            from reports.build import build
+            build(args.run_dir, args.sla)
+            print(f"report: {args.run_dir.rstrip('/')}/report.html")
+            return EXIT_OK
+        from reports.compare import run_compare
+        return EXIT_REGRESSION if run_compare(args.baseline, args.candidate, args.sla, args.html, args.seed, args.force) else EXIT_OK
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        return 130

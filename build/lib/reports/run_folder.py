@@ -1,0 +1,127 @@
+"""Reads a run folder (DESIGN.md: the contract between harness, probe and reports). Every
+problem with a file is one UserError that names the file; nothing here draws or judges."""
+from __future__ import annotations
+
+import gc
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from comfyload.common.errors import UserError
+from comfyload.common.recorder import METRICS_FILE
+from reports.nodes import NodeTimes
+
+LOCUST_CSVS = {  # file -> columns the reports rely on
+    "locust_stats.csv": ("Type", "Name", "Request Count", "Failure Count"),
+    "locust_stats_history.csv": ("Timestamp", "User Count", "Name", "Requests/s", "Total Request Count"),
+    "locust_failures.csv": ("Method", "Name", "Error", "Occurrences"),
+    "locust_exceptions.csv": ("Count", "Message"),
+}
+# Per-prompt fields only the node table needs: folded into NodeTimes while reading, then dropped
+# (a 24-hour soak holds a million prompts).
+BULKY_PROMPT_KEYS = ("node_ms", "node_classes", "cached_nodes", "outputs")
+
+
+@dataclass
+class RunFolder:
+    path: Path
+    meta: dict
+    records: list[dict]
+    history: pd.DataFrame          # locust_stats_history.csv, the Aggregated rows
+    stats: pd.DataFrame
+    failures: pd.DataFrame
+    exceptions: pd.DataFrame
+    nodes: NodeTimes
+    notes: list[str] = field(default_factory=list)  # what the reader tolerated, said in the report
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    def of_kind(self, kind: str) -> list[dict]:
+        return [r for r in self.records if r.get("kind") == kind]
+
+
+def require_file(path: Path) -> Path:
+    if not path.is_file():
+        raise UserError(f"{path}: missing from the run folder")
+    return path
+
+
+def read_meta(run_dir: Path) -> dict:
+    path = require_file(run_dir / "meta.json")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise UserError(f"{path}: truncated or not JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return meta
+
+
+def read_locust_csv(run_dir: Path, name: str) -> pd.DataFrame:
+    path = require_file(run_dir / name)
+    text = path.read_bytes()
+    if not text.endswith(b"\n"):
+        raise UserError(f"{path}: truncated (the last line is cut off)")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: truncated or not a Locust CSV ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in LOCUST_CSVS[name] if c not in frame.columns]
+    if missing:
+        raise UserError(f"{path}: truncated or not a Locust CSV (no column {', '.join(missing)})")
+    return frame
+
+
+def read_metrics(run_dir: Path, nodes: NodeTimes, notes: list[str]) -> list[dict]:
+    """The records of comfyui_metrics.ndjson. A cut last line (a run killed mid-write) is
+    skipped and noted, as comfyload.common.recorder.read_records does; any other bad line is an error."""
+    path = require_file(run_dir / METRICS_FILE)
+    records, loads, bulky = [], json.loads, BULKY_PROMPT_KEYS
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # a million small dicts: the cyclic GC would otherwise rescan them over and over
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().split(b"\n")
+        last = len(lines) - 1
+        for number, line in enumerate(lines, 1):
+            if not line:
+                continue
+            try:
+                record = loads(line)
+            except ValueError:
+                if number - 1 == last:
+                    notes.append(f"{METRICS_FILE}: the last line was cut off (a run killed mid-write) and was skipped")
+                    continue
+                raise UserError(f"{path}: line {number} is not JSON (truncated or corrupt file)") from None
+            if not isinstance(record, dict) or "kind" not in record:
+                raise UserError(f"{path}: line {number} is not a record (no `kind`)")
+            if record["kind"] == "prompt":
+                nodes.add(record)
+                for key in bulky:
+                    record.pop(key, None)
+            records.append(record)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    if not records:
+        raise UserError(f"{path}: no records (empty or truncated file)")
+    return records
+
+
+def load_run(run_dir) -> RunFolder:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run folder not found: {run_dir}")
+    meta = read_meta(run_dir)
+    frames = {name: read_locust_csv(run_dir, name) for name in LOCUST_CSVS}
+    history = frames["locust_stats_history.csv"]
+    history = history[history["Name"] == "Aggregated"].reset_index(drop=True)
+    nodes, notes = NodeTimes(), []
+    records = read_metrics(run_dir, nodes, notes)
+    return RunFolder(path=run_dir, meta=meta, records=records, history=history,
+                     stats=frames["locust_stats.csv"], failures=frames["locust_failures.csv"],
+                     exceptions=frames["locust_exceptions.csv"], nodes=nodes, notes=notes)
