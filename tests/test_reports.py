@@ -208,3 +208,34 @@ def test_a_cut_last_line_is_skipped_and_said(tmp_path):
     summary = build(run)
     assert summary["prompts_submitted"] == 21
     assert any("last line was cut off" in o for o in summary["observations"])
+
+
+def test_compare_calls_a_run_with_no_success_a_regression(tmp_path):
+    base = steady_run()
+    dead = [dict(r, outcome="lost", error_type="lost", e2e_ms=None) for r in base]
+    a = write_run_folder(tmp_path / "a", base, meta=meta_for(sla=SLA))
+    b = write_run_folder(tmp_path / "b", dead, meta=meta_for(sla=SLA))
+    result = compare_runs(a, b, REPO / "sla.yaml")
+    assert result["verdict"] == "regression" and "rendered nothing" in result["notes"][0]
+    proc = reports_cli("compare", str(a), str(b))
+    assert proc.returncode == 1 and "verdict: REGRESSION" in proc.stdout
+
+
+def test_compare_refuses_two_different_workloads_in_one_line_unless_forced(tmp_path):
+    prompt_meta = meta_for(sla=SLA)
+    prompt_meta["parameters"]["user_classes"] = ["PromptUser"]
+    book_meta = meta_for(sla=SLA)
+    book_meta["parameters"].update(user_classes=["BookUser"], book_profile="cpu_medium")
+    a = write_run_folder(tmp_path / "a", steady_run(), meta=prompt_meta)
+    b = write_run_folder(tmp_path / "b", steady_run(), meta=book_meta)
+    proc = reports_cli("compare", str(a), str(b))
+    assert proc.returncode == 2 and proc.stdout == ""
+    [line] = proc.stderr.strip().splitlines()
+    assert "different workloads" in line and "user_class PromptUser vs BookUser" in line and "--force" in line
+    forced = reports_cli("compare", str(a), str(b), "--force")
+    assert forced.returncode == 0 and "workloads differ" in forced.stdout
+    other_workflow = meta_for(sla=SLA)
+    other_workflow["workflow"] = {**other_workflow["workflow"], "name": "sleep", "sha256": "1" * 64}
+    c = write_run_folder(tmp_path / "c", steady_run(), meta=other_workflow)
+    with pytest.raises(UserError, match="workflow cpu_smoke"):
+        compare_runs(tmp_path / "a", c, REPO / "sla.yaml")
