@@ -14,10 +14,10 @@ from locust import events
 
 from comfyload.common.errors import UserError
 from comfyload.harness import exact_stats, webui
+from comfyload.harness import gpu as gpu_locust
 from comfyload.harness.distributed import MasterSide, role_of
 from comfyload.harness.users import BookUser, ComfyHarness, OpenLoopUser, PromptUser  # noqa: F401  (Locust picks user classes up from here)
 from comfyload.workloads import options
-from gpu_probe import locust_plugin as gpu_locust
 
 exact_stats.install()
 gpu_locust.install(events)  # GPU probe: samples, the gpu_sample hook, records

@@ -76,3 +76,13 @@ def test_no_sys_path_edits():
              if isinstance(n, ast.Attribute) and n.attr in ("insert", "append") and isinstance(n.value, ast.Attribute)
              and n.value.attr == "path" and isinstance(n.value.value, ast.Name) and n.value.value.id == "sys"]
     assert not edits
+
+
+def test_the_entry_points_import():
+    """The locustfile and every module load (a moved module leaves no stale import behind)."""
+    import subprocess
+    import sys
+    modules = sorted(".".join(p.relative_to(REPO).with_suffix("").parts) for p in SOURCES if p.name != "__main__.py")
+    code = "import locustfile, importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=str(REPO), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
