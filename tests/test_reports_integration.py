@@ -1,4 +1,4 @@
-"""Integration: `python -m comfyload run` writes the report, and `python -m reports profile`
+"""Integration: `python -m comfyload run` writes the report, and `comfyload profile`
 measures workflows one at a time, against the real ComfyUI."""
 import json
 import subprocess
@@ -34,7 +34,7 @@ def test_profile_names_the_bottleneck_node(comfy, tmp_path):
         "2": {"class_type": "Sleep", "inputs": {"seconds": 0.4, "image": ["1", 0]}},
         "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "comfyload/profile"}}}))
     out = tmp_path / "profile"
-    proc = subprocess.run([sys.executable, "-m", "reports", "profile", "cpu_smoke", str(workflow), "--host", comfy,
+    proc = subprocess.run([sys.executable, "-m", "comfyload", "profile", "cpu_smoke", str(workflow), "--host", comfy,
                            "--runs", "3", "--warmup", "1", "--out", str(out)],
                           cwd=str(REPO), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
