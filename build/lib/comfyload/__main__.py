@@ -1,5 +1,0 @@
-import sys
-
-from comfyload.orchestration.cli import main
-
-sys.exit(main())
