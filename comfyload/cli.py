@@ -59,11 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--crash-cmd", help="crash drill against a remote/container server: command that kills it")
         p.add_argument("--restart-cmd", help="crash drill: command that starts it again (health: /system_stats)")
         p.add_argument("--toxiproxy", help="network drill: use the toxiproxy at this API URL instead of the built-in proxy")
-        p.add_argument("--host", default=os.environ.get("COMFY_HOST") or None,
-                       help="ComfyUI server URL (env COMFY_HOST); default: start the local one")
+        p.add_argument("--host", "--server", default=os.environ.get("COMFY_HOST") or None,
+                       help="ComfyUI server URL (env COMFY_HOST; --server is the runbook's spelling); default: start the local one")
         p.add_argument("--port", type=int, default=_env_int("COMFY_PORT") or 8188,
                        help="port for the local ComfyUI (default 8188, env COMFY_PORT)")
-        p.add_argument("--concurrency", "-u", "--users", dest="users", type=int, default=_env_int("COMFY_CONCURRENCY"),
+        p.add_argument("--concurrency", "-u", "--users", dest="users", type=int, default=None,
                        help="simultaneous users (closed loop: prompts in flight) (env COMFY_CONCURRENCY)")
         p.add_argument("--user-class", choices=USER_CLASSES, default=os.environ.get("COMFY_USER_CLASS"),
                        help="PromptUser (one prompt per task), BookUser (a user is a book), OpenLoopUser (arrivals "
@@ -77,9 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
             if o.name in ("run_dir", "scenario_name"):
                 continue
             if o.flag_only:
-                p.add_argument(o.flag, dest=o.name, action="store_const", const=True, default=None, help=f"{o.help} (env {o.env})")
+                p.add_argument(o.flag, *o.aliases, dest=o.name, action="store_const", const=True, default=None, help=f"{o.help} (env {o.env})")
             else:
-                p.add_argument(o.flag, dest=o.name, type=o.type, default=None, help=f"{o.help} (env {o.env}; default {o.default})")
+                p.add_argument(o.flag, *o.aliases, dest=o.name, type=o.type, default=None, help=f"{o.help} (env {o.env}; default {o.default})")
         if name == "ui":
             p.add_argument("--shapes", action="store_true",
                            help="offer every shape (StepRamp, Spike, Soak) and user class in the web UI (Locust's --class-picker)")
@@ -136,9 +136,9 @@ def resolve_settings(args, scenario: dict) -> dict:
             values[o.name] = opts.coerce(o.name, scenario[o.name], scenario["_path"])
         else:
             values[o.name] = o.default
-    users = args.users if args.users is not None else scenario.get("users", 1)
-    if not isinstance(users, int) or users < 1:
-        raise UserError(f"--concurrency must be an integer >= 1, not {users!r}")
+    users, source = concurrency(args, scenario)
+    if not isinstance(users, int) or isinstance(users, bool) or users < 1:
+        raise UserError(f"{source} must be an integer >= 1, not {users!r}")
     check_writable(getattr(args, "output", None))
     if getattr(args, "workers", 0) < 0:
         raise UserError(f"--workers must be 0 (no master/worker split) or more, not {args.workers}")
@@ -154,6 +154,15 @@ def resolve_settings(args, scenario: dict) -> dict:
     spawn_rate = args.spawn_rate or scenario.get("spawn_rate") or users
     return {**values, "users": users, "run_time": str(run_time), "user_class": user_class, "spawn_rate": spawn_rate,
             "shape": shape}
+
+
+def concurrency(args, scenario: dict) -> tuple:
+    """(users, where the value came from): --concurrency, else COMFY_CONCURRENCY, else the scenario."""
+    if args.users is not None:
+        return args.users, "--concurrency"
+    if os.environ.get("COMFY_CONCURRENCY"):
+        return _env_int("COMFY_CONCURRENCY"), "env COMFY_CONCURRENCY"
+    return scenario.get("users", 1), f"{scenario.get('_path', 'scenario')}: users"
 
 
 def check_writable(output: str | None) -> None:

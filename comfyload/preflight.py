@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from comfyload import options as option_table
+from comfyload import server_answers
 from comfyload.arrivals import arrival_model
 from comfyload.books import BookMix, load_book_mix
 from comfyload.client import ComfyClient, parse_completion
@@ -52,8 +53,8 @@ def plan_run(values: dict, user_classes: set[str]) -> RunPlan:
 
 def check_server(client: ComfyClient, plan: RunPlan) -> tuple[dict, dict]:
     """(system_stats, object_info); UserError when unreachable or a workflow cannot run there."""
-    stats = client.check_reachable()
-    object_info = client.object_info()
+    stats = server_answers.system_stats(client)
+    object_info = server_answers.object_info(client)
     for wf in plan.workflows:
         validate_against_server(wf.graph, object_info, wf.name, uploaded={i.key for i in wf.inputs})
     return stats, object_info

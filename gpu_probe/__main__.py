@@ -55,11 +55,25 @@ def serve(args) -> None:
     server.serve_forever()
 
 
+def check_record_args(args) -> None:
+    """--duration and the output file, checked before anything samples."""
+    if args.duration is not None and not args.duration > 0:
+        raise UserError(f"--duration must be a number of seconds > 0, not {args.duration:g} (leave it out to record until Ctrl-C)")
+    if args.out.is_dir():
+        raise UserError(f"{args.out} is a directory; record writes one NDJSON file (e.g. {args.out / 'gpu.ndjson'})")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.out, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+
+
 def record(args) -> None:
     import time
+    check_record_args(args)
     sampler = open_or_refuse(args.comfy)
     end = None if args.duration is None else time.time() + args.duration
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     try:
         with open(args.out, "a", encoding="utf-8") as out:
             for _ in ticks(args.interval, stopped=lambda: end is not None and time.time() >= end):

@@ -14,10 +14,11 @@ from reports.baseline_doc import render_baseline
 from reports.figures import gpu_frame, report_summary, targets_for
 from reports.report_page import render_report
 from reports.run_folder import load_run
+from reports.safe_write import real_dir, write_text
 
 
 def draw_charts(run, summary: dict, targets, out: Path) -> list:
-    out.mkdir(exist_ok=True)
+    real_dir(out)  # reports/safe_write.py: a charts/ link is replaced, never followed
     for old in out.glob("*.png"):
         old.unlink()
     units = renders(run.records)
@@ -66,12 +67,12 @@ def _build(run_dir, sla_path, also_write) -> dict:
     summary["charts"] = [f"charts/{c.path.name}" for c in charts]
     document = {"summary": summary, "run_dir": str(run.path)}
     text = json.dumps(document, indent=2, default=str)
-    (run.path / "summary.json").write_text(text)
+    write_text(run.path / "summary.json", text)
     if also_write:
         Path(also_write).parent.mkdir(parents=True, exist_ok=True)
         Path(also_write).write_text(text)
-    (run.path / "report.html").write_text(render_report(summary, run.meta, charts), encoding="utf-8")
-    (run.path / "README.md").write_text(render_baseline(summary, run.meta), encoding="utf-8")
+    write_text(run.path / "report.html", render_report(summary, run.meta, charts))
+    write_text(run.path / "README.md", render_baseline(summary, run.meta))
     return summary
 
 

@@ -8,6 +8,7 @@ import random
 import time
 from pathlib import Path
 
+from comfyload import server_answers
 from comfyload.client import ComfyClient
 from comfyload.errors import UserError
 from comfyload.recorder import RUNS_ROOT, RunRecorder, new_run_dir, read_records
@@ -92,8 +93,8 @@ def run_profile(names: list[str], host: str, runs: int, warmup: int, timeout: fl
     workflows = [load_workflow(n) for n in names]
     client = ComfyClient(host)
     try:
-        client.check_reachable()
-        object_info = client.object_info()
+        server_answers.system_stats(client)
+        object_info = server_answers.object_info(client)
         for wf in workflows:
             validate_against_server(wf.graph, object_info, wf.name)
         client.start()
