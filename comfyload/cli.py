@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from comfyload import options as opts
+from comfyload import run_outputs
 from comfyload.client import ComfyClient
 from comfyload.errors import UserError
 from comfyload.fault_checks import run_checks, unknown_checks
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--spawn-rate", "-r", type=float, default=None, help="users started per second (default: all at once)")
         p.add_argument("--run-time", "-t", default=os.environ.get("COMFY_RUN_TIME"),
                        help="upper bound on the run, e.g. 90s, 10m (env COMFY_RUN_TIME)")
+        p.add_argument("--outputs", default=os.environ.get("COMFY_OUTPUTS", "keep"), type=run_outputs.check_mode,
+                       help="the local ComfyUI's output images of this run: keep (moved into runs/<id>/outputs/, "
+                            "default) or delete (env COMFY_OUTPUTS)")
         p.add_argument("--output", "-o", default=os.environ.get("COMFY_OUTPUT"),
                        help="also write the summary JSON here (it is always in runs/<id>/summary.json)")
         for o in opts.OPTIONS:
@@ -218,7 +222,7 @@ def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args
     for o in opts.OPTIONS:
         if o.name in ("run_dir", "scenario_name"):
             continue
-        value = settings[o.name]
+        value = absolute_if_file(settings[o.name]) if o.name in PATH_OPTIONS else settings[o.name]
         if o.flag_only:
             cmd += [o.flag] if value else []
         else:
@@ -227,6 +231,16 @@ def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args
     if extra[:1] == ["--"]:
         extra = extra[1:]
     return cmd + extra + ([] if not headless and getattr(args, "shapes", False) else [settings["user_class"]])
+
+
+PATH_OPTIONS = ("workflow", "sla", "book_profiles", "comfy_hosts")
+
+
+def absolute_if_file(value):
+    """Locust runs in the checkout: a path the user gave relative to their own working directory
+    (the runbook's `--workflow ../samples/x.json`) is handed over absolute."""
+    path = Path(str(value))
+    return str(path.resolve()) if value and not path.is_absolute() and path.is_file() else value
 
 
 def finish(run_dir: Path, sla_path: str, output: str | None) -> int:
@@ -305,6 +319,7 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
         port = free_port()
         cmd += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
         cmd += ["--expect-workers", str(args.workers)] if args.command != "ui" else []
+    outputs_before = run_outputs.files_in(server.work_dir / "output") if server is not None else set()
     process = subprocess.Popen(cmd, cwd=str(REPO))
     if args.workers:
         workers = [subprocess.Popen(worker_command(cmd, port), cwd=str(REPO)) for _ in range(args.workers)]
@@ -325,6 +340,9 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
             schedule.stop()
         if proxy is not None:
             proxy.stop()
+    if server is not None:
+        kept = run_outputs.settle(server.work_dir / "output", outputs_before, run_dir, args.outputs)
+    run_outputs.report(server, host, *(kept if server is not None else (0, None)), args.outputs)
     if rc == EXIT_USER_ERROR:
         return EXIT_USER_ERROR, run_dir
     if rc not in (0, 1):
