@@ -14,7 +14,7 @@ def type_problem(name: str, value, declaration) -> str | None:
         return None  # a link to another node's output, or an undeclared shape
     kind = declaration[0]
     rules = declaration[1] if len(declaration) > 1 and isinstance(declaration[1], dict) else {}
-    if kind in CONVERT:
+    if isinstance(kind, str) and kind in CONVERT:
         if isinstance(value, bool) or isinstance(value, (dict, type(None))):
             return f"{name}={value!r} must be {kind}"
         try:
