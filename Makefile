@@ -61,7 +61,7 @@ test: setup compose
 	$(PY) -m pytest -q tests $(ARGS)
 
 unit: $(VENV)/.installed
-	$(PY) -m pytest -q tests -m "not integration" $(ARGS)
+	$(PY) -m pytest -q tests -m "not integration and not compose" $(ARGS)
 
 clean:
 	rm -rf .comfyui runs/*-*
