@@ -101,11 +101,18 @@ def resolve_workflow_path(name_or_path: str) -> Path:
 
 def load_workflow(name_or_path: str) -> Workflow:
     path = resolve_workflow_path(name_or_path)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"workflow {path}: cannot be read ({exc.strerror or exc})") from None
     try:
         graph = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not a UTF-8 JSON file (byte {exc.start})") from None
+    except RecursionError:
+        raise UserError(f"{path}: invalid JSON: nested too deeply") from None
     check_api_format(graph, path)
     spec = load_spec(path)
     varying = [parse_varying(entry, path) for entry in spec.get("varying") or []]

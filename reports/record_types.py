@@ -15,6 +15,9 @@ TEXT_OR_NULL = ("error_type", "error_message", "error_node", "completion")
 MAPPINGS = ("node_ms", "node_classes")
 LISTS = ("cached_nodes", "outputs")
 _NUMBER = (int, float)
+# Fields every record of a kind carries (the recorder and the users always write them).
+REQUIRED = {"prompt": ("intended_send_ts", "outcome"), "page": ("intended_send_ts", "outcome"),
+            "book": ("start_ts", "outcome"), "event": ("name", "ts"), "gpu": ("ts",)}
 
 
 def _what(value) -> str:
@@ -24,6 +27,12 @@ def _what(value) -> str:
 def wrong_field(record: dict) -> str | None:
     """"field: expected X, found Y" for the first wrongly typed field, or None."""
     get = record.get
+    kind = record.get("kind")
+    if kind.__class__ is not str:
+        return f"kind: expected text, found {_what(kind)} {kind!r:.40}"
+    for key in REQUIRED.get(kind, ()):
+        if key not in record:
+            return f"a {kind} record without {key}"
     for key in NUMBERS:
         v = get(key)
         if v is not None and (v.__class__ not in _NUMBER):
