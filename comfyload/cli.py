@@ -20,6 +20,7 @@ from comfyload import options as opts
 from comfyload import run_outputs
 from comfyload.client import ComfyClient
 from comfyload.errors import UserError
+from comfyload.one_line_parser import OneLineParser
 from comfyload.fault_checks import run_checks, unknown_checks
 from comfyload.faults import FaultSchedule, HookCrash, LocalCrash, make_proxy, parse_fault_plan
 from comfyload.fleet import parse_hosts
@@ -40,7 +41,7 @@ EXIT_PASS, EXIT_BREACH, EXIT_USER_ERROR, EXIT_HARNESS = 0, 1, 2, 3
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m comfyload",
         description="ComfyLoad: load tests for ComfyUI servers. Without COMFY_HOST/--host it installs "
                     "(once) and starts the pinned local ComfyUI 0.3.75 on 127.0.0.1, and stops it after.",

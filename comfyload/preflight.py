@@ -13,7 +13,7 @@ from comfyload.client import ComfyClient, parse_completion
 from comfyload.errors import UserError
 from comfyload.fleet import POLICIES, parse_hosts
 from comfyload.retry import RetryPolicy, parse_backoff
-from comfyload.sla import SlaTargets, load_sla
+from comfyload.sla import SlaTargets, load_compare, load_sla
 from comfyload.workload import Workflow, load_workflow, parse_inject_sleep, validate_against_server
 
 
@@ -36,6 +36,7 @@ def plan_run(values: dict, user_classes: set[str]) -> RunPlan:
     if values["route"] not in POLICIES:
         raise UserError(f"--route must be one of {', '.join(POLICIES)}, not {values['route']!r}")
     sla = load_sla(values["sla"])
+    load_compare(values["sla"])  # its compare: section too, before a run that `reports compare` will read
     policy = RetryPolicy(values["max_retries"], parse_backoff(values["retry_backoff_sec"]))
     workflow = load_workflow(values["workflow"])
     if "OpenLoopUser" in user_classes:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from comfyload.errors import UserError
+from comfyload.one_line_parser import OneLineParser
 from gpu_probe import DEFAULT_INTERVAL_S, check_interval, ticks
 from gpu_probe.server import SampleServer
 from gpu_probe.sources import open_source
@@ -20,7 +21,7 @@ DEFAULT_PORT = 9400
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gpu_probe", description="GPU samples (NVML, or ComfyUI's /system_stats)")
+    parser = OneLineParser(prog="python -m gpu_probe", description="GPU samples (NVML, or ComfyUI's /system_stats)")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="stream samples as NDJSON over HTTP (GET /samples)")
     serve.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes it)")
@@ -37,19 +38,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def open_or_refuse(comfy: str | None):
     sampler, line = open_source(comfy)
-    print(line, file=sys.stderr, flush=True)
     if sampler is None:
+        if comfy:
+            raise UserError(f"nothing to sample: {line.removeprefix('GPU probe: ')}")
         raise UserError("nothing to sample (no NVML here; pass --comfy URL for the /system_stats fallback)")
+    print(line, file=sys.stderr, flush=True)
     return sampler
 
 
 def serve(args) -> None:
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port must be 0-65535 (0 = any free port), not {args.port}")
     sampler = open_or_refuse(args.comfy)
     try:
         server = SampleServer(sampler, args.interval, args.bind, args.port)
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:
         sampler.close()
-        raise UserError(f"cannot listen on {args.bind}:{args.port}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot listen on {args.bind}:{args.port}: {getattr(exc, 'strerror', None) or exc}") from None
     print(f"GPU probe: serving http://{args.bind}:{server.port}/samples every {args.interval:g} s",
           file=sys.stderr, flush=True)
     server.serve_forever()

@@ -227,3 +227,20 @@ def test_run_outputs_kept_in_the_run_folder_or_deleted(tmp_path, mode):
         assert where is None and not (run / "outputs").exists()
     with pytest.raises(UserError, match="--outputs must be keep or delete"):
         run_outputs.check_mode("archive")
+
+
+# ---- found by scripts/bad_input_tally.py -----------------------------------------------------------
+@pytest.mark.parametrize("argv,said", [
+    (["-m", "comfyload", "run", "--jobs", "x"], "argument --jobs: invalid int value"),
+    (["-m", "comfyload", "run", "--user-class", "Nope"], "invalid choice: 'Nope'"),
+    (["-m", "reports", "build"], "required: run_dir"),
+    (["-m", "gpu_probe", "serve", "--port", "70000"], "--port must be 0-65535"),
+])
+def test_parser_errors_are_one_line(argv, said):
+    assert said in one_error_line(*run_cli(*argv))
+
+
+def test_run_refuses_an_sla_file_with_a_bad_compare_section(tmp_path):
+    (tmp_path / "sla.yaml").write_text("latency_p95_s: 45\ncompare: {p95_pct: x}\n")
+    line = one_error_line(*run_cli("-m", "comfyload", "run", "--host", "http://127.0.0.1:9", "--sla", str(tmp_path / "sla.yaml")))
+    assert "compare.p95_pct must be a number" in line
