@@ -39,9 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 def open_or_refuse(comfy: str | None):
     sampler, line = open_source(comfy)
     if sampler is None:
-        if comfy:
-            raise UserError(f"nothing to sample: {line.removeprefix('GPU probe: ')}")
-        raise UserError("nothing to sample (no NVML here; pass --comfy URL for the /system_stats fallback)")
+        hint = "" if comfy else " (pass --comfy URL for the /system_stats fallback)"
+        raise UserError(f"nothing to sample: {line.removeprefix('GPU probe: ')}{hint}")
     print(line, file=sys.stderr, flush=True)
     return sampler
 
