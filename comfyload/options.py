@@ -112,6 +112,9 @@ def add_to_locust_parser(parser) -> None:
     for o in OPTIONS:
         if o.flag_only:
             group.add_argument(o.flag, *o.aliases, env_var=o.env, action="store_true", default=o.default, help=o.help)
+        elif o.name == "workflow":  # a field of the web UI's start form (its choices: comfyload/webui_workflow.py)
+            parser.add_argument(o.flag, *o.aliases, env_var=o.env, type=o.type, default=o.default, help=o.help,
+                                include_in_web_ui=True)
         else:
             group.add_argument(o.flag, *o.aliases, env_var=o.env, type=o.type, default=o.default, help=o.help)
 

@@ -244,3 +244,13 @@ def test_run_refuses_an_sla_file_with_a_bad_compare_section(tmp_path):
     (tmp_path / "sla.yaml").write_text("latency_p95_s: 45\ncompare: {p95_pct: x}\n")
     line = one_error_line(*run_cli("-m", "comfyload", "run", "--host", "http://127.0.0.1:9", "--sla", str(tmp_path / "sla.yaml")))
     assert "compare.p95_pct must be a number" in line
+
+
+def test_workflow_is_a_web_ui_field_of_locusts_parser():
+    """Locust's start form shows only options added with include_in_web_ui: the workflow is one,
+    so its choices (above) are what the form offers."""
+    from locust import argument_parser
+    from comfyload import options
+    parser = argument_parser.get_parser()
+    options.add_to_locust_parser(parser)
+    assert "workflow" in parser.args_included_in_web_ui
