@@ -62,7 +62,7 @@ test: setup compose lint
 	$(PY) -m pytest -q tests $(ARGS)
 
 unit: $(VENV)/.installed lint
-	$(PY) -m pytest -q tests -m "not integration" $(ARGS)
+	$(PY) -m pytest -q tests -m "not integration and not compose" $(ARGS)
 
 .PHONY: lint
 lint: $(VENV)/.installed

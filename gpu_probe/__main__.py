@@ -18,8 +18,17 @@ from gpu_probe.sources import open_source
 DEFAULT_PORT = 9400
 
 
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's own errors as one line, exit 2 (the probe's copy of the suite's: it imports
+    nothing of ComfyLoad)."""
+
+    def error(self, message: str):
+        print(f"error: {self.prog.split()[-1]}: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gpu_probe", description="GPU samples (NVML, or ComfyUI's /system_stats)")
+    parser = OneLineParser(prog="python -m gpu_probe", description="GPU samples (NVML, or ComfyUI's /system_stats)")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="stream samples as NDJSON over HTTP (GET /samples)")
     serve.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes it)")
@@ -36,29 +45,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 def open_or_refuse(comfy: str | None):
     sampler, line = open_source(comfy)
-    print(line, file=sys.stderr, flush=True)
     if sampler is None:
-        raise ProbeError("nothing to sample (no NVML here; pass --comfy URL for the /system_stats fallback)")
+        hint = "" if comfy else " (pass --comfy URL for the /system_stats fallback)"
+        raise ProbeError(f"nothing to sample: {line.removeprefix('GPU probe: ')}{hint}")
+    print(line, file=sys.stderr, flush=True)
     return sampler
 
 
 def serve(args) -> None:
+    if not 0 <= args.port <= 65535:
+        raise ProbeError(f"--port must be 0-65535 (0 = any free port), not {args.port}")
     sampler = open_or_refuse(args.comfy)
     try:
         server = SampleServer(sampler, args.interval, args.bind, args.port)
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:
         sampler.close()
-        raise ProbeError(f"cannot listen on {args.bind}:{args.port}: {exc.strerror or exc}") from None
+        raise ProbeError(f"cannot listen on {args.bind}:{args.port}: {getattr(exc, 'strerror', None) or exc}") from None
     print(f"GPU probe: serving http://{args.bind}:{server.port}/samples every {args.interval:g} s",
           file=sys.stderr, flush=True)
     server.serve_forever()
 
 
+def check_record_args(args) -> None:
+    """--duration and the output file, checked before anything samples."""
+    if args.duration is not None and not args.duration > 0:
+        raise ProbeError(f"--duration must be a number of seconds > 0, not {args.duration:g} (leave it out to record until Ctrl-C)")
+    if args.out.is_dir():
+        raise ProbeError(f"{args.out} is a directory; record writes one NDJSON file (e.g. {args.out / 'gpu.ndjson'})")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.out, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ProbeError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+
+
 def record(args) -> None:
     import time
+    check_record_args(args)
     sampler = open_or_refuse(args.comfy)
     end = None if args.duration is None else time.time() + args.duration
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     try:
         with open(args.out, "a", encoding="utf-8") as out:
             for _ in ticks(args.interval, stopped=lambda: end is not None and time.time() >= end):

@@ -3,7 +3,7 @@ when a server is given, else none (one line says so; a run goes on without GPU d
 from __future__ import annotations
 
 from gpu_probe.nvml import NvmlSampler
-from gpu_probe.system_stats import SystemStatsSampler
+from gpu_probe.system_stats import NotComfyUI, SystemStatsSampler
 
 
 def nvml_sampler(nvml=None):
@@ -27,6 +27,9 @@ def open_source(comfy_host: str | None = None, try_nvml=nvml_sampler):
         return None, f"GPU probe: no NVIDIA GPU here ({why}) and no ComfyUI to ask; no GPU data"
     try:
         fallback = SystemStatsSampler(comfy_host)
+    except NotComfyUI:
+        return None, (f"GPU probe: no NVIDIA GPU here ({why}) and {comfy_host} answered but is not ComfyUI "
+                      "(its /system_stats has no system/devices); no GPU data")
     except Exception as exc:  # requests' errors, bad JSON
         return None, (f"GPU probe: no NVIDIA GPU here ({why}) and {comfy_host}/system_stats does not answer "
                       f"({type(exc).__name__}); no GPU data")

@@ -11,6 +11,10 @@ MB = 1024 * 1024
 TIMEOUT_S = 5.0
 
 
+class NotComfyUI(ValueError):
+    """The host answered /system_stats with JSON that is not ComfyUI's."""
+
+
 class SystemStatsSampler:
     source = "system_stats"
     blocking = False   # plain HTTP: cooperative under gevent
@@ -23,7 +27,10 @@ class SystemStatsSampler:
     def fetch(self) -> list[dict]:
         response = self.session.get(self.url, timeout=TIMEOUT_S)
         response.raise_for_status()
-        return response.json().get("devices") or []
+        stats = response.json()
+        if not isinstance(stats, dict) or not isinstance(stats.get("devices"), list) or "system" not in stats:
+            raise NotComfyUI(f"{self.url} answered, but not as ComfyUI (no system/devices)")
+        return [d for d in stats["devices"] if isinstance(d, dict)]
 
     def describe(self) -> str:
         names = ", ".join(str(d.get("name")) for d in self.devices) or "no devices"

@@ -2,12 +2,13 @@
 driver, ComfyUI version and custom nodes, harness parameters, summary metrics, observations)."""
 from __future__ import annotations
 
+from reports.markdown_text import md_text
 from reports.metadata import harness_parameters, run_metadata
 
 
 def _md(value) -> str:
-    """Markdown table cell: no pipes or newlines from server text."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """Markdown table cell: server text escaped (reports/markdown_text.py)."""
+    return md_text(value)
 
 
 def _num(value, unit="") -> str:

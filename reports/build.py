@@ -14,10 +14,11 @@ from reports.baseline_doc import render_baseline
 from reports.figures import gpu_frame, report_summary, targets_for
 from reports.report_page import render_report
 from reports.run_folder import load_run
+from reports.safe_write import real_dir, write_text
 
 
 def draw_charts(run, summary: dict, targets, out: Path) -> list:
-    out.mkdir(exist_ok=True)
+    real_dir(out)  # reports/safe_write.py: a charts/ link is replaced, never followed
     for old in out.glob("*.png"):
         old.unlink()
     units = units_of(by_kind(run.records))
@@ -63,15 +64,15 @@ def _build(run_dir, sla_path, also_write) -> dict:
     charts = draw_charts(run, summary, targets, run.path / "charts")
     summary["charts"] = [f"charts/{c.path.name}" for c in charts]
     write_summary(run.path, summary, also_write)
-    (run.path / "report.html").write_text(render_report(summary, run.meta, charts), encoding="utf-8")
-    (run.path / "README.md").write_text(render_baseline(summary, run.meta), encoding="utf-8")
+    write_text(run.path / "report.html", render_report(summary, run.meta, charts))
+    write_text(run.path / "README.md", render_baseline(summary, run.meta))
     return summary
 
 
 def write_summary(run_dir, summary: dict, also_write=None) -> None:
     """summary.json's one writer (and `comfyload run --output`'s copy of it)."""
     text = json.dumps({"summary": summary, "run_dir": str(run_dir)}, indent=2, default=str)
-    (Path(run_dir) / "summary.json").write_text(text)
+    write_text(Path(run_dir) / "summary.json", text)
     if also_write:
         Path(also_write).parent.mkdir(parents=True, exist_ok=True)
         Path(also_write).write_text(text)

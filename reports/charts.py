@@ -2,6 +2,7 @@
 are already computed, or returns None when the run has no data for it: no empty plots."""
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
+
+from reports.safe_write import write_bytes  # noqa: E402
 
 SIZE, DPI = (9.0, 3.6), 100
 
@@ -52,7 +55,9 @@ def _mark_faults(ax, faults, t0):
 
 def _save(fig, directory: Path, name: str, title: str, caption: str) -> Chart:
     path = directory / f"{name}.png"
-    fig.savefig(path, dpi=DPI)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=DPI)
+    write_bytes(path, image.getvalue())  # never through a link (reports/safe_write.py)
     return Chart(name, title, caption, path)
 
 

@@ -6,12 +6,13 @@ import argparse
 import sys
 
 from comfyload.common.errors import UserError
+from comfyload.common.one_line_parser import OneLineParser
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USER_ERROR = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m reports", description="ComfyLoad reports from run folders.")
+    parser = OneLineParser(prog="python -m reports", description="ComfyLoad reports from run folders.")
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="report.html, charts/, summary.json and README.md in a run folder")
     b.add_argument("run_dir")

@@ -102,10 +102,10 @@ WORKLOAD_KEYS = ("workflow", "user_class", "book_profile", "arrival_unit")
 
 def workload_of(meta: dict) -> dict:
     """What a run measured: its workflow (by content), user class, book profile, arrival unit."""
-    params = meta.get("parameters") or {}
-    classes = params.get("user_classes") or []
-    user_class = classes[0] if len(classes) == 1 else ",".join(sorted(map(str, classes)))
-    workflow = (meta.get("workflow") or {})
+    params = meta.get("parameters") if isinstance(meta.get("parameters"), dict) else {}
+    classes = params.get("user_classes") if isinstance(params.get("user_classes"), list) else []
+    user_class = ",".join(sorted(map(str, classes)))
+    workflow = meta.get("workflow") if isinstance(meta.get("workflow"), dict) else {}
     return {"workflow": f"{workflow.get('name')} ({str(workflow.get('sha256'))[:12]})",
             "user_class": user_class or None,
             "book_profile": params.get("book_profile") if "BookUser" in classes or params.get("arrival_unit") == "book" else None,

@@ -12,6 +12,7 @@ import pandas as pd
 from comfyload.common.errors import UserError
 from comfyload.common.recorder import METRICS_FILE
 from reports.nodes import NodeTimes
+from reports.record_types import check_record
 
 LOCUST_CSVS = {  # file -> columns the reports rely on
     "locust_stats.csv": ("Type", "Name", "Request Count", "Failure Count"),
@@ -99,6 +100,7 @@ def read_metrics(run_dir: Path, nodes: NodeTimes, notes: list[str]) -> list[dict
                 raise UserError(f"{path}: line {number} is not JSON (truncated or corrupt file)") from None
             if not isinstance(record, dict) or "kind" not in record:
                 raise UserError(f"{path}: line {number} is not a record (no `kind`)")
+            check_record(record, path, number)
             if record["kind"] == "prompt":
                 nodes.add(record)
                 for key in bulky:

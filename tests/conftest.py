@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 def pytest_configure(config):
     config.addinivalue_line("markers", "integration: needs the real local ComfyUI")
     config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU")
+    config.addinivalue_line("markers", "compose: needs docker-compose (`make compose`; `make unit` leaves these out)")
 
 
 @pytest.fixture(scope="session")

@@ -100,8 +100,15 @@ def test_without_a_host_the_local_comfyui_is_started_and_stopped(runs_dir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"starting on http://127.0.0.1:{port}" in proc.stderr
     assert not port_in_use(port), "the ComfyUI it started is stopped"
-    meta = json.loads((only_run_dir(runs_dir) / "meta.json").read_text())
+    run_dir = only_run_dir(runs_dir)
+    meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["server"] == f"http://127.0.0.1:{port}"
+    kept = sorted((run_dir / "outputs").rglob("*.png"))
+    assert len(kept) == 5, "the run's images are kept in its own folder (--outputs keep)"
+    assert f"outputs: 5 files moved to {run_dir / 'outputs'}" in proc.stderr
+    from comfyload.orchestration.server import DEFAULT_WORK_ROOT
+    left = {p.name for p in (DEFAULT_WORK_ROOT / str(port) / "output").rglob("*.png")}
+    assert not left & {p.name for p in kept}, "nothing of this run left in ComfyUI's output folder"
 
 
 def test_ws_per_user_opens_one_socket_per_user(comfy, runs_dir):
@@ -130,3 +137,25 @@ def test_an_unwritable_output_is_refused_before_the_run(comfy, runs_dir):
     proc = run_cli("run", "--host", comfy, "--output", "/proc/nope/summary.json", timeout=60)
     assert proc.returncode == 2 and "--output /proc/nope/summary.json" in proc.stderr
     assert list(runs_dir.iterdir()) == [], "refused before any load"
+
+
+def test_the_seed_runbook_command_runs_verbatim(comfy, runs_dir, tmp_path):
+    """Reliability roadmap 2.2 / baseline checklist 3, flags as written there, from the folder it
+    names; then its `jq '.summary' FILE`."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    out = tmp_path / "observability" / "load_2024-06-xx.json"
+    done = subprocess.run([sys.executable, "run_load_test.py", "--server", comfy, "--workflow", "../samples/cpu_smoke.json",
+                           "--jobs", "12", "--concurrency", "4", "--timeout", "420", "--output", str(out)],
+                          cwd=str(REPO / "infra/comfyui/load_test"), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    if shutil.which("jq"):
+        summary = json.loads(subprocess.run(["jq", ".summary", str(out)], capture_output=True, text=True, check=True).stdout)
+    else:
+        summary = json.loads(out.read_text())["summary"]
+    assert summary["prompts_submitted"] == 12 and summary["prompts_ok"] == 12
+    meta = json.loads((only_run_dir(runs_dir) / "meta.json").read_text())
+    assert meta["parameters"]["per_prompt_timeout"] == 420.0 and meta["parameters"]["jobs"] == 12

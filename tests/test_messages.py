@@ -1,4 +1,6 @@
 """Unit: folding ComfyUI's websocket/history messages into one PromptResult."""
+import json
+
 import pytest
 
 from comfyload.common.errors import UserError
@@ -93,13 +95,69 @@ def test_record_has_kind_first_and_derived_latencies():
     assert record["queue_wait_ms"] == 190 and record["execution_ms"] == 1200 and record["page"] == 3
 
 
-def test_every_outcome_the_client_can_give_is_in_the_record_contract():
-    import inspect
-
-    from comfyload.protocol import client, results
-    source = inspect.getsource(client) + inspect.getsource(results)
-    given = set(__import__("re").findall(r'outcome(?:, result\.error_type)? = "([a-z_]+)"', source))
-    given |= set(__import__("re").findall(r'result\.outcome = "([a-z_]+)" if', source))
-    assert given and given <= set(OUTCOMES), given - set(OUTCOMES)
+def test_an_outcome_outside_the_record_contract_fails_where_it_is_set():
+    """A typo in the client (`"sucess"`) raises at the assignment, so every test that drives that
+    code path fails: the contract is held by the code that runs, not by a regex over its text."""
+    r = PromptResult(prompt_id="p", client_id="c", server="s", workflow="w")
+    for outcome in OUTCOMES:
+        r.outcome = outcome
+    with pytest.raises(ValueError, match="sucess"):
+        r.outcome = "sucess"
+    with pytest.raises(ValueError):
+        PromptResult(prompt_id="p", client_id="c", server="s", workflow="w", outcome="execution_eror")
     assert set(OUTCOMES) == {"success", "validation_error", "execution_error", "oom", "interrupted", "timeout", "lost",
                              "cached", "cut_off"}, "the outcomes DESIGN.md names"
+
+
+@pytest.fixture
+def stub_server():
+    """A server on a free loopback port that answers POST /prompt with a chosen status."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        status = 400
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps({"error": {"type": "prompt_outputs_failed_validation", "message": "bad"},
+                               "node_errors": {}}).encode()
+            self.send_response(type(self).status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, Handler
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("status,outcome", [(400, "validation_error"), (500, "execution_error")])
+def test_post_refused_by_the_server_gives_its_outcome(stub_server, status, outcome):
+    from comfyload.protocol.client import ComfyClient
+    server, handler = stub_server
+    handler.status = status
+    client = ComfyClient(f"http://127.0.0.1:{server.server_address[1]}", completion="poll:1")
+    try:
+        r = client.run_prompt({"1": {"class_type": "X", "inputs": {}}}, "w", timeout=5)
+    finally:
+        client.close()
+    assert r.outcome == outcome and r.outcome in OUTCOMES
+
+
+def test_post_that_never_reaches_a_server_is_lost():
+    from comfyload.orchestration.server import free_port
+    from comfyload.protocol.client import ComfyClient
+    client = ComfyClient(f"http://127.0.0.1:{free_port()}", completion="poll:1")
+    try:
+        r = client.run_prompt({"1": {"class_type": "X", "inputs": {}}}, "w", timeout=1.5)
+    finally:
+        client.close()
+    assert r.outcome == "lost" and r.error_message.startswith("POST /prompt failed")

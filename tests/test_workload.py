@@ -5,7 +5,7 @@ import random
 import pytest
 
 from comfyload.common.errors import UserError
-from comfyload.protocol.workload import load_workflow, validate_against_server
+from comfyload.protocol.workload import WORKFLOWS_DIR, load_workflow, validate_against_server
 
 
 def test_cpu_smoke_varies_its_nonce_and_keeps_the_rest():
@@ -83,6 +83,76 @@ def test_validation_passes_known_values():
     validate_against_server({"3": {"class_type": "KSampler", "inputs": {"sampler_name": "dpmpp_2m"}}}, OBJECT_INFO, "wf")
 
 
-def test_shipped_workflows_load():
-    for name in ("cpu_smoke",):
-        assert load_workflow(name).graph
+SHIPPED = sorted(p for p in WORKFLOWS_DIR.rglob("*.json"))
+
+
+def test_every_shipped_workflow_is_found():
+    """The parametrised test below covers what the glob finds: an empty or partial glob fails here."""
+    names = {str(p.relative_to(WORKFLOWS_DIR).with_suffix("")) for p in SHIPPED}
+    assert {"cpu_smoke", "cpu_reference", "sleep", "book_small", "book_medium", "book_large",
+            "drills/page", "drills/page_empty", "drills/page_oom_once"} <= names
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(WORKFLOWS_DIR)))
+def test_shipped_workflow_loads_with_its_spec(path):
+    wf = load_workflow(str(path))
+    assert wf.graph and wf.path == path
+    graph = wf.parameterise(random.Random(1))
+    assert set(graph) == set(wf.graph), "parameters change values, never the nodes"
+    for v in wf.varying:
+        assert v.node in graph and v.input in graph[v.node]["inputs"]
+
+
+PNG_1PX = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                        "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082")
+
+
+def workflow_with_input(folder, file_entry):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "wf.json").write_text(json.dumps({"1": {"class_type": "LoadImage", "inputs": {"image": "x.png"}}}))
+    (folder / "wf.spec.yaml").write_text(f"inputs:\n  - {{node: '1', input: image, file: {json.dumps(file_entry)}}}\n")
+    return str(folder / "wf.json")
+
+
+def test_spec_input_outside_its_folder_is_refused_before_any_upload(tmp_path):
+    secret = tmp_path / "secret" / "id_rsa"
+    secret.parent.mkdir()
+    secret.write_bytes(PNG_1PX)  # even an image: it is not the spec's to send
+    path = workflow_with_input(tmp_path / "wf", "../secret/id_rsa")
+    with pytest.raises(UserError, match="outside the spec's folder"):
+        load_workflow(path)
+    with pytest.raises(UserError, match="outside the spec's folder"):
+        load_workflow(workflow_with_input(tmp_path / "wf2", str(secret)))
+
+
+def test_spec_input_symlink_out_of_its_folder_is_refused(tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(PNG_1PX)
+    folder = tmp_path / "wf"
+    path = workflow_with_input(folder, "ref.png")
+    (folder / "ref.png").symlink_to(secret)
+    with pytest.raises(UserError, match="outside the spec's folder"):
+        load_workflow(path)
+
+
+def test_spec_input_that_is_not_an_image_is_refused(tmp_path):
+    folder = tmp_path / "wf"
+    path = workflow_with_input(folder, "notes.png")
+    (folder / "notes.png").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    with pytest.raises(UserError, match="not an image ComfyUI accepts"):
+        load_workflow(path)
+    (folder / "notes.png").write_bytes(PNG_1PX)
+    assert load_workflow(path).inputs[0].file == (folder / "notes.png").resolve()
+
+
+INT_INFO = {"EmptyImage": {"input": {"required": {"width": ["INT", {"min": 1, "max": 16384}],
+                                                  "color": ["INT", {"min": 0, "max": 16777215}]}}}}
+
+
+@pytest.mark.parametrize("value,said", [("twelve", "width='twelve' must be INT"), (0, "below the server's minimum 1"),
+                                        (True, "must be INT"), (99999, "above the server's maximum")])
+def test_validation_checks_literal_inputs_against_declared_types(value, said):
+    graph = {"1": {"class_type": "EmptyImage", "inputs": {"width": value, "color": 0}}}
+    with pytest.raises(UserError, match=said):
+        validate_against_server(graph, INT_INFO, "wf")
+    validate_against_server({"1": {"class_type": "EmptyImage", "inputs": {"width": 64, "color": ["2", 0]}}}, INT_INFO, "wf")

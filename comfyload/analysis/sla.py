@@ -49,7 +49,7 @@ class MetricVerdict:
 
 def read_sla_file(path) -> dict:
     """The SLA file as a mapping: one clear error for a missing file or bad YAML."""
-    return read_mapping(repo_path(path), "SLA file")
+    return read_mapping(repo_path(path), "SLA file", empty_ok=False)
 
 
 def load_sla(path) -> SlaTargets:

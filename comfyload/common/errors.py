@@ -1,6 +1,16 @@
 """The one exception type for user mistakes: the CLI prints its message as one line, no traceback."""
 
+# What str.splitlines() breaks on: a key or value from a user's file may carry any of them.
+LINE_BREAKS = {c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
 
 class UserError(Exception):
     """Bad input a user can fix (unreachable server, bad workflow, bad option). Raised before
-    any load starts; the CLI prints `error: <message>` and exits 2."""
+    any load starts; the CLI prints `error: <message>` and exits 2. The message is kept to one
+    line even when it quotes text with line breaks (they are shown escaped)."""
+
+    def __init__(self, message: object = ""):
+        text = str(message)
+        if any(c in text for c in LINE_BREAKS):
+            text = "".join(LINE_BREAKS.get(c, c) for c in text)
+        super().__init__(text)

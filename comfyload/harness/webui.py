@@ -9,6 +9,7 @@ colour PASS/FAIL and link the chart page."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from flask import Response, jsonify, request
 
 from comfyload.analysis.metrics import calculate_metrics
+from comfyload.harness.webui_workflow import allowed_folders, offered, refusal
 
 LIVE_WINDOW_S = 300.0    # the SLA tab's "current window": renders started in the last 5 minutes
 SLA_REFRESH_S = 2.0      # evaluate() over 200k records is not free: at most once per poll
@@ -143,6 +145,42 @@ def gpu_json(environment, since: float) -> dict:
     return {"status": probe.status, "samples": [s for s in list(probe.history) if s.get("ts", 0) > since]}
 
 
+def parse_since(text) -> float | None:
+    """`?since=` of the chart data: absent = 0, else a finite number; None when it is not one."""
+    if not text:
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def guard_workflow_field(web_ui, environment, base: str) -> None:
+    """The workflow field offers the allowed workflows, and a start with any other is refused
+    in the UI (Locust shows the message), never read by the harness."""
+    folders = allowed_folders(getattr(environment.parsed_options, "workflow", None))
+    original = web_ui.update_template_args
+
+    def update_template_args():
+        original()
+        field = web_ui.template_args.get("extra_options", {}).get("workflow")
+        if field is not None:
+            current = getattr(environment.parsed_options, "workflow", None)
+            choices = offered(folders)
+            field["choices"] = choices if current in choices or current is None else [current, *choices]
+
+    web_ui.update_template_args = update_template_args
+
+    @web_ui.app.before_request
+    def refuse_foreign_workflow():
+        if request.method == "POST" and request.path == f"{base}/swarm" and "workflow" in request.form:
+            why = refusal(request.form.get("workflow"), folders)
+            if why is not None:
+                return jsonify({"success": False, "message": why, "host": environment.host})
+        return None
+
+
 def install(events) -> None:
     """Called once from the locustfile with `locust.events`."""
     events.init.add_listener(extend_web_ui)
@@ -175,7 +213,11 @@ def extend_web_ui(environment, web_ui=None, **_kwargs) -> None:
 
     @web_ui.auth_required_if_enabled
     def chart_data():
-        return jsonify(gpu_json(environment, float(request.args.get("since") or 0)))
+        since = parse_since(request.args.get("since"))
+        if since is None:
+            return jsonify({"error": f"since must be a number of seconds (epoch), not {request.args.get('since')!r}"}), 400
+        return jsonify(gpu_json(environment, since))
 
+    guard_workflow_field(web_ui, environment, base)
     app.add_url_rule(f"{base}/comfyload/gpu", "comfyload_gpu", chart_page)
     app.add_url_rule(f"{base}/comfyload/gpu.json", "comfyload_gpu_json", chart_data)

@@ -21,9 +21,11 @@ from comfyload.analysis.fault_checks import run_checks, unknown_checks
 from comfyload.analysis.sla import load_sla
 from comfyload.analysis.summary import format_summary, summarise
 from comfyload.common.errors import UserError
+from comfyload.common.one_line_parser import OneLineParser
 from comfyload.common.paths import REPO
 from comfyload.common.recorder import RUNS_ROOT, RunRecorder, new_run_dir, read_records
 from comfyload.common.yamlfile import read_mapping
+from comfyload.orchestration import run_outputs
 from comfyload.orchestration.faults import FaultSchedule, HookCrash, LocalCrash, make_proxy, parse_fault_plan
 from comfyload.orchestration.server import DeathWatch, LocalComfyUI, exit_on_sigterm, free_port
 from comfyload.protocol.client import ComfyClient
@@ -53,7 +55,7 @@ def delegated_commands() -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="comfyload",
         description="ComfyLoad: load tests for ComfyUI servers. Without COMFY_HOST/--host it installs "
                     "(once) and starts the pinned local ComfyUI 0.3.75 on 127.0.0.1, and stops it after.",
@@ -73,11 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--crash-cmd", help="crash drill against a remote/container server: command that kills it")
         p.add_argument("--restart-cmd", help="crash drill: command that starts it again (health: /system_stats)")
         p.add_argument("--toxiproxy", help="network drill: use the toxiproxy at this API URL instead of the built-in proxy")
-        p.add_argument("--host", default=os.environ.get("COMFY_HOST") or None,
-                       help="ComfyUI server URL (env COMFY_HOST); default: start the local one")
+        p.add_argument("--host", "--server", default=os.environ.get("COMFY_HOST") or None,
+                       help="ComfyUI server URL (env COMFY_HOST; --server is the runbook's spelling); default: start the local one")
         p.add_argument("--port", type=int, default=_env_int("COMFY_PORT") or 8188,
                        help="port for the local ComfyUI (default 8188, env COMFY_PORT)")
-        p.add_argument("--concurrency", "-u", "--users", dest="users", type=int, default=_env_int("COMFY_CONCURRENCY"),
+        p.add_argument("--concurrency", "-u", "--users", dest="users", type=int, default=None,
                        help="simultaneous users (closed loop: prompts in flight) (env COMFY_CONCURRENCY)")
         p.add_argument("--user-class", choices=USER_CLASSES, default=os.environ.get("COMFY_USER_CLASS"),
                        help="PromptUser (one prompt per task), BookUser (a user is a book), OpenLoopUser (arrivals "
@@ -85,15 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--spawn-rate", "-r", type=float, default=None, help="users started per second (default: all at once)")
         p.add_argument("--run-time", "-t", default=os.environ.get("COMFY_RUN_TIME"),
                        help="upper bound on the run, e.g. 90s, 10m (env COMFY_RUN_TIME)")
+        p.add_argument("--outputs", default=os.environ.get("COMFY_OUTPUTS", "keep"), type=run_outputs.check_mode,
+                       help="the local ComfyUI's output images of this run: keep (moved into runs/<id>/outputs/, "
+                            "default) or delete (env COMFY_OUTPUTS)")
         p.add_argument("--output", "-o", default=os.environ.get("COMFY_OUTPUT"),
                        help="also write the summary JSON here (it is always in runs/<id>/summary.json)")
         for o in opts.OPTIONS:
             if o.name in ("run_dir", "scenario_name"):
                 continue
             if o.flag_only:
-                p.add_argument(o.flag, dest=o.name, action="store_const", const=True, default=None, help=f"{o.help} (env {o.env})")
+                p.add_argument(o.flag, *o.aliases, dest=o.name, action="store_const", const=True, default=None, help=f"{o.help} (env {o.env})")
             else:
-                p.add_argument(o.flag, dest=o.name, type=o.type, default=None, help=f"{o.help} (env {o.env}; default {o.default})")
+                p.add_argument(o.flag, *o.aliases, dest=o.name, type=o.type, default=None, help=f"{o.help} (env {o.env}; default {o.default})")
         if name == "ui":
             p.add_argument("--shapes", action="store_true",
                            help="offer every shape (StepRamp, Spike, Soak) and user class in the web UI (Locust's --class-picker)")
@@ -152,9 +157,9 @@ def resolve_settings(args, scenario: dict) -> dict:
             values[o.name] = opts.coerce(o.name, scenario[o.name], scenario["_path"])
         else:
             values[o.name] = o.default
-    users = args.users if args.users is not None else scenario.get("users", 1)
-    if not isinstance(users, int) or users < 1:
-        raise UserError(f"--concurrency must be an integer >= 1, not {users!r}")
+    users, source = concurrency(args, scenario)
+    if not isinstance(users, int) or isinstance(users, bool) or users < 1:
+        raise UserError(f"{source} must be an integer >= 1, not {users!r}")
     check_writable(getattr(args, "output", None))
     if getattr(args, "workers", 0) < 0:
         raise UserError(f"--workers must be 0 (no master/worker split) or more, not {args.workers}")
@@ -170,6 +175,15 @@ def resolve_settings(args, scenario: dict) -> dict:
     spawn_rate = args.spawn_rate or scenario.get("spawn_rate") or users
     return {**values, "users": users, "run_time": str(run_time), "user_class": user_class, "spawn_rate": spawn_rate,
             "shape": shape}
+
+
+def concurrency(args, scenario: dict) -> tuple:
+    """(users, where the value came from): --concurrency, else COMFY_CONCURRENCY, else the scenario."""
+    if args.users is not None:
+        return args.users, "--concurrency"
+    if os.environ.get("COMFY_CONCURRENCY"):
+        return _env_int("COMFY_CONCURRENCY"), "env COMFY_CONCURRENCY"
+    return scenario.get("users", 1), f"{scenario.get('_path', 'scenario')}: users"
 
 
 def check_writable(output: str | None) -> None:
@@ -225,7 +239,7 @@ def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args
     for o in opts.OPTIONS:
         if o.name in ("run_dir", "scenario_name"):
             continue
-        value = settings[o.name]
+        value = absolute_if_file(settings[o.name]) if o.name in PATH_OPTIONS else settings[o.name]
         if o.flag_only:
             cmd += [o.flag] if value else []
         else:
@@ -234,6 +248,16 @@ def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args
     if extra[:1] == ["--"]:
         extra = extra[1:]
     return cmd + extra + ([] if not headless and getattr(args, "shapes", False) else [settings["user_class"]])
+
+
+PATH_OPTIONS = ("workflow", "sla", "book_profiles", "comfy_hosts")
+
+
+def absolute_if_file(value):
+    """Locust runs in the checkout: a path the user gave relative to their own working directory
+    (the runbook's `--workflow ../samples/x.json`) is handed over absolute."""
+    path = Path(str(value))
+    return str(path.resolve()) if value and not path.is_absolute() and path.is_file() else value
 
 
 def finish(run_dir: Path, sla_path: str, output: str | None) -> int:
@@ -321,6 +345,7 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
         port = free_port()
         cmd += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
         cmd += ["--expect-workers", str(args.workers)] if args.command != "ui" else []
+    outputs_before = run_outputs.files_in(server.work_dir / "output") if server is not None else set()
     process = subprocess.Popen(cmd, cwd=str(REPO))
     death_watch = DeathWatch(server, RunRecorder(run_dir)).start() if server is not None else None
     if args.workers:
@@ -344,6 +369,9 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
             schedule.stop()
         if proxy is not None:
             proxy.stop()
+    if server is not None:
+        kept = run_outputs.settle(server.work_dir / "output", outputs_before, run_dir, args.outputs)
+    run_outputs.report(server, host, *(kept if server is not None else (0, None)), args.outputs)
     if rc == EXIT_USER_ERROR:
         return EXIT_USER_ERROR, run_dir
     if rc not in (0, 1):

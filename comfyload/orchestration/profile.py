@@ -12,6 +12,7 @@ from comfyload.analysis.sla import SlaTargets
 from comfyload.analysis.summary import summarise
 from comfyload.common.errors import UserError
 from comfyload.common.recorder import RUNS_ROOT, RunRecorder, new_run_dir, read_records
+from comfyload.protocol import server_answers
 from comfyload.protocol.client import ComfyClient
 from comfyload.protocol.workload import load_workflow, validate_against_server
 from reports.figures import gpu_figures
@@ -92,8 +93,8 @@ def run_profile(names: list[str], host: str, runs: int, warmup: int, timeout: fl
     workflows = [load_workflow(n) for n in names]
     client = ComfyClient(host)
     try:
-        client.check_reachable()
-        object_info = client.object_info()
+        server_answers.system_stats(client)
+        object_info = server_answers.object_info(client)
         for wf in workflows:
             validate_against_server(wf.graph, object_info, wf.name)
         client.start()

@@ -36,6 +36,12 @@ class PromptResult:
     outputs: list = field(default_factory=list)      # [{node, filename, subfolder, type}]
     extra: dict = field(default_factory=dict)        # labels added by users (page, book, ...)
 
+    def __setattr__(self, name, value):
+        """An outcome outside the record contract (a typo in the client) fails where it is set."""
+        if name == "outcome" and value not in OUTCOMES:
+            raise ValueError(f"outcome {value!r} is not one of {', '.join(OUTCOMES)} (DESIGN.md's record contract)")
+        object.__setattr__(self, name, value)
+
     @property
     def ok(self) -> bool:
         return self.outcome == "success"

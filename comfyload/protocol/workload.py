@@ -12,6 +12,8 @@ from pathlib import Path
 from comfyload.common.errors import UserError
 from comfyload.common.paths import REPO
 from comfyload.common.yamlfile import read_mapping
+from comfyload.protocol.input_files import contained_input
+from comfyload.protocol.input_types import type_problem
 
 WORKFLOWS_DIR = REPO / "workflows"
 # Inputs that are seeds on every sampler-like node (KSampler, KSamplerAdvanced, RandomNoise, ...).
@@ -100,11 +102,18 @@ def resolve_workflow_path(name_or_path: str) -> Path:
 
 def load_workflow(name_or_path: str) -> Workflow:
     path = resolve_workflow_path(name_or_path)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"workflow {path}: cannot be read ({exc.strerror or exc})") from None
     try:
         graph = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not a UTF-8 JSON file (byte {exc.start})") from None
+    except RecursionError:
+        raise UserError(f"{path}: invalid JSON: nested too deeply") from None
     check_api_format(graph, path)
     spec = load_spec(path)
     varying = [parse_varying(entry, path) for entry in spec.get("varying") or []]
@@ -118,16 +127,14 @@ def load_workflow(name_or_path: str) -> Workflow:
 
 
 def parse_input(entry, path: Path, graph: dict) -> InputFile:
-    """An `inputs:` entry of the spec; the file is relative to the spec and must exist."""
-    try:
-        item = InputFile(node=str(entry["node"]), input=entry["input"], file=(path.parent / entry["file"]).resolve(),
-                         per_request=bool(entry.get("per_request", False)))
-    except (TypeError, KeyError) as exc:
-        raise UserError(f"{spec_path(path)}: bad inputs entry {entry!r}: missing {exc}") from None
+    """An `inputs:` entry of the spec; the file must be an image inside the spec's folder."""
+    if not isinstance(entry, dict) or not all(k in entry for k in ("node", "input", "file")):
+        raise UserError(f"{spec_path(path)}: bad inputs entry {entry!r}: needs node, input and file")
+    item = InputFile(node=str(entry["node"]), input=str(entry["input"]), file=Path(),
+                     per_request=bool(entry.get("per_request", False)))
     if item.node not in graph or item.input not in graph[item.node].get("inputs", {}):
         raise UserError(f"{spec_path(path)}: input {item.key} is not in the workflow")
-    if not item.file.is_file():
-        raise UserError(f"{spec_path(path)}: input file not found: {item.file}")
+    item.file = contained_input(spec_path(path), entry["file"])
     return item
 
 
@@ -174,6 +181,10 @@ def validate_against_server(graph: dict, object_info: dict, workflow_name: str, 
             continue
         declared = {**info.get("input", {}).get("required", {}), **info.get("input", {}).get("optional", {})}
         for name, value in node.get("inputs", {}).items():
+            wrong_type = type_problem(name, value, declared.get(name))
+            if wrong_type and f"{node_id}.{name}" not in uploaded:
+                problems.append(f"node {node_id} ({class_type}): {wrong_type}")
+                continue
             choices = combo_choices(declared.get(name))
             if choices is None or isinstance(value, list) or value in choices or f"{node_id}.{name}" in uploaded:
                 continue

@@ -20,6 +20,7 @@ class Option:
     check: Callable[[Any], bool] | None = None
     must: str = ""          # what `check` demands, for the error line
     flag_only: bool = False  # a boolean switch (store_true)
+    aliases: tuple = ()     # other spellings, e.g. the seed runbook's --timeout
 
     @property
     def flag(self) -> str:
@@ -38,10 +39,11 @@ OPTIONS = [
     Option("workflow", "COMFY_WORKFLOW", "cpu_smoke", str,
            "API-format workflow: a name in workflows/ or a path to a .json file"),
     Option("jobs", "COMFY_JOBS", 0, int,
-           "stop after this many prompts in all (0 = no limit; --run-time still bounds the run)", _non_negative, ">= 0"),
+           "stop after this many jobs in all: prompts, or books for BookUser and book arrivals "
+           "(0 = no limit; --run-time still bounds the run)", _non_negative, ">= 0"),
     Option("per_prompt_timeout", "COMFY_TIMEOUT", 300.0, float,
            "seconds a prompt may take from intended send to result before it is a timeout "
-           "(then it is removed from the server's queue)", _positive, "> 0"),
+           "(then it is removed from the server's queue)", _positive, "> 0", aliases=("--timeout",)),
     Option("completion", "COMFY_COMPLETION", "ws", str,
            "how completion is detected: ws (websocket, default) or poll:<seconds> (poll /history)"),
     Option("download", "COMFY_DOWNLOAD", False, bool,
@@ -110,9 +112,12 @@ def add_to_locust_parser(parser) -> None:
     group = parser.add_argument_group("ComfyLoad")
     for o in OPTIONS:
         if o.flag_only:
-            group.add_argument(o.flag, env_var=o.env, action="store_true", default=o.default, help=o.help)
+            group.add_argument(o.flag, *o.aliases, env_var=o.env, action="store_true", default=o.default, help=o.help)
+        elif o.name == "workflow":  # a field of the web UI's start form (its choices: comfyload/webui_workflow.py)
+            parser.add_argument(o.flag, *o.aliases, env_var=o.env, type=o.type, default=o.default, help=o.help,
+                                include_in_web_ui=True)
         else:
-            group.add_argument(o.flag, env_var=o.env, type=o.type, default=o.default, help=o.help)
+            group.add_argument(o.flag, *o.aliases, env_var=o.env, type=o.type, default=o.default, help=o.help)
 
 
 def check_values(values: dict) -> None:

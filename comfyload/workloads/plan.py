@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comfyload.analysis.sla import SlaTargets, load_sla
+from comfyload.analysis.sla import SlaTargets, load_compare, load_sla
 from comfyload.common.errors import UserError
+from comfyload.protocol import server_answers
 from comfyload.protocol.client import ComfyClient, parse_completion
 from comfyload.protocol.fleet import POLICIES, parse_hosts
 from comfyload.protocol.workload import Workflow, load_workflow, parse_inject_sleep, validate_against_server
@@ -35,6 +36,7 @@ def plan_run(values: dict, user_classes: set[str]) -> RunPlan:
     if values["route"] not in POLICIES:
         raise UserError(f"--route must be one of {', '.join(POLICIES)}, not {values['route']!r}")
     sla = load_sla(values["sla"])
+    load_compare(values["sla"])  # its compare: section too, before a run that `reports compare` will read
     policy = RetryPolicy(values["max_retries"], parse_backoff(values["retry_backoff_sec"]))
     workflow = load_workflow(values["workflow"])
     if "OpenLoopUser" in user_classes:
@@ -52,8 +54,8 @@ def plan_run(values: dict, user_classes: set[str]) -> RunPlan:
 
 def check_server(client: ComfyClient, plan: RunPlan) -> tuple[dict, dict]:
     """(system_stats, object_info); UserError when unreachable or a workflow cannot run there."""
-    stats = client.check_reachable()
-    object_info = client.object_info()
+    stats = server_answers.system_stats(client)
+    object_info = server_answers.object_info(client)
     for wf in plan.workflows:
         validate_against_server(wf.graph, object_info, wf.name, uploaded={i.key for i in wf.inputs})
     return stats, object_info
