@@ -27,6 +27,7 @@ from comfyload.options import OPTIONS
 from comfyload.preflight import check_server, plan_run
 from comfyload.recorder import RunRecorder, new_run_dir
 from comfyload.results import PromptResult
+from comfyload.webui_runs import end_run
 from comfyload.workload import parse_inject_sleep, upload_inputs, with_injected_sleep
 
 RECENT_RECORDS = 200_000  # kept in memory for live SLA windows (shapes, web UI)
@@ -210,7 +211,7 @@ class ComfyHarness:
             if self.role == "worker":
                 self.environment.runner.send_message(JOBS_DONE_MESSAGE, {"worker": self.worker})
             else:
-                gevent.spawn(self.environment.runner.quit)
+                end_run(self.environment, f"job budget: {self.jobs_limit} jobs done")
 
     def progress_line(self) -> str:
         in_flight = self.jobs_taken - self.jobs_finished
