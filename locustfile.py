@@ -21,7 +21,7 @@ from gpu_probe import locust_plugin as gpu_locust
 
 exact_stats.install()
 gpu_locust.install(events)  # GPU probe: samples, the gpu_sample hook, records
-webui.install(events)       # GPU and SLA tabs, /comfyload/gpu chart page
+webui.install(events)       # ComfyLoad (live), SLA and GPU tabs; each UI test its own run folder
 PROGRESS_EVERY_S = 5
 
 

@@ -320,7 +320,7 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
         if proxy is not None:
             proxy.stop()
     if ui:
-        from comfyload.webui_runs import finish_session
+        from comfyload.webui_folders import finish_session
         return finish_session(run_dir, settings["sla"], finish), run_dir
     if rc == EXIT_USER_ERROR:
         return EXIT_USER_ERROR, run_dir

@@ -9,9 +9,6 @@ part of Locust's CSVs into the folder, and keeps the verdict for the ComfyLoad t
 """
 from __future__ import annotations
 
-import csv
-import json
-import os
 import subprocess
 import sys
 import time
@@ -20,10 +17,9 @@ from pathlib import Path
 import gevent
 
 from comfyload.distributed import role_of
-from comfyload.recorder import RUNS_ROOT, RunRecorder, new_run_dir
+from comfyload.recorder import RUNS_ROOT, new_run_dir
+from comfyload.webui_folders import SESSION_FILE, copy_csvs, read_outcome
 
-SESSION_FILE = "ui_tests.txt"   # in the wrapper's folder: one test run folder a line
-CSV_PARTS = ("stats", "failures", "exceptions")
 CSV_SETTLE_S = 1.3              # Locust rewrites its CSVs once a second
 FINISH_TIMEOUT_S = 300
 
@@ -33,12 +29,13 @@ def user_classes_by_name() -> dict:
     return {c.__name__: c for c in (PromptUser, BookUser, OpenLoopUser)}
 
 
-def select_user_class(environment) -> None:
-    """--user-class (a field on the start form) picks the class that runs this test. Set before
-    Locust builds its dispatcher, on the master and on every worker alike."""
+def select_user_class(environment, name: str | None = None) -> None:
+    """--user-class (a field on the start form) picks the class that runs this test. It must be
+    set before Locust builds its dispatcher: in a local run and on a worker that is after
+    test_start, on a master before it (webui.py calls this when the form is posted)."""
     opts = environment.parsed_options
-    name = getattr(opts, "user_class", None) if opts is not None else None
-    if name:
+    name = name or (getattr(opts, "user_class", None) if opts is not None else None)
+    if name in user_classes_by_name():
         environment.user_classes = [user_classes_by_name()[name]]
 
 
@@ -68,6 +65,7 @@ class UiSession:
         self.current = None   # {"run_dir", "started"} while a test runs
         self.last = None      # the last finished test, for the UI
         self.session_dir = None
+        self.folders = {}     # run folder name -> path: what /comfyload/runs/ may serve
         self.quitting = False  # Locust is exiting: the wrapper finishes the folder after it
         environment.events.quitting.add_listener(self._on_quitting)
 
@@ -85,6 +83,7 @@ class UiSession:
         root = self.session_dir.parent if self.session_dir is not None else RUNS_ROOT
         opts.run_dir = str(new_run_dir(name, root))
         self.current = {"run_dir": opts.run_dir, "started": time.time()}
+        self.folders[Path(opts.run_dir).name] = Path(opts.run_dir)
         self.reason = None
         if self.session_dir is not None:
             self.session_dir.mkdir(parents=True, exist_ok=True)
@@ -117,85 +116,12 @@ class UiSession:
         gevent.sleep(CSV_SETTLE_S)
         copy_csvs(getattr(self.environment.parsed_options, "csv_prefix", None), run_dir, current["started"])
         try:
-            code = subprocess.run([sys.executable, "-m", "comfyload.webui_runs", "finish", str(run_dir),
+            code = subprocess.run([sys.executable, "-m", "comfyload.webui_folders", "finish", str(run_dir),
                                    self.environment.parsed_options.sla], timeout=FINISH_TIMEOUT_S).returncode
         except subprocess.TimeoutExpired:
             code = None
         last.update(read_outcome(run_dir), exit_code=code, state="done")
+        if last.get("report"):
+            last["report_url"] = f"runs/{run_dir.name}/report.html"  # relative to /comfyload/live
 
 
-def read_outcome(run_dir: Path) -> dict:
-    """The verdict a finished test folder holds (summary.json), for the UI."""
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text())["summary"]
-    except (OSError, ValueError, KeyError):
-        return {"verdict": None, "sla": [], "report": None}
-    return {"verdict": "PASS" if summary.get("sla_pass") else "FAIL", "breached": summary.get("breached", []),
-            "sla": summary.get("sla", []), "report": "report.html" if (run_dir / "report.html").exists() else None}
-
-
-def copy_csvs(prefix: str | None, run_dir: Path, started: float) -> None:
-    """This test's part of Locust's CSVs: the stats files as they stand (Locust clears them when a
-    test starts) and the history rows since this test began."""
-    if not prefix or Path(prefix).parent.resolve() == run_dir.resolve():
-        return
-    for part in CSV_PARTS:
-        src = Path(f"{prefix}_{part}.csv")
-        if src.exists():
-            (run_dir / f"locust_{part}.csv").write_bytes(src.read_bytes())
-    history = Path(f"{prefix}_stats_history.csv")
-    if history.exists():
-        with open(history, newline="", encoding="utf-8") as f, \
-                open(run_dir / "locust_stats_history.csv", "w", newline="", encoding="utf-8") as out:
-            rows = csv.reader(f)
-            writer = csv.writer(out)
-            header = next(rows, None)
-            if header is None:
-                return
-            writer.writerow(header)
-            writer.writerows(r for r in rows if r and r[0] != header[0] and r[0].isdigit() and int(r[0]) >= int(started))
-
-
-def finish_session(session_dir: Path, sla_path: str, finish) -> int:
-    """After `python -m comfyload ui` ends: every test it ran has its summary and report (a test
-    cut off by Ctrl-C or SIGTERM gets them now). Exit code: the last test's."""
-    listed = session_dir / SESSION_FILE
-    lines = listed.read_text().splitlines() if listed.exists() else []
-    tests = [(Path(line.split("\t")[0]), float(line.split("\t")[1])) for line in lines if "\t" in line]
-    if not tests:
-        print("[comfyload] no test was started from the web UI", file=sys.stderr)
-        return 0
-    code = 0
-    for run_dir, started in tests:
-        if (run_dir / "summary.json").exists():
-            outcome = read_outcome(run_dir)
-            print(f"[comfyload] {run_dir.name}: SLA verdict {outcome['verdict']}  report {run_dir / 'report.html'}")
-            code = 0 if outcome["verdict"] == "PASS" else 1
-        else:
-            copy_csvs(str(session_dir / "locust"), run_dir, started)
-            if not any(r.get("name") == "run.stop" for r in _events(run_dir)):
-                RunRecorder(run_dir).event("run.stop", reason="the web UI session ended (Ctrl-C or SIGTERM)")
-            code = finish(run_dir, sla_path, None)
-    return code
-
-
-def _events(run_dir: Path) -> list[dict]:
-    from comfyload.recorder import read_records
-    try:
-        return [r for r in read_records(run_dir) if r.get("kind") == "event"]
-    except FileNotFoundError:
-        return []
-
-
-def main(argv: list[str]) -> int:
-    """`python -m comfyload.webui_runs finish RUN_DIR SLA`: a test's summary and report."""
-    if len(argv) != 3 or argv[0] != "finish":
-        print("usage: python -m comfyload.webui_runs finish RUN_DIR SLA_FILE", file=sys.stderr)
-        return 2
-    from comfyload.cli import finish
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    return finish(Path(argv[1]), argv[2], None)
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
