@@ -56,7 +56,8 @@ INDEX_SCRIPT = """<script>
   new MutationObserver(paint).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
   function place() {
     let frame = document.getElementById("comfyload-live");
-    const on = new URLSearchParams(location.search).get("tab") === "comfyload";
+    const selected = document.querySelector("[role=tab][aria-selected=true]");
+    const on = !!selected && selected.textContent.trim().toLowerCase() === "comfyload";
     const tabs = document.querySelector("[role=tablist]");
     if (!on || !tabs) { if (frame) frame.style.display = "none"; return; }
     if (!frame) {
@@ -71,6 +72,17 @@ INDEX_SCRIPT = """<script>
     frame.style.height = Math.max(400, window.innerHeight - r.bottom - 8) + "px";
   }
   setInterval(place, 300);
+  // Locust's page polls only while a test spawns or runs: a stop it first sees as "cleanup" (users
+  // finishing their prompts) is never followed to "stopped", and the New button never comes.
+  // When the header is stuck there and the test has stopped, reload the page.
+  setInterval(async () => {
+    const header = document.querySelector("header");
+    if (!header || !/CLEANUP|STOPPING/.test(header.innerText)) return;
+    try {
+      const d = await (await fetch("%(live)s.json", {cache: "no-store"})).json();
+      if (d.run && ["stopped", "idle"].includes(d.run.state)) location.reload();
+    } catch (e) { /* the web UI is going away */ }
+  }, 2000);
 })();
 </script>"""
 

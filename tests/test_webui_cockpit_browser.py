@@ -120,10 +120,21 @@ def start_test(page, users, values, user_class=None):
     fill_custom(page, values, user_class)
 
 
-def wait_for_last_run(frame, contains, timeout=120):
-    frame.wait_for_function("s => (document.getElementById('last-reason') || {}).textContent?.includes(s) && "
-                            "document.querySelector('#last .verdict-PASS, #last .verdict-FAIL')", arg=contains,
-                            timeout=timeout * 1000)
+def wait_for_last_run(page, contains, timeout=120):
+    """The last run's banner with its stop reason and verdict; the live frame is looked up afresh
+    each time (the index page reloads itself once Locust's own view is stuck in "cleanup")."""
+    from playwright.sync_api import Error
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            frame = live_frame(page)
+            if frame.evaluate("s => (document.getElementById('last-reason') || {}).textContent?.includes(s) && "
+                              "!!document.querySelector('#last .verdict-PASS, #last .verdict-FAIL')", contains):
+                return frame
+        except (Error, AssertionError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"no last run stopped by {contains!r} on screen")
 
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["local", "two_workers"])
@@ -141,8 +152,8 @@ def test_form_sets_workflow_user_class_and_book_profile(comfy, tmp_path, workers
                 start_test(page, 2, {"workflow": "sleep", "bookProfile": "cpu_small", "jobs": 2}, "BookUser")
                 shots.take(page, "1_start_form_with_comfyload_fields")
                 page.click("button[type=submit]")
-                frame = live_frame(page)
-                wait_for_last_run(frame, "job budget")
+                page.wait_for_selector("text=Custom parameters", state="detached")
+                frame = wait_for_last_run(page, "job budget")
                 report = frame.get_attribute("#last-report", "href")
                 shots.take(page, "2_live_tab_after_the_job_budget", full_page=False)
                 page.goto(url + "/comfyload/" + report)
@@ -203,21 +214,23 @@ def test_live_tab_run_time_stop_and_a_second_test_in_its_own_folder(comfy, tmp_p
                 assert any(b["images_per_min"] > 0 for b in live["series"])
                 assert "queue depth" in frame.inner_text("#h-queue")
                 shots.take(page, "1_live_tab_while_running", full_page=False)
+                page.get_by_role("tab", name="SLA").click()
+                page.wait_for_function("() => Array.from(document.querySelectorAll('td')).some(td => "
+                                       "td.textContent.trim() === 'throughput')")
+                page.wait_for_selector("#comfyload-live", state="hidden", timeout=5000)  # it covers only its own tab
+                shots.take(page, "3_sla_tab_while_running", full_page=False)
 
-                wait_for_last_run(frame, "run time reached", timeout=90)
+                page.get_by_role("tab", name="ComfyLoad").click()
+                frame = wait_for_last_run(page, "run time reached", timeout=90)
                 time.sleep(2.5)  # one more poll after the stop: the verdict must still be there
                 assert frame.inner_text("#last").count("SLA verdict") == 1
                 assert frame.locator("#last-report").count() == 1
                 shots.take(page, "2_verdict_stays_after_the_stop", full_page=False)
-                page.get_by_role("tab", name="SLA").click()
-                page.wait_for_function("() => document.body.textContent.includes('last run')")
-                shots.take(page, "3_sla_tab_keeps_the_last_verdict", full_page=False)
 
                 page.get_by_role("button", name="New").click()
                 fill_custom(page, {"workflow": "sleep", "jobs": 6})
                 page.click("button[type=submit]")
-                frame = live_frame(page)
-                wait_for_last_run(frame, "job budget: 6 jobs")
+                wait_for_last_run(page, "job budget: 6 jobs")
                 shots.take(page, "4_second_test_its_own_folder", full_page=False)
             finally:
                 browser.close()
