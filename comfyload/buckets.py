@@ -26,14 +26,15 @@ def bucket_seconds(duration_s: float, completions: int | None = None) -> int:
     enough completions, about MIN_PER_BUCKET in each; never so wide that fewer than MIN_BUCKETS
     remain."""
     duration_s = max(float(duration_s), 1.0)
-    want = duration_s / MAX_BUCKETS
-    if completions:
-        want = max(want, duration_s * MIN_PER_BUCKET / completions)
-    want = min(want, max(duration_s / MIN_BUCKETS, duration_s / MAX_BUCKETS))
-    for step in STEPS:
-        if step >= want:
-            return step
-    return int(math.ceil(want / 3600.0) * 3600)
+    floor = duration_s / MAX_BUCKETS
+    want = max(floor, duration_s * MIN_PER_BUCKET / completions) if completions else floor
+    cap = max(duration_s / MIN_BUCKETS, floor)
+    step = next((s for s in STEPS if s >= min(want, cap)), None)
+    if step is None:
+        return int(math.ceil(floor / 3600.0) * 3600)
+    if step > cap:  # rounding up would leave too few buckets: the round step below it
+        step = max([s for s in STEPS if s <= cap and s >= floor] or [step])
+    return step
 
 
 def bucket_starts(t0: float, t_end: float, width: float) -> list[float]:

@@ -20,7 +20,6 @@ from flask import Response, abort, jsonify, request, send_from_directory
 
 from comfyload.live_figures import run_verdicts, window_verdicts
 from comfyload.live_view import SAMPLE_EVERY_S, LiveState, ramp_view, snapshot
-from comfyload.webui_runs import select_user_class
 
 LIVE_WINDOW_S = 300.0    # the SLA tab's "current window": renders started in the last 5 minutes
 SLA_REFRESH_S = 2.0      # evaluate() over 200k records is not free: at most once per poll
@@ -305,6 +304,7 @@ def note_stop_reasons(environment, web_ui, base: str) -> None:
         if request.path == f"{base}/stop" and request.method == "POST":
             note("stopped from the web UI (Stop button)")
         elif request.path == f"{base}/swarm" and request.method == "POST" and request.form.get("user_class"):
+            from comfyload.webui_runs import select_user_class  # Locust-side (this module imports no Locust)
             select_user_class(environment, request.form["user_class"])  # a master dispatches before test_start
 
     stop_runners = web_ui._stop_runners

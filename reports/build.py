@@ -44,6 +44,9 @@ def draw_charts(run, summary: dict, targets, out: Path) -> list:
     return [c for c in drawn if c is not None]
 
 
+from reports.chart_set import draw_charts  # noqa: E402,F811  the charts' choice lives there now (issue 14)
+
+
 def build(run_dir, sla_path=None, also_write=None) -> dict:
     """Builds everything in the run folder; returns the summary (summary.json's `summary`).
     `also_write`: another path for summary.json (`comfyload run --output`)."""
@@ -63,7 +66,7 @@ def _build(run_dir, sla_path, also_write) -> dict:
     verdict_path = run.path / "fault_verdict.json"
     summary["fault_verdict"] = json.loads(verdict_path.read_text()) if verdict_path.exists() else None
     charts = draw_charts(run, summary, targets, run.path / "charts")
-    summary["charts"] = [f"charts/{c.path.name}" for c in charts]
+    summary["charts"] = [f"charts/{c.path.name}" for c in charts if c.path is not None]  # None: not measured
     document = {"summary": summary, "run_dir": str(run.path)}
     text = json.dumps(document, indent=2, default=str)
     (run.path / "summary.json").write_text(text)
