@@ -12,7 +12,7 @@ import gevent
 import locust.stats
 from locust import events
 
-from comfyload import exact_stats, options, webui
+from comfyload import console, exact_stats, options, webui
 from comfyload.webui_runs import UiSession, end_run, is_web_ui_run, select_user_class
 from comfyload.distributed import MasterSide, role_of
 from comfyload.errors import UserError
@@ -20,6 +20,7 @@ from comfyload.users import BookUser, ComfyHarness, OpenLoopUser, PromptUser  # 
 from gpu_probe import locust_plugin as gpu_locust
 
 exact_stats.install()
+console.install()          # Locust's tables in 100 columns
 gpu_locust.install(events)  # GPU probe: samples, the gpu_sample hook, records
 webui.install(events)       # ComfyLoad (live), SLA and GPU tabs; each UI test its own run folder
 PROGRESS_EVERY_S = 5
@@ -37,6 +38,7 @@ def on_locust_init(environment, **_kwargs):
     if role_of(environment.runner) == "master":
         environment.comfyload_master = MasterSide(environment)
     environment.comfyload_ui = UiSession(environment) if is_web_ui_run(environment) else None
+    console.end_shape_runs_on_sigterm(environment)
 
 
 @events.test_start.add_listener

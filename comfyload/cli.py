@@ -285,7 +285,7 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
     ui = args.command == "ui"  # a web UI session: each test makes its own run folder; this one keeps the CSVs
     run_dir = new_run_dir(scenario["_name"] + ("-distributed" if args.workers else "") + ("-ui-session" if ui else ""),
                           RUNS_ROOT)
-    print(f"[comfyload] target {host}; scenario {scenario['_name']}; run folder {run_dir}", file=sys.stderr, flush=True)
+    print(f"[comfyload] target {host}; scenario {scenario['_name']}\n[comfyload] run folder {run_dir}", file=sys.stderr, flush=True)
     proxy = schedule = None
     load_host = host
     log_offset = server.log_path.stat().st_size if server is not None and server.log_path.exists() else None
