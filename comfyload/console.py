@@ -5,8 +5,6 @@ Locust's main prints its tables through `locust.stats.print_*` looked up at call
 narrow versions below replace them (installed from the locustfile)."""
 from __future__ import annotations
 
-import locust.stats
-
 WIDTH = 100
 NAME_WIDTH = 30
 PERCENTILES = (0.5, 0.9, 0.95, 0.99, 1.0)
@@ -68,6 +66,8 @@ def error_lines(stats) -> list[str]:
 
 def install() -> None:
     """Locust's end-of-run (and --headless periodic) tables in WIDTH columns."""
+    import locust.stats  # here: this module's formatting is tested without Locust's gevent patching
+
     log = locust.stats.console_logger
 
     def emit(lines):
@@ -78,6 +78,9 @@ def install() -> None:
     locust.stats.print_stats = lambda stats, current=True: emit(stats_lines(stats, current))
     locust.stats.print_percentile_stats = lambda stats: emit(percentile_lines(stats))
     locust.stats.print_error_report = lambda stats: emit(error_lines(stats)) if stats.errors else None
+
+
+SHORT_BREACH = {"latency_p95": "p95", "error_rate": "errors", "gpu_saturated": "gpu", "no_completions": "none done"}
 
 
 def _duration(seconds: float) -> str:
@@ -94,10 +97,11 @@ def ramp_step_line(step: dict, index: int, next_level, opts, now: float) -> str:
         after = "ramp done"
     else:
         left = max(0, (opts.ramp_max - next_level) // max(opts.ramp_step, 1)) if step["passed"] else 0
-        after = f"next {next_level}, ETA <= {_duration((left + 1) * opts.ramp_hold)}"
-    verdict, breached = ("PASS", "") if step["passed"] else ("FAIL", " | breached " + ",".join(step.get("breached") or []))
+        after = f"next {next_level}, ETA ≤ {_duration((left + 1) * opts.ramp_hold)}"
+    verdict = "PASS" if step["passed"] else \
+        "FAIL (" + ",".join(SHORT_BREACH.get(b, b) for b in step.get("breached") or []) + ")"
     line = (f"[ramp] step {index}: {step['users']} users {verdict} | {window:.0f} s, {step.get('renders', 0)} done, "
-            f"p95 {p95}, {rate} | {after}{breached}")
+            f"p95 {p95}, {rate} | {after}")
     return line if len(line) <= WIDTH else line[:WIDTH - 1] + "…"
 
 

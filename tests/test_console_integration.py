@@ -53,7 +53,7 @@ def test_ramp_step_lines_100_columns_and_sigterm_writes_summary_and_report(comfy
         stop_process(proc)
     out = log_path.read_text()
     step = next(line for line in out.splitlines() if line.startswith("[ramp] step 1:"))
-    assert re.search(r"step 1: 1 users (PASS|FAIL) \| \d+ s, \d+ done, p95 [\d.]+ s, \d+/min \| next \d+, ETA <= ", step), step
+    assert re.search(r"step 1: 1 users (PASS|FAIL) \| \d+ s, \d+ done, p95 [\d.]+ s, \d+/min \| next \d+, ETA ≤ ", step), step
     assert "stopping the run" in out and "== ComfyLoad summary" in out and "SLA verdict:" in out
     run_dir = the_run_folder(runs)
     assert (run_dir / "summary.json").is_file() and (run_dir / "report.html").is_file()
