@@ -13,15 +13,17 @@ import locust.stats
 from locust import events
 
 from comfyload.common.errors import UserError
-from comfyload.harness import exact_stats, webui
+from comfyload.harness import console, exact_stats, webui
 from comfyload.harness import gpu as gpu_locust
 from comfyload.harness.distributed import MasterSide, role_of
 from comfyload.harness.users import BookUser, ComfyHarness, OpenLoopUser, PromptUser  # noqa: F401  (Locust picks user classes up from here)
+from comfyload.harness.webui_runs import UiSession, end_run, is_web_ui_run, select_user_class
 from comfyload.workloads import options
 
 exact_stats.install()
+console.install()          # Locust's tables in 100 columns
 gpu_locust.install(events)  # GPU probe: samples, the gpu_sample hook, records
-webui.install(events)       # GPU and SLA tabs, /comfyload/gpu chart page
+webui.install(events)       # ComfyLoad (live), SLA and GPU tabs; each UI test its own run folder
 PROGRESS_EVERY_S = 5
 
 
@@ -32,9 +34,12 @@ def add_options(parser):
 
 @events.init.add_listener
 def on_locust_init(environment, **_kwargs):
-    """A master receives its workers' records (distributed runs)."""
+    """A master receives its workers' records (distributed runs); a web UI session gives each test
+    its own run folder."""
     if role_of(environment.runner) == "master":
         environment.comfyload_master = MasterSide(environment)
+    environment.comfyload_ui = UiSession(environment) if is_web_ui_run(environment) else None
+    console.end_shape_runs_on_sigterm(environment)
 
 
 @events.test_start.add_listener
@@ -44,13 +49,18 @@ def start_harness(environment, **_kwargs):
     if getattr(environment, "comfyload", None) is not None:
         environment.comfyload.close()
     environment.comfyload = None
+    select_user_class(environment)
+    session = getattr(environment, "comfyload_ui", None)
+    if session is not None:
+        session.begin()
     try:
         harness = ComfyHarness(environment)
         harness.preflight()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
-        environment.process_exit_code = 2
-        gevent.spawn(environment.runner.quit)
+        if session is None:
+            environment.process_exit_code = 2
+        end_run(environment, f"failed: {exc}")  # headless: exit 2; web UI: the test stops, the UI says why
         return  # users see no harness and stop at once
     environment.comfyload = harness
     if harness.role == "master":
@@ -78,13 +88,17 @@ def mark_load_end(environment, **_kwargs):
 @events.test_stop.add_listener
 def stop_harness(environment, **_kwargs):
     harness = getattr(environment, "comfyload", None)
+    session = getattr(environment, "comfyload_ui", None)
     if harness is not None:
         if harness.role == "master":
-            environment.comfyload_master.drain(timeout=(environment.stop_timeout or 0) + 30)
+            environment.comfyload_master.drain(timeout=(environment.stop_timeout or 0) + 30,
+                                               quit_workers=session is None)
         harness.close()  # waits for records still being finished
         harness.recorder.event("test.stop", prompts_recorded=harness.counts)
         harness.recorder.event("audit", **harness.audit)
         environment.comfyload = None
+    if session is not None:  # this test's summary and report, its verdict kept on screen
+        session.after_test(harness.recorder if harness is not None else None)
 
 
 @events.quitting.add_listener

@@ -33,4 +33,4 @@ def open_source(comfy_host: str | None = None, try_nvml=nvml_sampler):
     except Exception as exc:  # requests' errors, bad JSON
         return None, (f"GPU probe: no NVIDIA GPU here ({why}) and {comfy_host}/system_stats does not answer "
                       f"({type(exc).__name__}); no GPU data")
-    return fallback, f"GPU probe: no NVIDIA GPU here ({why}); fallback: VRAM only, from {fallback.describe()}"
+    return fallback, f"GPU probe: no NVIDIA GPU here ({why});\n  fallback: VRAM only, from {fallback.describe()}"  # two lines: 100 columns

@@ -6,43 +6,13 @@ import json
 import sys
 from pathlib import Path
 
-from comfyload.analysis.metrics import by_kind, units_of
 from comfyload.common.errors import UserError
-from reports import charts as ch
-from reports import timeseries as ts
 from reports.baseline_doc import render_baseline
-from reports.figures import gpu_frame, report_summary, targets_for
+from reports.chart_set import draw_charts
+from reports.figures import report_summary, targets_for
 from reports.report_page import render_report
 from reports.run_folder import load_run
-from reports.safe_write import real_dir, write_text
-
-
-def draw_charts(run, summary: dict, targets, out: Path) -> list:
-    real_dir(out)  # reports/safe_write.py: a charts/ link is replaced, never followed
-    for old in out.glob("*.png"):
-        old.unlink()
-    units = units_of(by_kind(run.records))
-    frame = ts.unit_frame(units)
-    window = summary["window"]
-    if window is None:
-        return []
-    t0, width = window["start_ts"], ts.bucket_seconds(window["duration_s"])
-    series = ts.request_series(frame, t0, width)
-    gpu = gpu_frame(run.records)
-    faults = summary["faults"]
-    ok_seconds = frame.loc[frame["ok"], "e2e_ms"].dropna().to_numpy() / 1000.0
-    unit = "books" if (summary.get("ramp_knee") or {}).get("unit") == "books" else "users"
-    drawn = [
-        ch.latency_over_time(series, targets.latency_p95_s, faults, t0, out),
-        ch.throughput_over_time(series, ts.users_series(run.history, t0), faults, t0, out),
-        ch.errors_over_time(series, targets.error_budget_pct, faults, t0, out),
-        ch.gpu_over_time(None if gpu is None else ts.gpu_series(gpu, t0, width), faults, t0, out),
-        ch.latency_cdf(ts.cdf_points(ok_seconds), targets.latency_p95_s, out),
-        ch.queue_vs_execution(series, out),
-        ch.node_bars(summary["bottleneck_nodes"], out),
-        ch.ramp_chart(summary["ramp_steps"], summary.get("ramp_knee"), targets.latency_p95_s, unit, out),
-    ]
-    return [c for c in drawn if c is not None]
+from reports.safe_write import write_text
 
 
 def build(run_dir, sla_path=None, also_write=None) -> dict:
@@ -62,7 +32,7 @@ def _build(run_dir, sla_path, also_write) -> dict:
     targets = targets_for(run, sla_path)
     summary = report_summary(run, targets)
     charts = draw_charts(run, summary, targets, run.path / "charts")
-    summary["charts"] = [f"charts/{c.path.name}" for c in charts]
+    summary["charts"] = [f"charts/{c.path.name}" for c in charts if c.path is not None]  # None: not measured
     write_summary(run.path, summary, also_write)
     write_text(run.path / "report.html", render_report(summary, run.meta, charts))
     write_text(run.path / "README.md", render_baseline(summary, run.meta))

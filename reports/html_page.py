@@ -49,6 +49,8 @@ def inline_png(path: Path, alt: str) -> str:
 
 
 def figure(chart) -> str:
+    if chart.path is None:  # not measured: one line, no empty panel
+        return f'<p class="not-measured" id="{esc(chart.name)}"><b>{esc(chart.title)}</b>: {esc(chart.caption)}</p>'
     return (f'<figure id="{esc(chart.name)}"><h3>{esc(chart.title)}</h3>{inline_png(chart.path, chart.title)}'
             f"<figcaption>{esc(chart.caption)}</figcaption></figure>")
 

@@ -144,17 +144,31 @@ def ramp_section(summary: dict) -> str:
                          for s in steps])
 
 
+def _plain_number(value, digits: int = 0) -> str:
+    """12,345 MB, never 1.234e+04."""
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
 def gpu_section(summary: dict) -> str:
     gpus = summary["gpu"]
     if not gpus:
         return "<p>No GPU data in this run (no probe samples).</p>"
-    return table(("GPU", "name", "source", "util peak / mean %", "VRAM peak / total MB", "VRAM headroom",
-                  "power mean / peak / limit W", "temp peak °C", "throttled (s)"),
-                 [(g["gpu"], g["name"], g["source"], f"{fmt(g['util_peak_pct'])} / {fmt(g['util_mean_pct'])}",
-                   f"{fmt(g['vram_peak_mb'])} / {fmt(g['vram_total_mb'])}",
-                   f"{fmt(g['vram_headroom_mb'])} MB ({fmt(g['vram_headroom_pct'], 3)} %)",
-                   f"{fmt(g['power_mean_w'])} / {fmt(g['power_peak_w'])} / {fmt(g['power_limit_w'])}",
-                   g["temp_peak_c"], g["throttle_s"]) for g in gpus])
+    rows = []
+    for g in gpus:
+        host = g["source"] == "system_stats" and str(g["name"] or "").lower().startswith("cpu")
+        nvml = g["source"] in ("nvml", "sidecar")
+        memory = "host RAM" if host else "VRAM"
+        rows.append((g["gpu"], g["name"], f"{g['source']} ({'host figures, no GPU' if host else 'GPU'})",
+                     f"{_plain_number(g['util_peak_pct'])} / {_plain_number(g['util_mean_pct'])}"
+                     if g["util_peak_pct"] is not None else "not measured",
+                     f"{memory}: {_plain_number(g['vram_peak_mb'])} / {_plain_number(g['vram_total_mb'])}",
+                     f"{memory}: {_plain_number(g['vram_headroom_mb'])} MB ({_plain_number(g['vram_headroom_pct'], 1)} %)",
+                     f"{_plain_number(g['power_mean_w'], 1)} / {_plain_number(g['power_peak_w'], 1)} / "
+                     f"{_plain_number(g['power_limit_w'], 1)}" if g["power_peak_w"] is not None else "not measured",
+                     _plain_number(g["temp_peak_c"]) if g["temp_peak_c"] is not None else "not measured",
+                     _plain_number(g["throttle_s"], 1) if nvml else "not measured"))
+    return table(("GPU", "name", "source", "util peak / mean %", "memory peak / total MB", "memory headroom",
+                  "power mean / peak / limit W", "temp peak °C", "throttled (s)"), rows)
 
 
 def nodes_section(summary: dict) -> str:

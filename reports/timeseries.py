@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from comfyload.analysis import buckets
 from comfyload.analysis.metrics import percentile
 
-BUCKET_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
-MAX_BUCKETS = 240
+MAX_BUCKETS = buckets.MAX_BUCKETS
 
 
 def unit_frame(units: list[dict]) -> pd.DataFrame:
@@ -23,17 +23,16 @@ def unit_frame(units: list[dict]) -> pd.DataFrame:
     })
 
 
-def bucket_seconds(duration_s: float) -> int:
-    """The smallest round bucket that keeps a chart under MAX_BUCKETS points."""
-    for step in BUCKET_STEPS:
-        if duration_s / step <= MAX_BUCKETS:
-            return step
-    return int(np.ceil(duration_s / MAX_BUCKETS / 3600.0) * 3600)
+def bucket_seconds(duration_s: float, completions: int | None = None) -> int:
+    """The chart bucket: see comfyload.analysis.buckets (the web UI's live charts use the same rule)."""
+    return buckets.bucket_seconds(duration_s, completions)
 
 
-def request_series(frame: pd.DataFrame, t0: float, width: int) -> pd.DataFrame:
+def request_series(frame: pd.DataFrame, t0: float, width: int, t_end: float | None = None) -> pd.DataFrame:
     """Per bucket of completion time (seconds since t0): e2e p50/p95/p99 of successes,
-    images/min, error %, mean queue / execution / download."""
+    images/min, error %, mean queue / execution / download. With `t_end` (the end of the load
+    window), every bucket up to it is there: one in which nothing completed is 0 images/min
+    (and has no latency), never left out for the line to join across."""
     done = frame[frame["done"].notna()]
     bucket = ((done["done"] - t0) // width * width).rename("t")
     grouped = done.groupby(bucket)
@@ -49,9 +48,16 @@ def request_series(frame: pd.DataFrame, t0: float, width: int) -> pd.DataFrame:
         "exec_s": ok_grouped["exec_ms"].mean() / 1000.0,
         "download_s": ok_grouped["download_ms"].mean() / 1000.0,
     })
+    if t_end is not None:
+        series = series.reindex(sorted(set(buckets.bucket_starts(t0, t_end, width)) | set(series.index)))
+        series.index.name = "t"
+    series["renders"] = series["renders"].fillna(0)
     series["ok"] = series["ok"].fillna(0)
-    series["images_per_min"] = series["ok"] * 60.0 / width
-    series["error_pct"] = 100.0 * (series["renders"] - series["ok"]) / series["renders"]
+    covered = pd.Series(float(width), index=series.index)
+    if t_end is not None:  # the last bucket ends with the load window, part-way through
+        covered = (t_end - t0 - covered.index.to_series()).clip(lower=1e-9, upper=width)
+    series["images_per_min"] = series["ok"] * 60.0 / covered
+    series["error_pct"] = (100.0 * (series["renders"] - series["ok"]) / series["renders"]).where(series["renders"] > 0)
     return series.sort_index()
 
 
@@ -64,8 +70,10 @@ def users_series(history: pd.DataFrame, t0: float) -> pd.Series | None:
 
 def gpu_series(gpu: pd.DataFrame, t0: float, width: int) -> pd.DataFrame:
     """Per GPU and bucket: mean utilisation, peak VRAM, mean power."""
-    frame = gpu.assign(t=(gpu["ts"] - t0) // width * width)
-    return frame.groupby(["gpu", "t"]).agg(util_gpu=("util_gpu", "mean"), mem_used_mb=("mem_used_mb", "max"),
+    frame = gpu.assign(t=(gpu["ts"] - t0) // width * width,
+                       source=gpu["source"].fillna("?") if "source" in gpu else "?",
+                       device_type=gpu["device_type"].fillna("gpu") if "device_type" in gpu else "gpu")
+    return frame.groupby(["gpu", "source", "device_type", "t"]).agg(util_gpu=("util_gpu", "mean"), mem_used_mb=("mem_used_mb", "max"),
                                            mem_total_mb=("mem_total_mb", "max"), power_w=("power_w", "mean"),
                                            power_limit_w=("power_limit_w", "max")).reset_index()
 

@@ -142,18 +142,19 @@ def web_app(tmp_path):
     app = Flask("test")
     started = []
     app.add_url_rule("/swarm", "swarm", lambda: (started.append(1), jsonify({"success": True}))[1], methods=["POST"])
-    web_ui = SimpleNamespace(app=app, template_args={"extra_options": {"workflow": {"default_value": "cpu_smoke"}}},
+    web_ui = SimpleNamespace(app=app, _stop_runners=lambda: None, template_args={"extra_options": {"workflow": {"default_value": "cpu_smoke"}}},
                              auth_required_if_enabled=lambda f: f, update_template_args=lambda: None)
     environment = SimpleNamespace(parsed_options=SimpleNamespace(web_base_path="", workflow="cpu_smoke"), host="h")
     extend_web_ui(environment, web_ui=web_ui)
     return app.test_client(), web_ui, started
 
 
-def test_gpu_json_since_not_a_number_is_400_with_a_reason(web_app):
+def test_the_live_data_answers_json_whatever_the_query(web_app):
+    """The old /comfyload/gpu.json?since=abc gave HTTP 500; its successor takes no parameter."""
     client, _, _ = web_app
-    response = client.get("/comfyload/gpu.json?since=abc")
-    assert response.status_code == 400 and "since must be a number" in response.get_json()["error"]
-    assert client.get("/comfyload/gpu.json?since=5").status_code == 200
+    assert client.get("/comfyload/gpu.json?since=abc").status_code == 404
+    response = client.get("/comfyload/live.json?since=abc")
+    assert response.status_code == 200 and isinstance(response.get_json(), dict)
 
 
 @pytest.mark.parametrize("value", ["/etc/passwd", "../../../../etc/passwd", "../sla.yaml", "nope"])

@@ -3,8 +3,11 @@ sla.evaluate over the live window and the run so far (comfyload.harness.webui im
 from collections import deque
 from types import SimpleNamespace
 
+import pytest
+
 from comfyload.analysis.sla import SlaTargets
-from comfyload.harness.webui import LIVE_WINDOW_S, TABLES, gpu_json, gpu_rows, sla_rows
+from comfyload.harness.live_view import gpu_view, ramp_view, snapshot
+from comfyload.harness.webui import LIVE_WINDOW_S, TABLES, gpu_rows, sla_rows
 
 NOW = 10_000.0
 FULL = {"kind": "gpu", "ts": NOW - 0.4, "source": "nvml", "gpu": 0, "name": "NVIDIA L4", "util_gpu": 87, "util_mem": 41,
@@ -60,7 +63,37 @@ def test_sla_without_a_run():
     assert sla_rows(None, NOW)[0]["metric"] == "no run in progress"
 
 
-def test_chart_data_since():
-    later = dict(FULL, ts=NOW + 1)
-    reply = gpu_json(SimpleNamespace(gpu_probe=probe(FULL, later)), NOW)
-    assert reply["samples"] == [later] and reply["status"] == "GPU probe: test"
+def test_live_view_draws_an_outage_as_zero_buckets_and_shades_it():
+    """One completion a second, none from 20 s to 40 s while the server was down."""
+    start = NOW - 60
+    records = [prompt(start + t - 0.5, 0.5) for t in range(0, 60) if not 20 <= t < 40]
+    for r in records:
+        r["done_ts"] = r["intended_send_ts"] + 0.5
+    events = [{"kind": "event", "name": "outage.start", "ts": start + 20, "server": "s"},
+              {"kind": "event", "name": "outage.end", "ts": start + 40, "server": "s"}]
+    doc = snapshot(records, events, [], [{"ts": start + 5, "queue_remaining": 3, "in_flight": 2}], SlaTargets(), NOW,
+                   {"started": start, "name": "run"})
+    assert doc["bucket_s"] == 10, "about 10 completions a bucket"
+    rates = {b["t"]: b["images_per_min"] for b in doc["series"]}
+    assert rates[20] == rates[30] == 0 and rates[0] == pytest.approx(60) and rates[50] == pytest.approx(60)
+    assert doc["shaded"] == [{"start": 20.0, "end": 40.0, "open": False, "kind": "outage", "label": "outage s"}]
+    assert doc["windows"]["last 1 min"]["images_per_min"] == pytest.approx(40), "the dead time counts"
+    assert doc["targets"] == {"images_per_min": 20, "p95_s": 45, "error_pct": 2}
+    assert doc["queue"][0]["t"] == 5 and doc["queue"][0]["queue_remaining"] == 3
+
+
+def test_host_figures_are_labelled_as_host_figures():
+    view = gpu_view([{"ts": NOW, "gpu": 0, "name": "cpu", "source": "system_stats", "mem_used_mb": 7000,
+                      "mem_total_mb": 24000}], NOW - 10)
+    assert view["0"]["host_figures"] and "host RAM" in view["0"]["source_label"]
+    assert not gpu_view([FULL], NOW - 10)["0"]["host_figures"]
+
+
+def test_ramp_view_gives_the_level_and_an_eta():
+    opts = SimpleNamespace(ramp_hold=60.0, ramp_max=6, ramp_step=1)
+    shape = SimpleNamespace(level=3, level_started=NOW - 15, runner=SimpleNamespace(environment=SimpleNamespace(parsed_options=opts)))
+    view = ramp_view(shape, [{"users": 2, "passed": True}], NOW)
+    assert view["level"] == 3 and view["next_verdict_in_s"] == 45
+    assert view["eta_s"] == 45 + 3 * 60 and view["eta_is_bound"], "3 more steps to --ramp-max at most"
+
+

@@ -1,7 +1,7 @@
 """Locust's web UI with ComfyLoad's tabs in a real headless browser (Debian's chromium): a run is
 started from the form against the real ComfyUI, the GPU tab shows the probe's latest values (the
 /system_stats fallback where there is no NVIDIA GPU), the SLA tab judges the live window in
-green/red, and the chart page draws the samples. Screenshots are kept in the test's tmp folder."""
+green/red, and the live page's memory chart draws the samples. Screenshots are kept in the test's tmp folder."""
 import json
 import os
 import subprocess
@@ -108,19 +108,22 @@ def test_gpu_and_sla_tabs_and_chart_in_chromium(web_ui, tmp_path):
             assert colours and all(c == (GREEN if text == "PASS" else RED) for text, c in colours), colours
             page.screenshot(path=str(tmp_path / "webui_sla.png"), full_page=True)
 
-            with page.context.expect_page() as opened:
-                page.click("#comfyload-gpu-chart")
-            chart = opened.value
-            chart.wait_for_function("() => document.getElementById('legend').textContent.includes('GPU')")
-            time.sleep(1.5)  # a couple more polls, so there is a line to draw
-            assert chart.evaluate(CANVAS_INK, "vram") > 0.001, "the VRAM chart draws the samples"
-            assert "GPU probe:" in chart.inner_text("#status")
+            assert page.locator("#comfyload-gpu-chart").count() == 0, "no link over the users chart's axis"
+            chart = browser.new_page(viewport={"width": 1400, "height": 1100})
+            chart.goto(url + "/comfyload/live")  # the GPU chart is part of the live ComfyLoad page now
+            chart.wait_for_function("() => document.getElementById('h-gpu-mem').textContent.length > 0 && "
+                                    "document.body.dataset.updated")
+            time.sleep(2.5)  # a couple more polls, so there is a line to draw
+            assert chart.evaluate(CANVAS_INK, "gpu-mem") > 0.001, "the memory chart draws the samples"
+            heading = chart.inner_text("#h-gpu-mem")
+            assert "VRAM" in heading or "host RAM" in heading, "the memory chart says whose memory it is"
             chart.screenshot(path=str(tmp_path / "webui_chart.png"), full_page=True)
         finally:
             browser.close()
     for shot in ("webui_gpu.png", "webui_sla.png", "webui_chart.png"):
         assert (tmp_path / shot).stat().st_size > 5_000
-    records = [json.loads(line) for line in (run_dir / "comfyui_metrics.ndjson").read_text().splitlines()]
+    (test_dir,) = list(tmp_path.glob("*-adhoc"))  # each test started in the web UI: its own folder beside --run-dir
+    records = [json.loads(line) for line in (test_dir / "comfyui_metrics.ndjson").read_text().splitlines()]
     gpu_records = [r for r in records if r["kind"] == "gpu"]
     assert gpu_records and all(r["source"] in ("nvml", "system_stats") for r in gpu_records), \
         "samples taken during the run are in its records"

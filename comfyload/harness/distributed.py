@@ -66,19 +66,21 @@ class MasterSide:
         """Every worker has done its share of --jobs: stop the run for all of them."""
         self.jobs_done.add(msg.data["worker"])
         if self.live_workers() <= self.jobs_done:
-            gevent.spawn(environment.runner.quit)
+            from comfyload.harness.webui_runs import end_run
+            end_run(environment, "job budget: every worker did its share of --jobs")
 
     def live_workers(self) -> set:
         return {node.id for node in self.environment.runner.clients.values() if node.state != "missing"}
 
-    def drain(self, timeout: float) -> None:
+    def drain(self, timeout: float, quit_workers: bool = True) -> None:
         """At the master's test stop: tells every worker to quit (it finishes what is in flight,
         sends its last records and audit, then its final Locust stats) and waits for each live
         worker's audit. Locust's own headless stop would end the master before workers report,
-        and a worker only sends its final stats on quit (on `stop` the master forgets it)."""
+        and a worker only sends its final stats on quit (on `stop` the master forgets it).
+        In the web UI the workers stay for the next test: Locust's `stop` already reached them."""
         runner = self.environment.runner
         expected = self.live_workers()
-        for worker in expected:
+        for worker in expected if quit_workers else ():
             runner.server.send_to_client(Message("quit", None, worker))
         deadline = time.monotonic() + timeout
         while not expected <= self.audited and time.monotonic() < deadline:

@@ -8,11 +8,13 @@ SLA. A step is judged on latency p95 and error rate: throughput and concurrency 
 ramp measures, so they cannot be its stop rule."""
 from __future__ import annotations
 
+import sys
 import time
 
 from locust import LoadTestShape
 
 from comfyload.analysis.ramp import judge_step, knee_event, next_level
+from comfyload.harness.console import ramp_step_line
 
 
 class StepRamp(LoadTestShape):
@@ -42,6 +44,7 @@ class StepRamp(LoadTestShape):
         harness.emit(step)
         self.results[self.level] = step
         level = next_level({u: st["passed"] for u, st in self.results.items()}, self.level, opts.ramp_step, opts.ramp_max)
+        print(ramp_step_line(step, len(self.results), level, opts, now), file=sys.stderr, flush=True)
         if level is None:
             harness.emit(knee_event(self.results, self.unit))
             return None

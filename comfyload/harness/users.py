@@ -21,6 +21,7 @@ from comfyload.analysis.metrics import CUT_OFF, DROPPED
 from comfyload.common.recorder import RunRecorder, new_run_dir
 from comfyload.harness.distributed import JOBS_DONE_MESSAGE, WorkerSink, jobs_share, role_of
 from comfyload.harness.meta import build_meta
+from comfyload.harness.webui_runs import end_run
 from comfyload.protocol.client import ComfyClient
 from comfyload.protocol.fleet import Fleet, parse_hosts
 from comfyload.protocol.outages import OutageMonitor
@@ -224,7 +225,7 @@ class ComfyHarness:
             if self.role == "worker":
                 self.environment.runner.send_message(JOBS_DONE_MESSAGE, {"worker": self.worker})
             else:
-                gevent.spawn(self.environment.runner.quit)
+                end_run(self.environment, f"job budget: {self.jobs_limit} jobs done")
 
     def progress_line(self) -> str:
         in_flight = self.jobs_taken - self.jobs_finished

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -247,7 +248,9 @@ def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args
     extra = list(getattr(args, "locust_args", []))
     if extra[:1] == ["--"]:
         extra = extra[1:]
-    return cmd + extra + ([] if not headless and getattr(args, "shapes", False) else [settings["user_class"]])
+    if not headless:  # the user class is a field of the start form (Locust's class picker with --shapes)
+        return cmd + extra + ([] if getattr(args, "shapes", False) else ["--user-class", settings["user_class"]])
+    return cmd + extra + [settings["user_class"]]
 
 
 PATH_OPTIONS = ("workflow", "sla", "book_profiles", "comfy_hosts")
@@ -328,8 +331,10 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
     for target in parse_hosts(settings["comfy_hosts"]) or [host]:
         preflight(target, plan)
     fault = scenario.get("_fault")
-    run_dir = new_run_dir(scenario["_name"], RUNS_ROOT)
-    print(f"[comfyload] target {host}; scenario {scenario['_name']}; run folder {run_dir}", file=sys.stderr, flush=True)
+    ui = args.command == "ui"  # a web UI session: each test makes its own run folder; this one keeps the CSVs
+    run_dir = new_run_dir(scenario["_name"] + ("-distributed" if args.workers else "") + ("-ui-session" if ui else ""),
+                          RUNS_ROOT)
+    print(f"[comfyload] target {host}; scenario {scenario['_name']}\n[comfyload] run folder {run_dir}", file=sys.stderr, flush=True)
     proxy = schedule = None
     load_host = host
     log_offset = server.log_path.stat().st_size if server is not None and server.log_path.exists() else None
@@ -355,9 +360,7 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
     try:
         if fault is not None:
             schedule = FaultSchedule(fault, RunRecorder(run_dir), proxy, crash_controller(args, server, host, fault)).start()
-        rc = process.wait()
-    except KeyboardInterrupt:
-        rc = process.wait()
+        rc = wait_stopping_cleanly(process)
     finally:
         if process.poll() is None:  # we are being stopped ourselves: stop Locust too
             process.terminate()
@@ -372,6 +375,9 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
     if server is not None:
         kept = run_outputs.settle(server.work_dir / "output", outputs_before, run_dir, args.outputs)
     run_outputs.report(server, host, *(kept if server is not None else (0, None)), args.outputs)
+    if ui:
+        from comfyload.orchestration.ui_session import finish_session
+        return finish_session(run_dir, settings["sla"], finish), run_dir
     if rc == EXIT_USER_ERROR:
         return EXIT_USER_ERROR, run_dir
     if rc not in (0, 1):
@@ -383,6 +389,27 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
     if fault is not None:
         judge_fault(run_dir, scenario, fault, settings["sla"])
     return finish(run_dir, settings["sla"], args.output), run_dir
+
+
+def wait_stopping_cleanly(process) -> int:
+    """Waits for Locust. SIGTERM (what `timeout` and a CI cancel send) and Ctrl-C end the run, not
+    the wrapper: Locust gets SIGTERM, stops its users and writes its last records, and the wrapper
+    goes on to the summary and the report. A second Ctrl-C stops at once."""
+    def forward(_signum=None, _frame=None):
+        if process.poll() is None:
+            print("[comfyload] stopping the run: summary and report follow (Ctrl-C again to abandon them)",
+                  file=sys.stderr, flush=True)
+            process.terminate()
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            forward()
+            return process.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def worker_command(master_cmd: list[str], port: int) -> list[str]:

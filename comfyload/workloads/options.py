@@ -108,16 +108,30 @@ OPTIONS = [
 BY_NAME = {o.name: o for o in OPTIONS}
 
 
+# Options kept off the web UI's start form: each test started there gets its own run folder.
+NOT_ON_FORM = ("run_dir",)
+USER_CLASSES = ("PromptUser", "BookUser", "OpenLoopUser")
+
+
 def add_to_locust_parser(parser) -> None:
+    """Adds every option to Locust's parser, and to its start form ("Advanced options").
+
+    Locust puts an option on the form only when its own `parser.add_argument` marked it
+    (`include_in_web_ui`); an argument group's `add_argument` skips that step, so the group
+    (which keeps `--help` tidy) marks each action itself."""
     group = parser.add_argument_group("ComfyLoad")
+    actions = [group.add_argument("--user-class", env_var="COMFY_USER_CLASS", choices=USER_CLASSES, default=None,
+                                  help="which user class runs (empty: the classes Locust was given)")]
     for o in OPTIONS:
         if o.flag_only:
-            group.add_argument(o.flag, *o.aliases, env_var=o.env, action="store_true", default=o.default, help=o.help)
-        elif o.name == "workflow":  # a field of the web UI's start form (its choices: comfyload/webui_workflow.py)
-            parser.add_argument(o.flag, *o.aliases, env_var=o.env, type=o.type, default=o.default, help=o.help,
-                                include_in_web_ui=True)
+            action = group.add_argument(o.flag, *o.aliases, env_var=o.env, action="store_true", default=o.default,
+                                        help=o.help)
         else:
-            group.add_argument(o.flag, *o.aliases, env_var=o.env, type=o.type, default=o.default, help=o.help)
+            action = group.add_argument(o.flag, *o.aliases, env_var=o.env, type=o.type, default=o.default, help=o.help)
+        actions.append(action)
+    for action in actions:
+        action.include_in_web_ui = action.dest not in NOT_ON_FORM
+        action.is_secret = action.is_required = action.is_multiple = False
 
 
 def check_values(values: dict) -> None:
