@@ -6,7 +6,7 @@ SCENARIO ?= baseline
 ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup comfyui-install browser baseline faults distributed ui comfyui test unit clean help report archive profile
+.PHONY: setup comfyui-install sd15-checkpoint browser baseline faults distributed ui comfyui test unit clean help report archive profile
 
 help:
 	@echo "make baseline   run the baseline scenario headless, print summary + SLA verdict (SCENARIO=, ARGS=)"
@@ -25,11 +25,16 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install -q -c requirements.txt -e '.[test]'
 	touch $@
 
-setup: $(VENV)/.installed comfyui-install
+setup: $(VENV)/.installed comfyui-install sd15-checkpoint
 
 # The pinned local ComfyUI, unless the user brings a server (COMFY_HOST) or a checkout (COMFYUI_DIR).
 comfyui-install:
 	@if [ -z "$$COMFY_HOST" ] && [ -z "$$COMFYUI_DIR" ]; then bash scripts/install_comfyui.sh >/dev/null; fi
+
+# The SD1.5 test checkpoint (random weights, ~2 GB, made once into the cache by the ComfyUI's own
+# Python; comfyload/orchestration/sd15_checkpoint.py). Skipped when the target is a server you bring (COMFY_HOST).
+sd15-checkpoint: $(VENV)/.installed comfyui-install
+	@if [ -z "$$COMFY_HOST" ]; then $(PY) -m comfyload.orchestration.sd15_checkpoint; fi
 
 # Debian's chromium for the browser tests (web UI, HTML report); needs root or an existing install.
 browser:

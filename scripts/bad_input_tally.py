@@ -1,7 +1,7 @@
 """Tally of bad inputs (issue 15): each case runs a ComfyLoad CLI as a user would and counts
 whether it ends in one clear line (`error: ...` on stderr, no traceback) and exit 2.
 
-    .venv/bin/python scripts/bad_input_tally.py http://127.0.0.1:8188   # a running ComfyUI for preflight cases
+    .venv/bin/python -m scripts.bad_input_tally http://127.0.0.1:8188   # a running ComfyUI for preflight cases
 
 Prints one row per case and the count. Not a test: a survey to re-run after changes."""
 from __future__ import annotations
@@ -67,8 +67,7 @@ def cases(host: str, tmp: Path) -> list[tuple[str, list[str], dict]]:
     R = ["-m", "reports"]
     G = ["-m", "gpu_probe"]
     bad_run = tmp / "badrun"
-    sys.path.insert(0, str(REPO))
-    from synthetic import prompt_record, write_run_folder
+    from tests.synthetic import prompt_record, write_run_folder
     good = [prompt_record(1000.0 + i, 1001.0 + i) for i in range(5)]
     write_run_folder(bad_run, [dict(r, e2e_ms="slow") if i == 2 else r for i, r in enumerate(good)], history=[])
     write_run_folder(tmp / "goodrun", good, history=[])

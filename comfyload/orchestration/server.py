@@ -23,6 +23,7 @@ import requests
 
 from comfyload.common.errors import UserError
 from comfyload.common.paths import REPO
+from comfyload.orchestration.sd15_checkpoint import extra_model_paths_yaml
 
 INSTALL_SCRIPT = REPO / "scripts" / "install_comfyui.sh"
 DRILL_PACK = REPO / "comfy_nodes"
@@ -76,6 +77,8 @@ def prepare_work_dir(work_dir: Path) -> Path:
     if not link.exists():
         link.symlink_to(DRILL_PACK, target_is_directory=True)
     (work_dir / "extra_model_paths.yaml").write_text(f"comfyload:\n  custom_nodes: {work_dir / 'custom_nodes'}\n")
+    # the locally made SD1.5 checkpoint's folder (comfyload/sd15_checkpoint.py), for every server
+    (work_dir / "comfyload_models.yaml").write_text(extra_model_paths_yaml())
     return work_dir
 
 
@@ -100,7 +103,8 @@ class LocalComfyUI:
         base, _code, pinned = comfyui_command()
         prepare_work_dir(self.work_dir)
         args = base + ["--listen", self.listen, "--port", str(self.port), "--disable-auto-launch",
-                       "--database-url", "sqlite:///:memory:"]
+                       "--database-url", "sqlite:///:memory:",
+                       "--extra-model-paths-config", str(self.work_dir / "comfyload_models.yaml")]
         if pinned:
             args += ["--base-directory", str(self.work_dir)]
         else:

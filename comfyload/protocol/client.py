@@ -60,6 +60,9 @@ class _Watch:
                 self.wake.set()
             else:
                 self._node, self._node_started = node, received
+        elif event == "progress":  # sampling step k of n (KSampler and other nodes with a progress bar)
+            self.result.progress = {"node": data.get("node"), "value": data.get("value"), "max": data.get("max")}
+            self.result.progress_messages += 1
         elif event == "executed":
             for kind, items in (data.get("output") or {}).items():
                 for item in items if isinstance(items, list) else []:
@@ -499,6 +502,7 @@ class ComfyClient:
                 raise ConnectionError("server closed the socket")
             if opcode == websocket.ABNF.OPCODE_TEXT:
                 self._route(frame.data, time.time())
+            # binary frames (sampler previews with --preview-method) are read above and dropped here
 
     def _route(self, raw: bytes, received: float) -> None:
         try:

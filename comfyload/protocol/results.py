@@ -34,6 +34,8 @@ class PromptResult:
     node_classes: dict = field(default_factory=dict)  # node id -> class_type
     cached_nodes: list = field(default_factory=list)
     outputs: list = field(default_factory=list)      # [{node, filename, subfolder, type}]
+    progress: dict | None = None    # the last `progress` message: {node, value (step k), max (of n)}
+    progress_messages: int = 0
     extra: dict = field(default_factory=dict)        # labels added by users (page, book, ...)
 
     def __setattr__(self, name, value):

@@ -7,12 +7,18 @@ commands run unchanged:
 
 It is `python -m comfyload run` with the same flags (--server = --host, --timeout =
 --per-prompt-timeout); every other option of that command works here too."""
+import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-
-from comfyload.orchestration.cli import main  # noqa: E402
+REPO = Path(__file__).resolve().parents[3]
 
 if __name__ == "__main__":
+    try:
+        from comfyload.orchestration.cli import main
+    except ImportError:  # a python without ComfyLoad installed: the project's own venv runs it
+        venv_python = REPO / ".venv" / "bin" / "python"
+        if not venv_python.exists():
+            sys.exit(f"error: ComfyLoad is not set up here: run `make setup` in {REPO} first")
+        os.execv(venv_python, [str(venv_python), "-m", "comfyload", "run", *sys.argv[1:]])
     sys.exit(main(["run", *sys.argv[1:]]))
