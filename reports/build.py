@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from comfyload.errors import UserError
-from comfyload.metrics import by_kind, units_of
+from comfyload.metrics import units_of
 from reports import charts as ch
 from reports import timeseries as ts
 from reports.baseline_doc import render_baseline
@@ -20,14 +20,14 @@ def draw_charts(run, summary: dict, targets, out: Path) -> list:
     out.mkdir(exist_ok=True)
     for old in out.glob("*.png"):
         old.unlink()
-    units = units_of(by_kind(run.records))
+    units = units_of(run.kinds)
     frame = ts.unit_frame(units)
     window = summary["window"]
     if window is None:
         return []
     t0, width = window["start_ts"], ts.bucket_seconds(window["duration_s"])
     series = ts.request_series(frame, t0, width)
-    gpu = gpu_frame(run.records)
+    gpu = gpu_frame(run.of_kind("gpu"))
     faults = summary["faults"]
     ok_seconds = frame.loc[frame["ok"], "e2e_ms"].dropna().to_numpy() / 1000.0
     unit = "books" if (summary.get("ramp_knee") or {}).get("unit") == "books" else "users"

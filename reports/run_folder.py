@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gc
 import json
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 import pandas as pd
 
 from comfyload.errors import UserError
@@ -29,6 +31,7 @@ class RunFolder:
     path: Path
     meta: dict
     records: list[dict]
+    kinds: dict[str, list[dict]]   # the same records grouped by `kind` (comfyload.metrics.by_kind's shape)
     history: pd.DataFrame          # locust_stats_history.csv, the Aggregated rows
     stats: pd.DataFrame
     failures: pd.DataFrame
@@ -41,7 +44,7 @@ class RunFolder:
         return self.path.name
 
     def of_kind(self, kind: str) -> list[dict]:
-        return [r for r in self.records if r.get("kind") == kind]
+        return self.kinds.get(kind, [])
 
 
 def require_file(path: Path) -> Path:
@@ -76,40 +79,44 @@ def read_locust_csv(run_dir: Path, name: str) -> pd.DataFrame:
     return frame
 
 
-def read_metrics(run_dir: Path, nodes: NodeTimes, notes: list[str]) -> list[dict]:
-    """The records of comfyui_metrics.ndjson. A cut last line (a run killed mid-write) is
-    skipped and noted, as comfyload.recorder.read_records does; any other bad line is an error."""
+def read_metrics(run_dir: Path, nodes: NodeTimes, notes: list[str]) -> tuple[list[dict], dict[str, list[dict]]]:
+    """The records of comfyui_metrics.ndjson, and the same records grouped by `kind`. A cut last
+    line (a run killed mid-write) is skipped and noted, as comfyload.recorder.read_records does;
+    any other bad line is an error. A 24-hour soak is ~800 MB: lines are read one at a time
+    (never the whole file at once) and parsed by orjson, and the bulky prompt fields are folded
+    into `nodes` and dropped as soon as each line is read, which keeps the memory (and the
+    page faults of growing it) to the records the figures use."""
     path = require_file(run_dir / METRICS_FILE)
-    records, loads, bulky = [], json.loads, BULKY_PROMPT_KEYS
+    records, kinds, loads, bulky = [], defaultdict(list), orjson.loads, BULKY_PROMPT_KEYS
     gc_was_enabled = gc.isenabled()
     gc.disable()  # a million small dicts: the cyclic GC would otherwise rescan them over and over
     try:
         with open(path, "rb") as f:
-            lines = f.read().split(b"\n")
-        last = len(lines) - 1
-        for number, line in enumerate(lines, 1):
-            if not line:
-                continue
-            try:
-                record = loads(line)
-            except ValueError:
-                if number - 1 == last:
-                    notes.append(f"{METRICS_FILE}: the last line was cut off (a run killed mid-write) and was skipped")
+            for number, line in enumerate(f, 1):
+                if line == b"\n":
                     continue
-                raise UserError(f"{path}: line {number} is not JSON (truncated or corrupt file)") from None
-            if not isinstance(record, dict) or "kind" not in record:
-                raise UserError(f"{path}: line {number} is not a record (no `kind`)")
-            if record["kind"] == "prompt":
-                nodes.add(record)
-                for key in bulky:
-                    record.pop(key, None)
-            records.append(record)
+                try:
+                    record = loads(line)
+                except orjson.JSONDecodeError:
+                    if not line.endswith(b"\n"):  # the last line, cut off
+                        notes.append(f"{METRICS_FILE}: the last line was cut off (a run killed mid-write) and was skipped")
+                        continue
+                    raise UserError(f"{path}: line {number} is not JSON (truncated or corrupt file)") from None
+                if not isinstance(record, dict) or "kind" not in record:
+                    raise UserError(f"{path}: line {number} is not a record (no `kind`)")
+                kind = record["kind"]
+                if kind == "prompt":
+                    nodes.add(record)
+                    for key in bulky:
+                        record.pop(key, None)
+                records.append(record)
+                kinds[kind].append(record)
     finally:
         if gc_was_enabled:
             gc.enable()
     if not records:
         raise UserError(f"{path}: no records (empty or truncated file)")
-    return records
+    return records, dict(kinds)
 
 
 def load_run(run_dir) -> RunFolder:
@@ -121,7 +128,7 @@ def load_run(run_dir) -> RunFolder:
     history = frames["locust_stats_history.csv"]
     history = history[history["Name"] == "Aggregated"].reset_index(drop=True)
     nodes, notes = NodeTimes(), []
-    records = read_metrics(run_dir, nodes, notes)
-    return RunFolder(path=run_dir, meta=meta, records=records, history=history,
+    records, kinds = read_metrics(run_dir, nodes, notes)
+    return RunFolder(path=run_dir, meta=meta, records=records, kinds=kinds, history=history,
                      stats=frames["locust_stats.csv"], failures=frames["locust_failures.csv"],
                      exceptions=frames["locust_exceptions.csv"], nodes=nodes, notes=notes)
