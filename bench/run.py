@@ -52,7 +52,7 @@ WAIT_WORKFLOW = WORKFLOWS / "sleep_wait.json"
 NO_SOCKET = "comfyload-bench-no-socket"  # a client id no websocket uses
 
 TARGETS = {"ratio": 0.95, "added_ms": 1.0, "rss_mib": 1024.0, "cpu_pct": 20.0, "slowdown_pct": 5.0,
-           "report_s": 60.0}
+           "report_s": 15.0}
 
 
 class Plan:
@@ -442,13 +442,13 @@ def table_rows(res: dict, plan: Plan) -> list[list[str]]:
     if rb is not None:
         if rb.get("missing"):
             rows.append(["4", "report build, 24-hour soak (s)", "NOT RUN", "-", "bench/report_build.py is not there yet",
-                         "< 60 s", "n/a"])
+                         f"<= {TARGETS['report_s']:g} s", "n/a"])
         else:
             scale = "1/10 soak (--quick)" if plan.quick else "86,400 rows, 1,000,000 prompts"
-            ok = None if plan.quick or rb["seconds"] is None else rb["seconds"] < TARGETS["report_s"]
+            ok = None if plan.quick or rb["seconds"] is None else rb["seconds"] <= TARGETS["report_s"]
             rows.append(["4", f"report build, {scale} (s)", fmt(rb["seconds"], ".1f"), "-",
                          f"{rb['seconds'] / TARGETS['report_s']:.2f} of budget" if rb["seconds"] else "failed",
-                         "< 60 s", verdict(ok)])
+                         f"<= {TARGETS['report_s']:g} s", verdict(ok)])
     m = res.get("error")
     if m:
         for name, key in ((f"/history poller every {plan.poll_interval_s:g} s", "poll"), ("ComfyLoad (websocket)", "comfyload")):
