@@ -518,7 +518,10 @@ def write_results(path: Path, rows, res: dict, mach: dict, plan: Plan, elapsed: 
         "/interrupt once they are all queued) timed by the "
         "server's own timestamps, alternating without / with the waiters (a fresh Locust process each time; "
         "medians); after each, the queue is cleared (POST /queue clear, /interrupt) and Locust stopped.",
-        "- **4**: `bench/report_build.py` (reports/, another engineer's) run as is; its own figure.",
+        ("- **4**: `bench/report_build.py` (reports/, another engineer's) run as is; its own figure: the wall time "
+         "of `reports.build.build` on a generated soak (the generation is not timed), with the build's user+sys CPU "
+         "time and the load average beside it (on 2 cores shared by several engineers the wall time follows the "
+         "load; the CPU time does not)."),
         f"- **5**: Sleep {KNOWN_MS / 1000:g} s, one at a time: a hand-written `/history` poller (GET every "
         f"{plan.poll_interval_s:g} s) vs ComfyLoad in ws mode (1 user); error = |e2e - {KNOWN_MS:.0f} ms| (ComfyLoad column), "
         "and |e2e - the server's own span (create_time -> execution_success)| (reference column). The poller's error "
