@@ -61,7 +61,7 @@ WAIT_WORKFLOW = WORKFLOWS / "sleep_wait.json"
 NO_SOCKET = "comfyload-bench-no-socket"  # a client id no websocket uses
 
 TARGETS = {"ratio": 0.95, "added_ms": 1.0, "rss_mib": 1024.0, "cpu_pct": 20.0, "slowdown_pct": 5.0,
-           "report_s": 60.0}
+           "report_s": 15.0}
 
 
 class Plan:
@@ -451,13 +451,13 @@ def table_rows(res: dict, plan: Plan) -> list[list[str]]:
     if rb is not None:
         if rb.get("missing"):
             rows.append(["4", "report build, 24-hour soak (s)", "NOT RUN", "-", "bench/report_build.py is not there yet",
-                         "< 60 s", "n/a"])
+                         f"<= {TARGETS['report_s']:g} s", "n/a"])
         else:
             scale = "1/10 soak (--quick)" if plan.quick else "86,400 rows, 1,000,000 prompts"
-            ok = None if plan.quick or rb["seconds"] is None else rb["seconds"] < TARGETS["report_s"]
+            ok = None if plan.quick or rb["seconds"] is None else rb["seconds"] <= TARGETS["report_s"]
             rows.append(["4", f"report build, {scale} (s)", fmt(rb["seconds"], ".1f"), "-",
                          f"{rb['seconds'] / TARGETS['report_s']:.2f} of budget" if rb["seconds"] else "failed",
-                         "< 60 s", verdict(ok)])
+                         f"<= {TARGETS['report_s']:g} s", verdict(ok)])
     m = res.get("error")
     if m:
         for name, key in ((f"/history poller every {plan.poll_interval_s:g} s", "poll"), ("ComfyLoad (websocket)", "comfyload")):
@@ -527,7 +527,10 @@ def write_results(path: Path, rows, res: dict, mach: dict, plan: Plan, elapsed: 
         "/interrupt once they are all queued) timed by the "
         "server's own timestamps, alternating without / with the waiters (a fresh Locust process each time; "
         "medians); after each, the queue is cleared (POST /queue clear, /interrupt) and Locust stopped.",
-        "- **4**: `bench/report_build.py` (reports/, another engineer's) run as is; its own figure.",
+        ("- **4**: `bench/report_build.py` (reports/, another engineer's) run as is; its own figure: the wall time "
+         "of `reports.build.build` on a generated soak (the generation is not timed), with the build's user+sys CPU "
+         "time and the load average beside it (on 2 cores shared by several engineers the wall time follows the "
+         "load; the CPU time does not)."),
         f"- **5**: Sleep {KNOWN_MS / 1000:g} s, one at a time: a hand-written `/history` poller (GET every "
         f"{plan.poll_interval_s:g} s) vs ComfyLoad in ws mode (1 user); error = |e2e - {KNOWN_MS:.0f} ms| (ComfyLoad column), "
         "and |e2e - the server's own span (create_time -> execution_success)| (reference column). The poller's error "

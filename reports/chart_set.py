@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from comfyload.analysis.buckets import shaded_windows
-from comfyload.analysis.metrics import by_kind, units_of
+from comfyload.analysis.metrics import units_of
 from reports import charts as ch
 from reports import timeseries as ts
 from reports.figures import gpu_frame
@@ -28,7 +28,7 @@ def draw_charts(run, summary: dict, targets, out: Path) -> list:
     real_dir(out)  # reports/safe_write.py: a charts/ link is replaced, never followed
     for old in out.glob("*.png"):
         old.unlink()
-    units = units_of(by_kind(run.records))
+    units = units_of(run.kinds)
     frame = ts.unit_frame(units)
     window = summary["window"]
     if window is None:
@@ -40,7 +40,7 @@ def draw_charts(run, summary: dict, targets, out: Path) -> list:
     events = [r for r in run.records if r.get("kind") == "event"]
     windows = shaded_windows(events, t_end)
     markers = [e for e in summary["faults"] if e.get("name") not in ("fault.start", "fault.end")]
-    gpu = gpu_frame(run.records)
+    gpu = gpu_frame(run.of_kind("gpu"))
     ok_seconds = frame.loc[frame["ok"], "e2e_ms"].dropna().to_numpy() / 1000.0
     unit = "books" if (summary.get("ramp_knee") or {}).get("unit") == "books" else "users"
     workers = Counter(r.get("worker") for r in run.records if r.get("kind") == "prompt" and r.get("worker"))

@@ -35,8 +35,8 @@ def targets_for(run: RunFolder, sla_path=None) -> SlaTargets:
 
 
 def report_summary(run: RunFolder, targets: SlaTargets) -> dict:
-    metrics = calculate_metrics(run.records, targets, drill_verdict(run))
-    summary = summary_of(metrics, run.records)
+    metrics = calculate_metrics(run.kinds, targets, drill_verdict(run))
+    summary = summary_of(metrics, run.kinds)
     pop = metrics.population
     summary.update({
         "run_id": run.run_id,
@@ -44,9 +44,9 @@ def report_summary(run: RunFolder, targets: SlaTargets) -> dict:
         "window": None if pop.start_ts is None else {"start_ts": pop.start_ts, "end_ts": pop.end_ts,
                                                      "duration_s": pop.end_ts - pop.start_ts},
         "errors": errors_by_type(pop.units),
-        "faults": fault_events(run.records),
-        "ramp_steps": ramp_steps(run.records),
-        "gpu": gpu_figures(run.records),
+        "faults": fault_events(run.of_kind("event")),
+        "ramp_steps": ramp_steps(run.of_kind("event")),
+        "gpu": gpu_figures(run.of_kind("gpu")),
         "bottleneck_nodes": run.nodes.table()[:10],
     })
     summary["observations"] = observations(summary, run.notes)

@@ -13,13 +13,13 @@ MAX_BUCKETS = buckets.MAX_BUCKETS
 
 def unit_frame(units: list[dict]) -> pd.DataFrame:
     """One row per render: times in epoch seconds, durations in ms, `ok` for a success."""
-    def column(key):
-        return np.fromiter((np.nan if (v := u.get(key)) is None else v for u in units), float, count=len(units))
+    def column(key):  # None -> NaN
+        return np.array([u.get(key) for u in units], dtype=float)
 
     return pd.DataFrame({
         "send": column("intended_send_ts"), "done": column("done_ts"), "e2e_ms": column("e2e_ms"),
         "queue_ms": column("queue_wait_ms"), "exec_ms": column("execution_ms"), "download_ms": column("download_ms"),
-        "ok": np.fromiter((u.get("outcome") == "success" for u in units), bool, count=len(units)),
+        "ok": np.array([u.get("outcome") == "success" for u in units], dtype=bool),
     })
 
 

@@ -20,14 +20,15 @@ def audit_kinds(kinds: dict) -> dict:
     events = [r for r in kinds.get("event", []) if r.get("name") == "audit"]
     lost = [r for r in kinds.get("event", []) if r.get("name") == "worker.lost"]
     prompts = kinds.get("prompt", [])
-    ids = Counter(r.get("prompt_id") for r in prompts)
-    by_worker = Counter(r.get("worker") for r in prompts)
-    duplicated = sorted(pid for pid, n in ids.items() if n > 1)
+    ids = [r.get("prompt_id") for r in prompts]
+    by_worker = Counter(r.get("worker") for r in prompts) if lost else {}
+    # a set finds that nothing is doubled faster than counting a million ids (a 24-hour soak)
+    duplicated = sorted(pid for pid, n in Counter(ids).items() if n > 1) if len(set(ids)) < len(ids) else []
     lost_workers = [{"worker": e["worker"], "at": e["ts"], "recorded": by_worker.get(e["worker"], 0),
                      "unrecorded": max(0, (e.get("submitted") or 0) - by_worker.get(e["worker"], 0))} for e in lost]
     submitted = sum(e.get("submitted", 0) for e in events) + sum(w["recorded"] + w["unrecorded"] for w in lost_workers) \
         if events or lost else None
-    recorded = sum(ids.values())
+    recorded = len(ids)
     # ok: True / False / None when no process wrote its audit (the harness did not finish)
     if duplicated or lost_workers:
         ok = False
