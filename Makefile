@@ -22,7 +22,7 @@ help:
 # The project itself (editable: the `comfyload` command), its pins from requirements.txt as constraints.
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c requirements.txt -e '.[test]'
+	$(PY) -m pip install -qq -c requirements.txt -e '.[test]'
 	touch $@
 
 setup: $(VENV)/.installed comfyui-install sd15-checkpoint

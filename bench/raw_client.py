@@ -20,7 +20,9 @@ import uuid
 import requests
 import websocket
 
-TERMINAL = ("execution_success", "execution_error", "execution_interrupted")
+from comfyload.protocol.results import TERMINAL_MESSAGES, server_timings
+
+TERMINAL = TERMINAL_MESSAGES
 
 
 class _Pending:
@@ -144,14 +146,5 @@ def poll_history_prompt(http: requests.Session, url: str, graph: dict, interval:
 
 
 def server_span(entry: dict) -> dict:
-    """From a /history entry: create_time (prompt[3]) and the execution_start / terminal
-    timestamps of its status messages, all server epoch ms."""
-    prompt = entry.get("prompt") or []
-    out = {"create_time": prompt[3].get("create_time") if len(prompt) > 3 and isinstance(prompt[3], dict) else None,
-           "execution_start": None, "execution_end": None}
-    for kind, data in (entry.get("status") or {}).get("messages", []):
-        if kind == "execution_start":
-            out["execution_start"] = data.get("timestamp")
-        elif kind in TERMINAL:
-            out["execution_end"] = data.get("timestamp")
-    return out
+    """Server timings of a /history entry, read as the harness reads them (one function)."""
+    return server_timings(entry)

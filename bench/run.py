@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,8 @@ from bench.stats import (
     throughput,
 )
 from comfyload.common.paths import REPO
+from comfyload.common.processes import stop_process
+from comfyload.common.recorder import METRICS_FILE, read_records
 from comfyload.orchestration.server import LocalComfyUI, free_port
 
 WORKFLOWS = REPO / "bench" / "workflows"
@@ -123,18 +126,9 @@ def locust_command(url: str, workflow: Path, users: int, jobs: int, run_dir: Pat
 
 
 def read_prompt_records(run_dir: Path) -> list[dict]:
-    path = run_dir / "comfyui_metrics.ndjson"
-    if not path.exists():
+    if not (run_dir / METRICS_FILE).exists():
         return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("kind") == "prompt":
-            records.append(record)
-    return records
+    return [r for r in read_records(run_dir) if r.get("kind") == "prompt"]
 
 
 def run_comfyload(url: str, workflow: Path, users: int, jobs: int, work: Path, label: str,
@@ -147,24 +141,12 @@ def run_comfyload(url: str, workflow: Path, users: int, jobs: int, work: Path, l
         try:
             proc.wait(max_seconds + 60)
         except subprocess.TimeoutExpired:
-            stop_process(proc)
+            stop_process(proc, grace=30, first=signal.SIGINT)
     records = read_prompt_records(run_dir)
     if not records:
         tail = (work / f"{label}.log").read_text(errors="replace").splitlines()[-15:]
         raise RuntimeError(f"the Locust run {label} recorded nothing; its log ends:\n" + "\n".join(tail))
     return records
-
-
-def stop_process(proc: subprocess.Popen, grace: float = 30.0) -> None:
-    """SIGINT (Locust stops its users and writes its records), then SIGKILL after `grace`."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(2)
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def clear_server(url: str) -> None:
@@ -321,7 +303,7 @@ def waiters_phase(url: str, plan: Plan, work: Path, server_pid: int, measure_idl
             f"({result['still_queued']} still queued)")
     finally:
         clear_server(url)
-        stop_process(proc)
+        stop_process(proc, grace=30, first=signal.SIGINT)
         out.close()
         clear_server(url)
     return result

