@@ -22,6 +22,7 @@ from comfyload.errors import UserError
 from comfyload.fault_checks import run_checks, unknown_checks
 from comfyload.faults import FaultSchedule, HookCrash, LocalCrash, make_proxy, parse_fault_plan
 from comfyload.fleet import parse_hosts
+from comfyload.plan import add_plan_parser, run_plan
 from comfyload.preflight import check_server, plan_run
 from comfyload.recorder import RUNS_ROOT, RunRecorder, new_run_dir, read_records
 from comfyload.server import LocalComfyUI, exit_on_sigterm, free_port
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--web-host", default="127.0.0.1", help="address of the web UI (default 127.0.0.1; see README for --web-login on a shared host)")
             p.add_argument("--web-port", type=int, default=8089, help="port of the web UI (default 8089)")
         p.add_argument("locust_args", nargs=argparse.REMAINDER, help="after `--`: extra Locust options")
+    add_plan_parser(sub)
     return parser
 
 
@@ -249,6 +251,8 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "faults":
             return run_fault_suite(args)
+        if args.command == "plan":
+            return run_plan(args)
         scenario = load_scenario(args.scenario)
         settings = resolve_settings(args, scenario)
         plan = plan_run(settings, {settings["user_class"]})

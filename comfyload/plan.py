@@ -1,0 +1,266 @@
+"""`python -m comfyload plan RUN`: capacity predicted from a short measured run.
+
+From the run's prompt records it takes each workflow's service time (the server's execution time
+plus the gap the server leaves between two queued prompts: both occupy it), the harness's own
+overhead per page, the failure rate and the retry policy; from the book profile, the page
+structure. comfyload.queueing then predicts, for c = 1..C servers and N = 1..K books, images/min
+and p95 page latency, the knee (most books within the SLA's p95 and error budget), and the servers
+a target needs. Deterministic for a seed."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from comfyload.errors import UserError
+from comfyload.queueing import (Point, Profile, Workload, knee, predict_closed, servers_for_books,
+                                servers_for_rate)
+
+DEFAULT_MAX_BOOKS = 20
+DEFAULT_MAX_SERVERS = 4
+
+
+@dataclass
+class Measured:
+    workload: Workload
+    service: dict            # workflow -> {"count", "p50_s", "mean_s"}
+    server_gap_s: float
+    client_s: float
+    prompts: int
+    profile_spec: str
+    measured_knee: dict | None   # a ramp's knee event, when the run was a ramp
+
+
+def server_gap_s(prompts: list[dict]) -> float:
+    """Median idle time of a server between one execution's end and the next's start, counted only
+    where the next prompt was already queued (so the server, not the load, made the gap)."""
+    gaps = []
+    by_server: dict = {}
+    for r in prompts:
+        if r.get("execution_start") is not None and r.get("execution_end") is not None:
+            by_server.setdefault(r.get("server"), []).append(r)
+    for runs in by_server.values():
+        runs.sort(key=lambda r: r["execution_start"])
+        for prev, nxt in zip(runs, runs[1:]):
+            if nxt.get("create_time") is not None and nxt["create_time"] < prev["execution_end"]:
+                gaps.append(max(0, nxt["execution_start"] - prev["execution_end"]) / 1000.0)
+    return float(np.median(gaps)) if gaps else 0.0
+
+
+def measure(records: list[dict], meta: dict, book_profile: str | None = None,
+            profiles_file: str | None = None) -> Measured:
+    """The model's inputs, from a run's records and meta.json."""
+    from comfyload.books import load_book_mix  # workflows on disk: only when planning
+    from comfyload.retry import parse_backoff
+
+    prompts = [r for r in records if r.get("kind") == "prompt" and r.get("error_type") != "harness_stopped"]
+    timed = [r for r in prompts if r.get("outcome") == "success" and r.get("execution_ms") is not None]
+    if not timed:
+        raise UserError("the run has no successful prompt with a server execution time to plan from")
+    gap = server_gap_s(prompts)
+    samples: dict = {}
+    for r in timed:
+        samples.setdefault(r["workflow"], []).append(r["execution_ms"] / 1000.0 + gap)
+    overheads = [(r["e2e_ms"] - (r.get("queue_wait_ms") or 0) - r["execution_ms"]) / 1000.0 - gap
+                 for r in timed if r.get("e2e_ms") is not None]
+    client_s = max(0.0, float(np.median(overheads))) if overheads else 0.0
+    fail_p = sum(r.get("outcome") != "success" for r in prompts) / len(prompts)
+    params = meta.get("parameters", {})
+    had_books = any(r.get("kind") == "page" for r in records)
+    spec = book_profile or (params.get("book_profile") if had_books else None)
+    if spec:
+        mix = load_book_mix(spec, profiles_file or params.get("book_profiles") or "workflows/books.yaml")
+        profiles = []
+        for p, weight in zip(mix.profiles, mix.weights):
+            pages = []
+            for page in range(1, p.pages + 1):
+                name = p.workflow_for(page).name
+                if name not in samples:
+                    raise UserError(f"book profile {p.name}: workflow {name} was not measured in this run "
+                                    f"(measured: {', '.join(sorted(samples))})")
+                pages.append(tuple(samples[name]))
+            profiles.append(Profile(p.name, tuple(pages), weight))
+    else:  # a prompt run: each prompt is a one-page "book", workflows mixed as measured
+        spec = "prompts"
+        profiles = [Profile(name, (tuple(s),), len(s)) for name, s in sorted(samples.items())]
+    workload = Workload(tuple(profiles), client_s=client_s, fail_p=fail_p,
+                        max_retries=int(params.get("max_retries", 3)),
+                        backoff_s=parse_backoff(params.get("retry_backoff_sec", "15,45,90")))
+    service = {name: {"count": len(s), "p50_s": float(np.median(s)), "mean_s": float(np.mean(s))}
+               for name, s in sorted(samples.items())}
+    knees = [r for r in records if r.get("kind") == "event" and r.get("name") == "ramp.knee"]
+    return Measured(workload, service, gap, client_s, len(prompts), spec, knees[-1] if knees else None)
+
+
+@dataclass
+class Plan:
+    points: list[Point]
+    knees: dict              # servers -> books
+    p95_target_s: float
+    error_budget_pct: float
+    target_books: int | None
+    servers_for_books: int | None
+    target_per_hour: float | None
+    servers_for_rate: int | None
+    rate_point: Point | None
+
+
+def make_plan(measured: Measured, p95_target_s: float, error_budget_pct: float, max_books: int, max_servers: int,
+              target_books: int | None = None, target_per_hour: float | None = None, seed: int = 1,
+              pages: int = 3000) -> Plan:
+    points = predict_closed(measured.workload, max_books, max_servers, seed, pages)
+    knees = {c: knee(points, c, p95_target_s, error_budget_pct) for c in range(1, max_servers + 1)}
+    need_books = servers_for_books(points, target_books, p95_target_s, error_budget_pct) if target_books else None
+    need_rate, rate_point = (servers_for_rate(measured.workload, target_per_hour, p95_target_s, max_servers, seed, pages,
+                                              error_budget_pct) if target_per_hour else (None, None))
+    return Plan(points, knees, p95_target_s, error_budget_pct, target_books, need_books, target_per_hour, need_rate,
+                rate_point)
+
+
+def format_plan(measured: Measured, plan: Plan) -> str:
+    w = measured.workload
+    lines = [f"measured: {measured.prompts} prompts; server gap between queued prompts {measured.server_gap_s:.3f} s; "
+             f"harness overhead per page {measured.client_s:.3f} s; failed attempts {100 * w.fail_p:.1f} % "
+             f"(retries {w.max_retries}, backoff {','.join(f'{b:g}' for b in w.backoff_s)} s)"]
+    for name, s in measured.service.items():
+        lines.append(f"  service time {name}: p50 {s['p50_s']:.3f} s, mean {s['mean_s']:.3f} s ({s['count']} prompts)")
+    lines.append(f"book: {measured.profile_spec} ({w.mean_pages:g} pages, {w.mean_book_service_s:.2f} s of server time "
+                 f"a book)")
+    lines.append(f"SLA: page p95 <= {plan.p95_target_s:g} s, errors <= {plan.error_budget_pct:g} %")
+    servers = sorted(plan.knees)
+    lines.append("predicted, closed loop (books in flight): images/min | p95 page latency")
+    lines.append("books  " + "  ".join(f"{f'{c} server' + ('s' if c > 1 else ''):>20}" for c in servers))
+    by = {(p.servers, int(p.load)): p for p in plan.points}
+    for n in sorted({int(p.load) for p in plan.points}):
+        cells = []
+        for c in servers:
+            p = by[(c, n)]
+            mark = "*" if plan.knees[c] == n else " "
+            cells.append(f"{p.images_per_min:8.1f} | {p.p95_s:7.2f} s{mark}")
+        lines.append(f"{n:>5}  " + "  ".join(f"{cell:>20}" for cell in cells))
+    top = max(n for _, n in by)
+    lines.append("predicted knee (* above): " + ", ".join(
+        f"{c} server{'s' if c > 1 else ''}: {'>= ' if plan.knees[c] == top else ''}{plan.knees[c]} books" for c in servers))
+    if plan.target_books:
+        lines.append(f"servers for {plan.target_books} simultaneous books: "
+                     + (str(plan.servers_for_books) if plan.servers_for_books else f"more than {servers[-1]}"))
+    if plan.target_per_hour:
+        p = plan.rate_point
+        lines.append(f"servers for {plan.target_per_hour:g} books arriving per hour (open loop): "
+                     + (f"{plan.servers_for_rate} (p95 {p.p95_s:.2f} s, {p.images_per_min:.1f} images/min)"
+                        if plan.servers_for_rate else f"more than {servers[-1]}"))
+    if measured.measured_knee:
+        k = measured.measured_knee
+        lines.append(f"measured knee in this run: {k.get('users')} {k.get('unit', 'books')}"
+                     + (f" (first breach at {k['first_breach']})" if k.get("first_breach") else ""))
+    return "\n".join(lines)
+
+
+def plan_document(measured: Measured, plan: Plan) -> dict:
+    return {"service": measured.service, "server_gap_s": measured.server_gap_s, "client_s": measured.client_s,
+            "fail_p": measured.workload.fail_p, "profile": measured.profile_spec,
+            "p95_target_s": plan.p95_target_s, "error_budget_pct": plan.error_budget_pct,
+            "knees": {str(c): n for c, n in plan.knees.items()},
+            "target_books": plan.target_books, "servers_for_books": plan.servers_for_books,
+            "target_per_hour": plan.target_per_hour, "servers_for_rate": plan.servers_for_rate,
+            "rate_point": plan.rate_point.as_dict() if plan.rate_point else None,
+            "points": [_finite(p.as_dict()) for p in plan.points],
+            "measured_knee": measured.measured_knee}
+
+
+def _finite(d: dict) -> dict:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+def draw_chart(plan: Plan, path: Path, title: str) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (lat, thr) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for c in sorted(plan.knees):
+        pts = sorted((p for p in plan.points if p.servers == c), key=lambda p: p.load)
+        x = [p.load for p in pts]
+        line, = lat.plot(x, [p.p95_s for p in pts], marker="o", ms=3, label=f"{c} server{'s' if c > 1 else ''}")
+        thr.plot(x, [p.images_per_min for p in pts], marker="o", ms=3, color=line.get_color())
+        if plan.knees[c]:
+            k = next(p for p in pts if p.load == plan.knees[c])
+            lat.annotate(f"knee {plan.knees[c]}", (k.load, k.p95_s), textcoords="offset points", xytext=(4, -12),
+                         fontsize=8, color=line.get_color())
+    lat.axhline(plan.p95_target_s, color="red", ls="--", lw=1, label=f"SLA p95 {plan.p95_target_s:g} s")
+    lat.set(xlabel="books in flight", ylabel="p95 page latency (s)", title="predicted p95")
+    thr.set(xlabel="books in flight", ylabel="images / min", title="predicted throughput")
+    lat.legend(fontsize=8)
+    for ax in (lat, thr):
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# ---- the subcommand ----------------------------------------------------------------------------
+def add_plan_parser(sub) -> None:
+    p = sub.add_parser("plan", help="predict the knee and the servers needed from a measured run folder",
+                       description="Predict capacity (books within the SLA, images/min, p95) for 1..K books on 1..C "
+                                   "servers from a short measured run, and the servers a target needs.")
+    p.add_argument("run", help="a run folder (runs/<id>) whose prompt records give the service times")
+    p.add_argument("--sla", help="SLA file whose latency_p95_s and error_budget_pct are the limits "
+                                 "(default: the targets the run was judged against)")
+    p.add_argument("--book-profile", help="plan for this profile or mix (default: the run's, if it ran books)")
+    p.add_argument("--book-profiles", help="the profiles file (default: the run's)")
+    p.add_argument("--max-books", type=int, default=DEFAULT_MAX_BOOKS, help=f"K (default {DEFAULT_MAX_BOOKS})")
+    p.add_argument("--max-servers", type=int, default=DEFAULT_MAX_SERVERS, help=f"C (default {DEFAULT_MAX_SERVERS})")
+    p.add_argument("--target-books", type=int, help="servers needed for this many simultaneous books")
+    p.add_argument("--target-per-hour", type=float, help="servers needed for this many books arriving per hour")
+    p.add_argument("--seed", type=int, default=1, help="simulation seed (same seed, same prediction)")
+    p.add_argument("--pages", type=int, default=3000, help="pages simulated per point after warm-up (default 3000)")
+    p.add_argument("--chart", help="PNG path (default RUN/charts/capacity.png)")
+    p.add_argument("--json", help="JSON path (default RUN/capacity.json)")
+
+
+def check_plan_args(args) -> None:
+    for name, low in (("max_books", 1), ("max_servers", 1), ("pages", 50)):
+        if getattr(args, name) < low:
+            raise UserError(f"--{name.replace('_', '-')} must be >= {low}, not {getattr(args, name)}")
+    if args.max_books * args.max_servers > 2000:
+        raise UserError("--max-books x --max-servers must be <= 2000 points")
+    if args.target_books is not None and args.target_books < 1:
+        raise UserError(f"--target-books must be >= 1, not {args.target_books}")
+    if args.target_per_hour is not None and args.target_per_hour <= 0:
+        raise UserError(f"--target-per-hour must be > 0, not {args.target_per_hour}")
+
+
+def run_plan(args) -> int:
+    from comfyload.recorder import read_records
+    from comfyload.sla import SlaTargets, load_sla
+
+    check_plan_args(args)
+    run = Path(args.run)
+    if not (run / "comfyui_metrics.ndjson").is_file():
+        raise UserError(f"{run}: not a run folder (no comfyui_metrics.ndjson)")
+    try:
+        meta = json.loads((run / "meta.json").read_text()) if (run / "meta.json").is_file() else {}
+        records = read_records(run)
+    except (ValueError, OSError) as exc:
+        raise UserError(f"{run}: cannot read the run: {exc}") from None
+    if args.sla:
+        targets = load_sla(args.sla)
+    else:
+        known = {k: v for k, v in (meta.get("sla") or {}).items() if k in SlaTargets.__dataclass_fields__}
+        targets = SlaTargets(**known) if known else load_sla("sla.yaml")
+    measured = measure(records, meta, args.book_profile, args.book_profiles)
+    plan = make_plan(measured, targets.latency_p95_s, targets.error_budget_pct, args.max_books, args.max_servers,
+                     args.target_books, args.target_per_hour, args.seed, args.pages)
+    print(format_plan(measured, plan))
+    chart = draw_chart(plan, Path(args.chart) if args.chart else run / "charts" / "capacity.png",
+                       f"{run.name}: {measured.profile_spec}, SLA p95 {targets.latency_p95_s:g} s")
+    out = Path(args.json) if args.json else run / "capacity.json"
+    out.write_text(json.dumps(plan_document(measured, plan), indent=2, default=str))
+    print(f"chart: {chart}\nprediction: {out}")
+    return 0
