@@ -35,8 +35,15 @@ class Measured:
 
 
 def server_gap_s(prompts: list[dict]) -> float:
-    """Median idle time of a server between one execution's end and the next's start, counted only
-    where the next prompt was already queued (so the server, not the load, made the gap)."""
+    """Median of server_gaps (0 when no prompt was ever queued behind another)."""
+    gaps = server_gaps(prompts)
+    return float(np.median(gaps)) if gaps else 0.0
+
+
+def server_gaps(prompts: list[dict]) -> list[float]:
+    """Idle times of a server between one execution's end and the next's start, counted only where
+    the next prompt was already queued (so the server, not the load, made the gap): ComfyUI's
+    history write, and its gc.collect() every 10 s (~0.3 s here), which delays every queued page."""
     gaps = []
     by_server: dict = {}
     for r in prompts:
@@ -47,7 +54,7 @@ def server_gap_s(prompts: list[dict]) -> float:
         for prev, nxt in zip(runs, runs[1:]):
             if nxt.get("create_time") is not None and nxt["create_time"] < prev["execution_end"]:
                 gaps.append(max(0, nxt["execution_start"] - prev["execution_end"]) / 1000.0)
-    return float(np.median(gaps)) if gaps else 0.0
+    return gaps
 
 
 def measure(records: list[dict], meta: dict, book_profile: str | None = None,
@@ -60,10 +67,12 @@ def measure(records: list[dict], meta: dict, book_profile: str | None = None,
     timed = [r for r in prompts if r.get("outcome") == "success" and r.get("execution_ms") is not None]
     if not timed:
         raise UserError("the run has no successful prompt with a server execution time to plan from")
-    gap = server_gap_s(prompts)
+    gaps = server_gaps(prompts) or [0.0]
+    gap = float(np.median(gaps))
+    pause_every_s, pause_s, gaps = server_pauses(gaps, timed)
     samples: dict = {}
-    for r in timed:
-        samples.setdefault(r["workflow"], []).append(r["execution_ms"] / 1000.0 + gap)
+    for i, r in enumerate(timed):  # each execution with one measured gap: the gc pauses keep their share
+        samples.setdefault(r["workflow"], []).append(r["execution_ms"] / 1000.0 + gaps[i % len(gaps)])
     overheads = [(r["e2e_ms"] - (r.get("queue_wait_ms") or 0) - r["execution_ms"]) / 1000.0 - gap
                  for r in timed if r.get("e2e_ms") is not None]
     client_s = max(0.0, float(np.median(overheads))) if overheads else 0.0
@@ -86,13 +95,26 @@ def measure(records: list[dict], meta: dict, book_profile: str | None = None,
     else:  # a prompt run: each prompt is a one-page "book", workflows mixed as measured
         spec = "prompts"
         profiles = [Profile(name, (tuple(s),), len(s)) for name, s in sorted(samples.items())]
-    workload = Workload(tuple(profiles), client_s=client_s, fail_p=fail_p,
+    workload = Workload(tuple(profiles), client_s=client_s, fail_p=fail_p, pause_every_s=pause_every_s, pause_s=pause_s,
                         max_retries=int(params.get("max_retries", 3)),
                         backoff_s=parse_backoff(params.get("retry_backoff_sec", "15,45,90")))
     service = {name: {"count": len(s), "p50_s": float(np.median(s)), "mean_s": float(np.mean(s))}
                for name, s in sorted(samples.items())}
     knees = [r for r in records if r.get("kind") == "event" and r.get("name") == "ramp.knee"]
     return Measured(workload, service, gap, client_s, len(prompts), spec, knees[-1] if knees else None)
+
+
+def server_pauses(gaps: list[float], timed: list[dict]) -> tuple[float, float, list[float]]:
+    """(every_s, pause_s, the other gaps): gaps far above the typical one are the server's periodic
+    pauses (ComfyUI's gc.collect() at most every 10 s); two or more make a period, over the span the
+    executions covered. Fewer stay ordinary gaps."""
+    typical = float(np.median(gaps))
+    pauses = [g for g in gaps if g > max(0.05, 5 * typical)]
+    if len(pauses) < 2:
+        return 0.0, 0.0, gaps
+    span = (max(r["execution_end"] for r in timed) - min(r["execution_start"] for r in timed)) / 1000.0
+    rest = [g for g in gaps if g <= max(0.05, 5 * typical)] or [0.0]
+    return span / len(pauses), float(np.median(pauses)), rest
 
 
 @dataclass
@@ -122,7 +144,8 @@ def make_plan(measured: Measured, p95_target_s: float, error_budget_pct: float, 
 
 def format_plan(measured: Measured, plan: Plan) -> str:
     w = measured.workload
-    lines = [f"measured: {measured.prompts} prompts; server gap between queued prompts {measured.server_gap_s:.3f} s; "
+    pause = (f"; server pause {w.pause_s:.2f} s every {w.pause_every_s:.1f} s" if w.pause_every_s else "")
+    lines = [f"measured: {measured.prompts} prompts; server gap between queued prompts {measured.server_gap_s:.3f} s{pause}; "
              f"harness overhead per page {measured.client_s:.3f} s; failed attempts {100 * w.fail_p:.1f} % "
              f"(retries {w.max_retries}, backoff {','.join(f'{b:g}' for b in w.backoff_s)} s)"]
     for name, s in measured.service.items():
@@ -161,6 +184,7 @@ def format_plan(measured: Measured, plan: Plan) -> str:
 
 def plan_document(measured: Measured, plan: Plan) -> dict:
     return {"service": measured.service, "server_gap_s": measured.server_gap_s, "client_s": measured.client_s,
+            "pause_s": measured.workload.pause_s, "pause_every_s": measured.workload.pause_every_s,
             "fail_p": measured.workload.fail_p, "profile": measured.profile_spec,
             "p95_target_s": plan.p95_target_s, "error_budget_pct": plan.error_budget_pct,
             "knees": {str(c): n for c, n in plan.knees.items()},

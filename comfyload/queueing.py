@@ -39,6 +39,8 @@ class Workload:
     fail_p: float = 0.0             # probability an attempt fails (retried per the policy)
     max_retries: int = 3
     backoff_s: tuple[float, ...] = (15.0, 45.0, 90.0)   # the last value repeats
+    pause_every_s: float = 0.0      # a server pauses this often between two prompts (ComfyUI's gc.collect()
+    pause_s: float = 0.0            # every 10 s): periodic, so never two in one short window as i.i.d. draws would
 
     def backoff(self, retry: int) -> float:
         return self.backoff_s[min(retry, len(self.backoff_s)) - 1] if self.backoff_s else 0.0
@@ -93,7 +95,8 @@ class _Fleet:
         self.events: list[_Event] = []
         self.queue: list[dict] = []
         self.q_head = 0
-        self.busy = 0
+        self.idle = list(range(servers - 1, -1, -1))
+        self.last_pause = [-math.inf] * servers
         self.seq = 0
         self.latencies: list[tuple[float, float, bool]] = []   # (done time, latency, ok)
 
@@ -106,26 +109,31 @@ class _Fleet:
         self.at(t, "submit", job)
 
     def arrive(self, t: float, job: dict) -> None:
-        if self.busy < self.c:
-            self.serve(t, job)
+        if self.idle:
+            self.serve(t, job, self.idle.pop())
         else:
             self.queue.append(job)
 
-    def serve(self, t: float, job: dict) -> None:
-        self.busy += 1
+    def serve(self, t: float, job: dict, server: int) -> None:
         samples = job["book"]["profile"].pages[job["page"]]
         service = samples[0] if len(samples) == 1 else self.rng.choice(samples)
+        if self.w.pause_every_s > 0 and t - self.last_pause[server] >= self.w.pause_every_s:
+            self.last_pause[server] = t
+            service += self.w.pause_s
+        job["server"] = server
         self.at(t + service, "done", job)
 
     def finish(self, t: float, job: dict, on_page_done) -> None:
-        self.busy -= 1
+        server = job.pop("server")
         if self.q_head < len(self.queue):
             nxt = self.queue[self.q_head]
             self.q_head += 1
             if self.q_head > 4096:
                 del self.queue[:self.q_head]
                 self.q_head = 0
-            self.serve(t, nxt)
+            self.serve(t, nxt, server)
+        else:
+            self.idle.append(server)
         failed = self.w.fail_p > 0 and self.rng.random() < self.w.fail_p
         seen = t + self.w.client_s
         if failed and job["retry"] < self.w.max_retries:

@@ -1,0 +1,137 @@
+"""AdaptiveRamp: finds the knee in minutes by measuring where the model says it is.
+
+1. Probe: `--ramp-start` users until 20 completions; their service times (comfyload.plan.measure)
+   go into the capacity model (comfyload.queueing), which predicts the knee for this SLA.
+2. Steps around the prediction (comfyload.adaptive.next_level): the predicted knee, then one up
+   while steps pass, one down while they fail. Each step's window opens once the previous level's
+   work has drained plus one predicted page cycle, and closes as soon as its verdict is decided
+   (the exceedance interval excludes 5 %), or once it holds the completions a p95 interval of
+   `--ramp-ci-width` needs, or after `--ramp-hold` seconds.
+3. The knee event carries its interval (decided pass .. decided failure - 1) and the prediction.
+
+The linear StepRamp (scenarios/shapes/step_ramp.py) stays the option that assumes nothing."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from locust import LoadTestShape
+
+from comfyload.adaptive import completions_needed, knee_interval, next_level, quantile_interval, step_verdict
+from comfyload.queueing import simulate_closed
+from comfyload.ramp import knee_event
+from comfyload.sla import evaluate, renders
+
+PROBE_COMPLETIONS = 20
+MIN_STEP_COMPLETIONS = 3
+PREDICTION_PAGES = 1500
+
+
+def predict_knee(harness, p95_target_s: float, maximum: int):
+    """(knee, {users: predicted p50 page latency}) from the probe's records."""
+    from comfyload.plan import measure
+    measured = measure(list(harness.recent), {"parameters": harness.options})
+    servers = len(harness.hosts)
+    knee, cycles = 0, {}
+    for n in range(1, maximum + 2):
+        point = simulate_closed(measured.workload, n, servers, seed=1, pages=PREDICTION_PAGES)
+        cycles[n] = point.p50_s
+        if point.p95_s > p95_target_s:
+            break
+        knee = n
+    return min(knee, maximum), cycles, measured
+
+
+class AdaptiveRamp(LoadTestShape):
+    """--ramp-start (probe level), --ramp-hold (longest step), --ramp-max, --ramp-ci-width, --ramp-confidence."""
+
+    def __init__(self):
+        super().__init__()
+        self.reset_time()
+
+    def reset_time(self):
+        super().reset_time()
+        self.level = None
+        self.level_started = None
+        self.began = None
+        self.predicted = None
+        self.cycles = {}
+        self.results = {}
+
+    def tick(self):
+        env = self.runner.environment
+        opts = env.parsed_options
+        now = time.time()
+        if self.level is None:
+            self.level, self.level_started, self.began = opts.ramp_start, now, now
+        harness = getattr(env, "comfyload", None)
+        if harness is None:
+            return self.level, max(self.level, 1)
+        self.unit = "books" if harness.book_mix is not None else "prompts in flight"
+        if self.predicted is None:
+            return self._probe(harness, opts, now)
+        return self._step(harness, opts, now)
+
+    def _probe(self, harness, opts, now):
+        done = [r for r in harness.recent if r.get("kind") == "prompt" and r.get("outcome") == "success"]
+        if len(done) < PROBE_COMPLETIONS and now - self.level_started < opts.ramp_hold:
+            return self.level, max(self.level, 1)
+        self.predicted, self.cycles, measured = predict_knee(harness, harness.sla.latency_p95_s, opts.ramp_max)
+        harness.emit({"kind": "event", "name": "ramp.prediction", "ts": time.time(), "knee": self.predicted,
+                      "unit": self.unit, "servers": len(harness.hosts), "probe_users": self.level,
+                      "probe_s": now - self.level_started, "service": measured.service,
+                      "client_s": measured.client_s, "server_gap_s": measured.server_gap_s,
+                      "p95_target_s": harness.sla.latency_p95_s})
+        return self._go(next_level({}, self.predicted, opts.ramp_max))
+
+    def _go(self, level):
+        self.level, self.level_started = level, time.time()
+        return self.level, max(self.level, 1)
+
+    def _step(self, harness, opts, now):
+        records = list(harness.recent)
+        units_all = renders(records)
+        carried = [r["done_ts"] for r in units_all if r["intended_send_ts"] < self.level_started and r.get("done_ts")]
+        settled = max(max(carried, default=self.level_started), self.level_started) + self.cycles.get(self.level, 0.0)
+        units = [r for r in units_all if r["intended_send_ts"] >= settled and r.get("done_ts") is not None
+                 and r["done_ts"] <= now]
+        target = harness.sla.latency_p95_s
+        latencies = [r["e2e_ms"] / 1000.0 if r.get("outcome") == "success" else float("inf") for r in units]
+        confidence = opts.ramp_confidence
+        needed = completions_needed(opts.ramp_ci_width, confidence)
+        verdict = step_verdict(latencies, target, confidence) if len(latencies) >= MIN_STEP_COMPLETIONS else None
+        timed_out = now - self.level_started >= opts.ramp_hold
+        if verdict is None and len(latencies) < needed and not timed_out:
+            return self.level, max(self.level, 1)
+        step = self._judge(harness, units, settled, now, verdict, needed, confidence)
+        harness.emit(step)
+        self.results[self.level] = step
+        level = next_level({u: s["passed"] for u, s in self.results.items()}, self.predicted, opts.ramp_max)
+        if level is None:
+            knee = knee_event(self.results, self.unit)
+            low, high = knee_interval(self.results)
+            knee.update(shape="adaptive", knee_low=low, knee_high=high, predicted=self.predicted,
+                        time_to_knee_s=time.time() - self.began)
+            harness.emit(knee)
+            return None
+        return self._go(level)
+
+    def _judge(self, harness, units, settled, now, verdict, needed, confidence) -> dict:
+        targets = replace(harness.sla, warmup_seconds=0, warmup_prompts=0)
+        verdicts = {v.metric: v for v in evaluate(units, targets)}
+        ok_latencies = [r["e2e_ms"] / 1000.0 for r in units if r.get("outcome") == "success"]
+        decided = verdict is not None
+        p95_ok = verdicts["latency_p95"].passed
+        passed = verdict if decided else bool(p95_ok)
+        breached = [] if passed else ["latency_p95"]
+        if verdicts["error_rate"].passed is False:
+            passed, breached = False, breached + ["error_rate"]
+        if not units:
+            passed, breached = False, breached + ["no_completions"]
+        ci = quantile_interval(ok_latencies, confidence)
+        return {"kind": "event", "name": "ramp.step", "ts": time.time(), "users": self.level,
+                "start_ts": self.level_started, "settled_ts": settled, "end_ts": now, "renders": len(units),
+                "images_per_min": verdicts["throughput"].measured, "p95_s": verdicts["latency_p95"].measured,
+                "error_pct": verdicts["error_rate"].measured, "gpu_util_mean": None, "passed": passed,
+                "breached": breached, "decided": decided, "completions_needed": needed,
+                "p95_ci_s": list(ci) if ci else None, "confidence": confidence}
