@@ -82,6 +82,10 @@ OPTIONS = [
            "OpenLoopUser: cap on work in flight; arrivals beyond it wait and count as late", _positive, "> 0"),
     Option("max_backlog", "COMFY_MAX_BACKLOG", 1000, int,
            "OpenLoopUser: arrivals waiting beyond this are dropped (counted)", _non_negative, ">= 0"),
+    Option("arrivals_trace", "COMFY_ARRIVALS_TRACE", "", str,
+           "OpenLoopUser: replay the arrivals of this file instead of --arrival: a run's comfyui_metrics.ndjson "
+           "or NDJSON lines {\"ts\": seconds, \"workflow\"|\"profile\": NAME}"),
+    Option("trace_speed", "COMFY_TRACE_SPEED", 1.0, float, "--arrivals-trace: replay k times faster", _positive, "> 0"),
     Option("gamma_cv", "COMFY_GAMMA_CV", 2.0, float, "gamma arrivals: coefficient of variation of the gaps", _positive, "> 0"),
     # shapes (scenarios/shapes/*.py)
     Option("ramp_start", "COMFY_RAMP_START", 2, int, "StepRamp: users (books) at the first step", _positive, "> 0"),

@@ -17,7 +17,7 @@ import gevent.pool
 from locust import User, constant, task
 from locust.exception import StopUser
 
-from comfyload.arrivals import ArrivalCounts, arrival_model
+from comfyload.arrivals import ArrivalCounts
 from comfyload.books import BookRun
 from comfyload.client import ComfyClient
 from comfyload.distributed import JOBS_DONE_MESSAGE, WorkerSink, jobs_share, role_of
@@ -27,6 +27,7 @@ from comfyload.options import OPTIONS
 from comfyload.preflight import check_server, plan_run
 from comfyload.recorder import RunRecorder, new_run_dir
 from comfyload.results import PromptResult
+from comfyload.trace import open_loop_model, serve_arrival
 from comfyload.workload import parse_inject_sleep, upload_inputs, with_injected_sleep
 
 RECENT_RECORDS = 200_000  # kept in memory for live SLA windows (shapes, web UI)
@@ -168,18 +169,18 @@ class ComfyHarness:
         self.audit["recorded"] += 1
         self.emit(result.to_record())
 
-    def run_prompt(self, fleet: Fleet, intended_send_ts: float | None = None) -> PromptResult:
-        client = fleet.pick()
-        graph, uploads = self.graph_for(self.workflow, None, client)
-        result = client.run_prompt(graph, self.workflow.name, timeout=self.opts.per_prompt_timeout,
+    def run_prompt(self, fleet: Fleet, intended_send_ts: float | None = None, workflow=None) -> PromptResult:
+        client, workflow = fleet.pick(), workflow or self.workflow
+        graph, uploads = self.graph_for(workflow, None, client)
+        result = client.run_prompt(graph, workflow.name, timeout=self.opts.per_prompt_timeout,
                                    intended_send_ts=intended_send_ts, download=self.opts.download,
                                    extra={"uploads": uploads} if uploads else None)
-        fire_request(self.environment, "COMFY", self.request_name(self.workflow.name, client), result.e2e_ms,
+        fire_request(self.environment, "COMFY", self.request_name(workflow.name, client), result.e2e_ms,
                      None if result.ok else failure_text(result), len(result.outputs), {"prompt_id": result.prompt_id})
         return result
 
-    def run_book(self, fleet: Fleet, intended_start: float | None = None) -> dict:
-        profile = self.book_mix.pick(self.rng)
+    def run_book(self, fleet: Fleet, intended_start: float | None = None, profile=None) -> dict:
+        profile = profile or self.book_mix.pick(self.rng)
 
         def page_done(page):
             failure = None if page.outcome == "success" else f"{page.outcome} after {page.retry_count} retries"
@@ -273,7 +274,7 @@ class OpenLoopUser(ComfyUser):
     def on_start(self) -> None:
         super().on_start()
         opts = self.harness.opts
-        self.model = arrival_model(opts.arrival, opts.arrival_rate, opts.gamma_cv)
+        self.model = open_loop_model(self.harness)   # --arrivals-trace, else arrival_model(...)
         self.pool = gevent.pool.Pool(opts.max_in_flight)
         self.backlog = collections.deque()
         self.arrivals = ArrivalCounts()
@@ -281,7 +282,7 @@ class OpenLoopUser(ComfyUser):
     @task
     def dispatch(self) -> None:
         next_t = time.time()
-        for gap in self.model.gaps(self.harness.rng):
+        for gap, what in self.model.arrivals(self.harness.rng):
             next_t += gap
             gevent.sleep(max(0.0, next_t - time.time()))
             if not self.harness.take_job():
@@ -290,25 +291,24 @@ class OpenLoopUser(ComfyUser):
             self.arrivals.scheduled += 1
             if self.pool.free_count() > 0:
                 self.arrivals.on_time += 1
-                self.pool.spawn(self._serve, next_t)
+                self.pool.spawn(self._serve, next_t, what)
             elif len(self.backlog) < self.harness.opts.max_backlog:
                 self.arrivals.late += 1
-                self.backlog.append(next_t)
+                self.backlog.append((next_t, what))
             else:
                 self.arrivals.dropped += 1
                 self.harness.finish_job()
+        self.pool.join()  # a trace ends
+        raise StopUser()
 
-    def _serve(self, intended: float) -> None:
+    def _serve(self, intended: float, what=None) -> None:
         """Runs one arrival, then whatever waits in the backlog, in this slot."""
         while intended is not None:
             try:
-                if self.harness.opts.arrival_unit == "book":
-                    self.harness.run_book(self.fleet, intended_start=intended)
-                else:
-                    self.harness.run_prompt(self.fleet, intended_send_ts=intended)
+                serve_arrival(self.harness, self.fleet, intended, what)
             finally:
                 self.harness.finish_job()
-            intended = self.backlog.popleft() if self.backlog else None
+            intended, what = self.backlog.popleft() if self.backlog else (None, None)
 
     def on_stop(self) -> None:
         if hasattr(self, "pool"):
