@@ -92,3 +92,8 @@ profile: setup
 .PHONY: bench
 bench: setup
 	$(PY) bench/run.py $(ARGS)
+
+# Time to the knee, adaptive vs linear step ramp, on Sleep-1-s books (~10 min): bench/RESULTS_knee.md
+.PHONY: bench-knee
+bench-knee: setup
+	$(PY) bench/knee.py $(ARGS)

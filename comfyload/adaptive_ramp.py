@@ -12,6 +12,7 @@
 The linear StepRamp (scenarios/shapes/step_ramp.py) stays the option that assumes nothing."""
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import replace
 
@@ -40,6 +41,10 @@ def predict_knee(harness, p95_target_s: float, maximum: int):
             break
         knee = n
     return min(knee, maximum), cycles, measured
+
+
+def say(text: str) -> None:
+    print(f"[comfyload] ramp: {text}", file=sys.stderr, flush=True)
 
 
 class AdaptiveRamp(LoadTestShape):
@@ -81,7 +86,11 @@ class AdaptiveRamp(LoadTestShape):
                       "unit": self.unit, "servers": len(harness.hosts), "probe_users": self.level,
                       "probe_s": now - self.level_started, "service": measured.service,
                       "client_s": measured.client_s, "server_gap_s": measured.server_gap_s,
-                      "p95_target_s": harness.sla.latency_p95_s})
+                      "p95_target_s": harness.sla.latency_p95_s, "pause_s": measured.workload.pause_s,
+                      "pause_every_s": measured.workload.pause_every_s})
+        service = ", ".join(f"{k} p50 {v['p50_s']:.3f} s" for k, v in measured.service.items())
+        say(f"probe at {self.level} {self.unit}: {service}; predicted knee {self.predicted} {self.unit} "
+            f"(SLA p95 {harness.sla.latency_p95_s:g} s)")
         return self._go(next_level({}, self.predicted, opts.ramp_max))
 
     def _go(self, level):
@@ -106,6 +115,11 @@ class AdaptiveRamp(LoadTestShape):
         step = self._judge(harness, units, settled, now, verdict, needed, confidence)
         harness.emit(step)
         self.results[self.level] = step
+        ci = step["p95_ci_s"]
+        say(f"{self.level} {self.unit}: {'PASS' if step['passed'] else 'FAIL'} "
+            f"({'decided' if step['decided'] else 'undecided'}) p95 "
+            + ("-" if step["p95_s"] is None else f"{step['p95_s']:.2f} s")
+            + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "") + f" on {step['renders']} pages, {now - self.level_started:.0f} s")
         level = next_level({u: s["passed"] for u, s in self.results.items()}, self.predicted, opts.ramp_max)
         if level is None:
             knee = knee_event(self.results, self.unit)
@@ -113,6 +127,8 @@ class AdaptiveRamp(LoadTestShape):
             knee.update(shape="adaptive", knee_low=low, knee_high=high, predicted=self.predicted,
                         time_to_knee_s=time.time() - self.began)
             harness.emit(knee)
+            say(f"knee {knee['users']} {self.unit} (interval {low}..{high}), predicted {self.predicted}, "
+                f"found in {knee['time_to_knee_s']:.0f} s")
             return None
         return self._go(level)
 

@@ -19,16 +19,16 @@ def records_of(run_dir, kind=None, name=None):
 
 def test_predicted_and_measured_knee_agree_within_one_book(comfy, runs_dir, tmp_path):
     # Books of Sleep-1-s pages on one ComfyUI: N books -> page latency N x 1 s, never less, +0.3-0.7 s
-    # when ComfyUI's gc pause (every ~10 s) falls in the wait. SLA p95 4.8 s (scenarios/sla/sleep.yaml):
-    # 5 books always fail (>= 5.0 s), 4 pass unless pauses exceed 0.8 s: the knee by hand is 4.
+    # when ComfyUI's gc pause (every ~10 s) falls in the wait. SLA p95 4.95 s (scenarios/sla/sleep.yaml):
+    # 5 books always fail (>= 5.0 s), 4 pass unless pauses exceed ~0.9 s: the knee by hand is 4.
     # Tolerance: one book, each way. The model sees the probe's service times and the pause it
-    # measured; the ramp judges each level on ~15-20 pages, and one pause longer than usual on a busy
-    # machine (0.7 s seen) can fail the 4-book step: measured 3. Predicted and measured two books
+    # measured; the ramp judges each level on ~10-20 pages, and pauses longer than usual on a busy
+    # machine (0.7 s seen, typical 0.3 s) can fail the 4-book step: measured 3. Predicted and measured two books
     # apart would need a model error of a whole page time (1 s): that is what this test catches.
     scenario = tmp_path / "ramp.yaml"
     scenario.write_text("user_class: BookUser\nshape: adaptive_ramp\nbook_profile: sleep_pages\n"
                         "sla: scenarios/sla/sleep.yaml\nramp_start: 3\nramp_hold: 40\nramp_max: 8\n"
-                        "ramp_ci_width: 0.2\nrun_time: 100s\nper_prompt_timeout: 30\n")
+                        "ramp_ci_width: 0.25\nrun_time: 100s\nper_prompt_timeout: 30\n")
     proc = run_cli("run", "--host", comfy, "--scenario", str(scenario), timeout=200)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-2000:]
     run = only_run_dir(runs_dir)
