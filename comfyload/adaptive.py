@@ -86,23 +86,26 @@ def quantile_interval(latencies, confidence: float, q: float = Q):
     return xs[lo], xs[hi]
 
 
-def next_level(passed: dict, predicted: int, maximum: int):
-    """Levels tried around the prediction: the predicted knee first, then one up while steps pass
-    (one down while they fail), bisecting once a pass and a failure are more than one apart.
+def next_level(passed: dict, predicted: int, maximum: int, hint: int | None = None):
+    """Levels tried around the prediction: the predicted knee first, then up while steps pass (down
+    while they fail) by 1, 2, 4 ... (a prediction far off costs log steps, not linear ones), then
+    bisection once a pass and a failure are more than one apart. `hint`: the knee predicted again
+    from the latest step (the service time drifts on a shared machine); the next level is the hint
+    when it lies inside what the steps so far allow.
     `passed`: users -> bool. None = the knee is bracketed (or the bounds are reached)."""
     if not passed:
         return max(1, min(predicted, maximum))
     good = [u for u, ok in passed.items() if ok]
     bad = [u for u, ok in passed.items() if not ok]
-    if not bad:
-        top = max(good)
-        return None if top >= maximum else top + 1
-    if not good:
-        low = min(bad)
-        return None if low <= 1 else low - 1
-    best, worst = max(good), min(bad)
-    if worst - best <= 1:
+    best, worst = max(good, default=0), min(bad, default=maximum + 1)
+    if worst - best <= 1 or (not bad and best >= maximum) or (not good and worst <= 1):
         return None
+    if hint is not None:
+        return min(max(hint, best + 1), worst - 1)
+    if not bad:
+        return min(maximum, best + 2 ** (len(good) - 1))
+    if not good:
+        return max(1, worst - 2 ** (len(bad) - 1))
     return (best + worst) // 2
 
 

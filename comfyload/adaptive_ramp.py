@@ -1,6 +1,7 @@
 """AdaptiveRamp: finds the knee in minutes by measuring where the model says it is.
 
-1. Probe: `--ramp-start` users until 20 completions; their service times (comfyload.plan.measure)
+1. Probe: `--ramp-start` users for 20 completions and 22 s at least (two of ComfyUI's gc pauses);
+   their service times, warm-up out (comfyload.plan.measure)
    go into the capacity model (comfyload.queueing), which predicts the knee for this SLA.
 2. Steps around the prediction (comfyload.adaptive.next_level): the predicted knee, then one up
    while steps pass, one down while they fail. Each step's window opens once the previous level's
@@ -19,19 +20,28 @@ from dataclasses import replace
 from locust import LoadTestShape
 
 from comfyload.adaptive import completions_needed, knee_interval, next_level, quantile_interval, step_verdict
+from comfyload.errors import UserError
 from comfyload.queueing import simulate_closed
 from comfyload.ramp import knee_event
 from comfyload.sla import evaluate, renders
 
 PROBE_COMPLETIONS = 20
+PROBE_MIN_S = 22.0          # ComfyUI pauses for gc.collect() at most every 10 s: see two, to model them
+PROBE_WARMUP = 0.1          # the probe's first completions (at least 3) are a fresh server's warm-up
 MIN_STEP_COMPLETIONS = 3
 PREDICTION_PAGES = 1500
 
 
 def predict_knee(harness, p95_target_s: float, maximum: int):
-    """(knee, {users: predicted p50 page latency}) from the probe's records."""
+    """(knee, {users: predicted p50 page latency}, measured) from the probe's records, warm-up out."""
+    return predict_knee_from(list(harness.recent), harness, p95_target_s, maximum)
+
+
+def predict_knee_from(records: list, harness, p95_target_s: float, maximum: int):
     from comfyload.plan import measure
-    measured = measure(list(harness.recent), {"parameters": harness.options})
+    done = sorted((r for r in records if r.get("kind") == "prompt" and r.get("done_ts")), key=lambda r: r["done_ts"])
+    warm = {id(r) for r in done[:max(3, int(len(done) * PROBE_WARMUP))]} if len(done) > 6 else set()
+    measured = measure([r for r in records if id(r) not in warm], {"parameters": harness.options})
     servers = len(harness.hosts)
     knee, cycles = 0, {}
     for n in range(1, maximum + 2):
@@ -79,9 +89,15 @@ class AdaptiveRamp(LoadTestShape):
 
     def _probe(self, harness, opts, now):
         done = [r for r in harness.recent if r.get("kind") == "prompt" and r.get("outcome") == "success"]
-        if len(done) < PROBE_COMPLETIONS and now - self.level_started < opts.ramp_hold:
+        probing = len(done) < PROBE_COMPLETIONS or now - self.level_started < PROBE_MIN_S
+        if probing and now - self.level_started < max(opts.ramp_hold, PROBE_MIN_S):
             return self.level, max(self.level, 1)
-        self.predicted, self.cycles, measured = predict_knee(harness, harness.sla.latency_p95_s, opts.ramp_max)
+        try:
+            self.predicted, self.cycles, measured = predict_knee(harness, harness.sla.latency_p95_s, opts.ramp_max)
+        except UserError as exc:   # nothing to measure (every probe prompt failed): climb from the probe level
+            say(f"no prediction ({exc}); measuring from {self.level} {self.unit}")
+            self.predicted = self.level
+            return self._go(self.level)
         harness.emit({"kind": "event", "name": "ramp.prediction", "ts": time.time(), "knee": self.predicted,
                       "unit": self.unit, "servers": len(harness.hosts), "probe_users": self.level,
                       "probe_s": now - self.level_started, "service": measured.service,
@@ -93,6 +109,13 @@ class AdaptiveRamp(LoadTestShape):
             f"(SLA p95 {harness.sla.latency_p95_s:g} s)")
         return self._go(next_level({}, self.predicted, opts.ramp_max))
 
+    def _cycle(self, level: int) -> float:
+        """One predicted page cycle at `level` (beyond the levels simulated: scaled from the last)."""
+        if level in self.cycles or not self.cycles:
+            return self.cycles.get(level, 0.0)
+        top = max(self.cycles)
+        return self.cycles[top] * level / top
+
     def _go(self, level):
         self.level, self.level_started = level, time.time()
         return self.level, max(self.level, 1)
@@ -101,7 +124,7 @@ class AdaptiveRamp(LoadTestShape):
         records = list(harness.recent)
         units_all = renders(records)
         carried = [r["done_ts"] for r in units_all if r["intended_send_ts"] < self.level_started and r.get("done_ts")]
-        settled = max(max(carried, default=self.level_started), self.level_started) + self.cycles.get(self.level, 0.0)
+        settled = max(max(carried, default=self.level_started), self.level_started) + self._cycle(self.level)
         units = [r for r in units_all if r["intended_send_ts"] >= settled and r.get("done_ts") is not None
                  and r["done_ts"] <= now]
         target = harness.sla.latency_p95_s
@@ -120,7 +143,10 @@ class AdaptiveRamp(LoadTestShape):
             f"({'decided' if step['decided'] else 'undecided'}) p95 "
             + ("-" if step["p95_s"] is None else f"{step['p95_s']:.2f} s")
             + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "") + f" on {step['renders']} pages, {now - self.level_started:.0f} s")
-        level = next_level({u: s["passed"] for u, s in self.results.items()}, self.predicted, opts.ramp_max)
+        hint = self._predict_again(harness, opts)
+        level = next_level({u: s["passed"] for u, s in self.results.items()}, self.predicted, opts.ramp_max, hint)
+        if level is not None:
+            say(f"knee predicted again from this step: {hint}; next {level} {self.unit}")
         if level is None:
             knee = knee_event(self.results, self.unit)
             low, high = knee_interval(self.results)
@@ -131,6 +157,19 @@ class AdaptiveRamp(LoadTestShape):
                 f"found in {knee['time_to_knee_s']:.0f} s")
             return None
         return self._go(level)
+
+    def _predict_again(self, harness, opts):
+        """The knee predicted from this step's own records (None when they cannot say)."""
+        started = self.level_started
+        recent = [r for r in harness.recent if r.get("kind") != "prompt" or r.get("intended_send_ts", 0) >= started]
+        if sum(1 for r in recent if r.get("kind") == "prompt" and r.get("outcome") == "success") < MIN_STEP_COMPLETIONS:
+            return None
+        try:
+            knee, cycles, _ = predict_knee_from(recent, harness, harness.sla.latency_p95_s, opts.ramp_max)
+        except UserError:
+            return None
+        self.cycles = {**self.cycles, **cycles}
+        return knee
 
     def _judge(self, harness, units, settled, now, verdict, needed, confidence) -> dict:
         targets = replace(harness.sla, warmup_seconds=0, warmup_prompts=0)

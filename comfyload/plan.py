@@ -69,7 +69,7 @@ def measure(records: list[dict], meta: dict, book_profile: str | None = None,
         raise UserError("the run has no successful prompt with a server execution time to plan from")
     gaps = server_gaps(prompts) or [0.0]
     gap = float(np.median(gaps))
-    pause_every_s, pause_s, gaps = server_pauses(gaps, timed)
+    pause_every_s, pauses, gaps = server_pauses(gaps, timed)
     samples: dict = {}
     for i, r in enumerate(timed):  # each execution with one measured gap: the gc pauses keep their share
         samples.setdefault(r["workflow"], []).append(r["execution_ms"] / 1000.0 + gaps[i % len(gaps)])
@@ -95,7 +95,8 @@ def measure(records: list[dict], meta: dict, book_profile: str | None = None,
     else:  # a prompt run: each prompt is a one-page "book", workflows mixed as measured
         spec = "prompts"
         profiles = [Profile(name, (tuple(s),), len(s)) for name, s in sorted(samples.items())]
-    workload = Workload(tuple(profiles), client_s=client_s, fail_p=fail_p, pause_every_s=pause_every_s, pause_s=pause_s,
+    workload = Workload(tuple(profiles), client_s=client_s, fail_p=fail_p, pause_every_s=pause_every_s,
+                        pause_s=float(np.median(pauses)) if pauses else 0.0, pause_samples=tuple(pauses),
                         max_retries=int(params.get("max_retries", 3)),
                         backoff_s=parse_backoff(params.get("retry_backoff_sec", "15,45,90")))
     service = {name: {"count": len(s), "p50_s": float(np.median(s)), "mean_s": float(np.mean(s))}
@@ -104,17 +105,18 @@ def measure(records: list[dict], meta: dict, book_profile: str | None = None,
     return Measured(workload, service, gap, client_s, len(prompts), spec, knees[-1] if knees else None)
 
 
-def server_pauses(gaps: list[float], timed: list[dict]) -> tuple[float, float, list[float]]:
-    """(every_s, pause_s, the other gaps): gaps far above the typical one are the server's periodic
-    pauses (ComfyUI's gc.collect() at most every 10 s); two or more make a period, over the span the
-    executions covered. Fewer stay ordinary gaps."""
+def server_pauses(gaps: list[float], timed: list[dict]) -> tuple[float, list[float], list[float]]:
+    """(every_s, the pauses, the other gaps): gaps far above the typical one are the server's periodic
+    pauses (ComfyUI's gc.collect() at most every 10 s; 0.3 s on a quiet machine, up to 2 s on a busy
+    one, so their lengths are kept); two or more make a period, over the span the executions
+    covered. Fewer stay ordinary gaps."""
     typical = float(np.median(gaps))
     pauses = [g for g in gaps if g > max(0.05, 5 * typical)]
     if len(pauses) < 2:
-        return 0.0, 0.0, gaps
+        return 0.0, [], gaps
     span = (max(r["execution_end"] for r in timed) - min(r["execution_start"] for r in timed)) / 1000.0
     rest = [g for g in gaps if g <= max(0.05, 5 * typical)] or [0.0]
-    return span / len(pauses), float(np.median(pauses)), rest
+    return span / len(pauses), pauses, rest
 
 
 @dataclass
@@ -144,7 +146,8 @@ def make_plan(measured: Measured, p95_target_s: float, error_budget_pct: float, 
 
 def format_plan(measured: Measured, plan: Plan) -> str:
     w = measured.workload
-    pause = (f"; server pause {w.pause_s:.2f} s every {w.pause_every_s:.1f} s" if w.pause_every_s else "")
+    pause = (f"; server pause {w.pause_s:.2f} s (p50; max {max(w.pause_samples):.2f}) every {w.pause_every_s:.1f} s"
+             if w.pause_every_s else "")
     lines = [f"measured: {measured.prompts} prompts; server gap between queued prompts {measured.server_gap_s:.3f} s{pause}; "
              f"harness overhead per page {measured.client_s:.3f} s; failed attempts {100 * w.fail_p:.1f} % "
              f"(retries {w.max_retries}, backoff {','.join(f'{b:g}' for b in w.backoff_s)} s)"]

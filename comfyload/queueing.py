@@ -41,6 +41,7 @@ class Workload:
     backoff_s: tuple[float, ...] = (15.0, 45.0, 90.0)   # the last value repeats
     pause_every_s: float = 0.0      # a server pauses this often between two prompts (ComfyUI's gc.collect()
     pause_s: float = 0.0            # every 10 s): periodic, so never two in one short window as i.i.d. draws would
+    pause_samples: tuple[float, ...] = ()   # measured pause lengths, drawn from when given (else pause_s)
 
     def backoff(self, retry: int) -> float:
         return self.backoff_s[min(retry, len(self.backoff_s)) - 1] if self.backoff_s else 0.0
@@ -119,7 +120,7 @@ class _Fleet:
         service = samples[0] if len(samples) == 1 else self.rng.choice(samples)
         if self.w.pause_every_s > 0 and t - self.last_pause[server] >= self.w.pause_every_s:
             self.last_pause[server] = t
-            service += self.w.pause_s
+            service += self.rng.choice(self.w.pause_samples) if self.w.pause_samples else self.w.pause_s
         job["server"] = server
         self.at(t + service, "done", job)
 

@@ -46,14 +46,26 @@ def test_quantile_interval_brackets_the_p95_rank():
 @pytest.mark.parametrize("passed,expected", [
     ({}, 4),                                   # start at the prediction
     ({4: True}, 5), ({4: True, 5: False}, None),   # prediction right: two steps
-    ({4: False}, 3), ({4: False, 3: False}, 2), ({4: False, 3: True}, None),
-    ({4: True, 5: True, 6: True}, 7),
+    ({4: False}, 3), ({4: False, 3: True}, None),
+    ({4: False, 3: False}, 1), ({4: False, 3: False, 1: True}, 2),   # far off: down by 1, 2, 4 ..., then bisect
+    ({4: True, 5: True}, 7), ({4: True, 5: True, 7: True}, 11), ({4: True, 5: True, 7: True, 11: False}, 9),
     ({4: True, 9: False}, 6),                  # bisect a wide bracket
     ({1: False}, None),                         # nothing passes
 ])
 def test_next_level_starts_at_the_prediction(passed, expected):
     pred = 1 if 1 in passed else 4
     assert next_level(passed, pred, maximum=20) == expected
+
+
+@pytest.mark.parametrize("passed,hint,expected", [
+    ({9: False}, 3, 3),                 # the service time rose: the new prediction jumps down
+    ({9: False, 3: True}, 3, 4),        # a pass at the hint: the next level up inside the bracket
+    ({9: False, 3: True, 4: False}, 3, None),
+    ({4: True}, 12, 12), ({4: True}, 30, 20),   # a jump up, capped at the maximum
+    ({4: True}, 2, 5),                  # a hint the steps already refute is moved inside the bracket
+])
+def test_next_level_follows_a_fresh_prediction_inside_the_bracket(passed, hint, expected):
+    assert next_level(passed, 9, maximum=20, hint=hint) == expected
 
 
 def test_knee_interval_widens_for_undecided_steps():
