@@ -37,11 +37,12 @@ def predict_knee(harness, p95_target_s: float, maximum: int):
     return predict_knee_from(list(harness.recent), harness, p95_target_s, maximum)
 
 
-def predict_knee_from(records: list, harness, p95_target_s: float, maximum: int):
+def predict_knee_from(records: list, harness, p95_target_s: float, maximum: int, service_since: float | None = None):
     from comfyload.plan import measure
     done = sorted((r for r in records if r.get("kind") == "prompt" and r.get("done_ts")), key=lambda r: r["done_ts"])
     warm = {id(r) for r in done[:max(3, int(len(done) * PROBE_WARMUP))]} if len(done) > 6 else set()
-    measured = measure([r for r in records if id(r) not in warm], {"parameters": harness.options})
+    measured = measure([r for r in records if id(r) not in warm], {"parameters": harness.options},
+                       service_since=service_since)
     servers = len(harness.hosts)
     knee, cycles = 0, {}
     for n in range(1, maximum + 2):
@@ -159,13 +160,16 @@ class AdaptiveRamp(LoadTestShape):
         return self._go(level)
 
     def _predict_again(self, harness, opts):
-        """The knee predicted from this step's own records (None when they cannot say)."""
+        """The knee predicted from this step's service times and the pauses seen since the probe
+        (None when the step has too few completions to say)."""
         started = self.level_started
-        recent = [r for r in harness.recent if r.get("kind") != "prompt" or r.get("intended_send_ts", 0) >= started]
-        if sum(1 for r in recent if r.get("kind") == "prompt" and r.get("outcome") == "success") < MIN_STEP_COMPLETIONS:
+        records = [r for r in harness.recent if r.get("kind") != "prompt" or r.get("intended_send_ts", 0) >= self.began]
+        if sum(1 for r in records if r.get("kind") == "prompt" and r.get("outcome") == "success"
+               and r["intended_send_ts"] >= started) < MIN_STEP_COMPLETIONS:
             return None
         try:
-            knee, cycles, _ = predict_knee_from(recent, harness, harness.sla.latency_p95_s, opts.ramp_max)
+            knee, cycles, _ = predict_knee_from(records, harness, harness.sla.latency_p95_s, opts.ramp_max,
+                                                service_since=started)
         except UserError:
             return None
         self.cycles = {**self.cycles, **cycles}

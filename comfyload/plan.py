@@ -58,8 +58,10 @@ def server_gaps(prompts: list[dict]) -> list[float]:
 
 
 def measure(records: list[dict], meta: dict, book_profile: str | None = None,
-            profiles_file: str | None = None) -> Measured:
-    """The model's inputs, from a run's records and meta.json."""
+            profiles_file: str | None = None, service_since: float | None = None) -> Measured:
+    """The model's inputs, from a run's records and meta.json. `service_since`: take service times
+    and overheads only from prompts sent since then (the server's pauses still from all records:
+    they come every ~10 s, a short window sees too few)."""
     from comfyload.books import load_book_mix  # workflows on disk: only when planning
     from comfyload.retry import parse_backoff
 
@@ -70,6 +72,9 @@ def measure(records: list[dict], meta: dict, book_profile: str | None = None,
     gaps = server_gaps(prompts) or [0.0]
     gap = float(np.median(gaps))
     pause_every_s, pauses, gaps = server_pauses(gaps, timed)
+    if service_since is not None:
+        recent = [r for r in timed if r["intended_send_ts"] >= service_since]
+        timed = recent or timed
     samples: dict = {}
     for i, r in enumerate(timed):  # each execution with one measured gap: the gc pauses keep their share
         samples.setdefault(r["workflow"], []).append(r["execution_ms"] / 1000.0 + gaps[i % len(gaps)])

@@ -75,3 +75,18 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, text):
 def test_not_a_run_folder(tmp_path, capsys):
     assert main(["plan", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_service_since_takes_recent_service_but_all_pauses():
+    # executions 1 s for the first 20, 2 s after (the machine got busier); a 0.5 s pause every 10 prompts
+    runs, t = [], 0
+    for i in range(40):
+        exec_ms = 1000 if i < 20 else 2000
+        t += 500 if i % 10 == 0 and i else 0
+        runs.append(prompt(i, t, exec_ms=exec_ms, create_ms=0))
+        t += exec_ms
+    for r in runs[20:]:
+        r["intended_send_ts"] = 100.0   # sent after the first 20 (all were created at 0)
+    m = measure(runs, {"parameters": {}}, service_since=100.0)
+    assert m.service["sleep1"]["p50_s"] == pytest.approx(2.0)
+    assert m.workload.pause_samples == (0.5, 0.5, 0.5) and m.workload.pause_every_s > 0
