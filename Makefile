@@ -102,3 +102,8 @@ profile: setup
 .PHONY: bench
 bench: setup
 	$(PY) -m bench.run $(ARGS)
+
+# Time to the knee, adaptive vs linear step ramp, on Sleep-1-s books (~10 min): bench/RESULTS_knee.md
+.PHONY: bench-knee
+bench-knee: setup
+	$(PY) -m bench.knee $(ARGS)

@@ -20,12 +20,25 @@ def test_round_robin_alternates():
     assert [fleet.pick().server for _ in range(4)] == ["a", "b", "a", "b"]
 
 
-def test_least_queue_prefers_the_shorter_queue_and_counts_our_own_in_flight():
-    a, b = fake("a", queue=5), fake("b", queue=1)
+def test_least_queue_routes_on_our_exact_in_flight_plus_others_load():
+    a, b = fake("a"), fake("b")
     fleet = Fleet([a, b], "least_queue", probe_s=3600)
+    picks = [fleet.pick().server for _ in range(4)]
+    assert sorted(picks) == ["a", "a", "b", "b"], "4 users on 2 idle servers: 2 and 2"
+    # a stale broadcast (b still shows 3 queued after one of ours finished there) adds no load:
+    # 3 queued - our 2 at that moment = 1 from others in one estimate, 0 in the one before
+    fleet.status_seen("b", 3)
+    fleet.observe(result("b", "success"))
+    assert fleet.pick().server == "b", "b has 1 of ours in flight, a has 2"
+    # someone else keeps 5 prompts queued on a (two broadcasts agree): a is the longer queue
+    fleet.status_seen("a", 7)
+    fleet.status_seen("a", 7)
+    fleet.observe(result("b", "success"))
+    fleet.observe(result("b", "success"))
+    assert fleet.in_flight == {"a": 2, "b": 0}
     assert fleet.pick().server == "b"
-    b.queue_remaining = 9
-    assert fleet.pick().server == "a"
+    fleet.pick()
+    assert fleet.pick().server == "b", "a: 2 ours + 5 others; b: 2 ours"
 
 
 def test_sticky_keeps_a_book_on_its_server_until_it_leaves_rotation():
@@ -66,3 +79,23 @@ def test_jobs_are_split_so_every_job_is_someones(total, workers, shares):
             f"print([jobs_share({total}, i, {workers}) for i in range({workers})])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == str(shares)
+
+
+def test_server_balance_sees_in_flight_and_latency_not_only_completions():
+    from comfyload.analysis.fleet_figures import format_balance, server_balance
+
+    def p(server, start, end):
+        return {"server": server, "sent_ts": start, "intended_send_ts": start, "done_ts": end, "outcome": "success",
+                "e2e_ms": (end - start) * 1000}
+    # 10 s: server a holds 3 prompts all the time (each 1.5 s), b holds 1 (each 0.5 s);
+    # completions 18 vs 20 look even
+    a = [p("a", t, t + 1.5) for k in range(3) for t in [k * 0.5 + 1.5 * i for i in range(6)]][:20]
+    b = [p("b", 0.5 * i, 0.5 * i + 0.5) for i in range(20)]
+    bal = server_balance(a + b)
+    assert bal["by_server"]["b"]["mean_in_flight"] == pytest.approx(1.0)
+    assert bal["by_server"]["b"]["max_in_flight"] == 1
+    assert bal["by_server"]["a"]["max_in_flight"] == 3
+    assert bal["latency_imbalance"] == pytest.approx(3.0)
+    assert bal["in_flight_imbalance"] > 1.4
+    assert "p50 3.00 (slowest / fastest)" in format_balance(bal)[-1]
+    assert server_balance(b) is None

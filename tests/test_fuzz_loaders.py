@@ -23,7 +23,7 @@ from comfyload.orchestration.faults import parse_fault_plan
 from comfyload.protocol.workload import load_workflow, validate_against_server
 from comfyload.workloads import options as opts
 from comfyload.workloads.book import load_book_mix
-from comfyload.workloads.plan import plan_run
+from comfyload.workloads.preflight import plan_run
 from reports.figures import report_summary, targets_for
 from reports.run_folder import load_run
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from comfyload.analysis.fleet_figures import format_balance, server_balance
 from comfyload.analysis.metrics import by_kind, calculate_metrics, percentile, population
 from comfyload.analysis.sla import MetricVerdict, SlaTargets
 
@@ -16,7 +17,9 @@ def summarise(records, targets: SlaTargets, drill: dict | None = None) -> dict:
 def summary_of(metrics, records) -> dict:
     summary = metrics.as_dict()
     prompts = by_kind(records).get("prompt", [])
-    summary["servers"] = per_server(prompts) if len({r.get("server") for r in prompts}) > 1 else None
+    fleet = len({r.get("server") for r in prompts}) > 1
+    summary["servers"] = per_server(prompts) if fleet else None
+    summary["server_balance"] = server_balance(prompts) if fleet else None
     return summary
 
 
@@ -88,6 +91,8 @@ def format_summary(summary: dict) -> str:
                          f"{'-' if rate is None else f'{rate:.1f}'} images/min, p95 {seconds(v, 'p95_ms')}")
         if fleet["imbalance"] is not None:
             lines.append(f"fleet imbalance: {fleet['imbalance']:.2f} (busiest server / even share)")
+    if summary.get("server_balance"):
+        lines += format_balance(summary["server_balance"])
     knee = summary.get("ramp_knee")
     if knee:
         rate = knee.get("images_per_min")

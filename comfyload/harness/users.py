@@ -28,9 +28,10 @@ from comfyload.protocol.outages import OutageMonitor
 from comfyload.protocol.results import PromptResult
 from comfyload.protocol.workload import parse_inject_sleep, upload_inputs, with_injected_sleep
 from comfyload.workloads.book import BookRun
-from comfyload.workloads.open_loop import ArrivalCounts, arrival_model
+from comfyload.workloads.open_loop import ArrivalCounts
 from comfyload.workloads.options import OPTIONS
-from comfyload.workloads.plan import check_server, plan_run
+from comfyload.workloads.preflight import check_server, plan_run
+from comfyload.workloads.trace import open_loop_model, serve_arrival
 
 RECENT_RECORDS = 200_000  # kept in memory for live SLA windows (shapes, web UI)
 FLEET_SUBMIT_RETRY_S = 2.0  # in a fleet, a POST that keeps failing gives up quickly: the next goes elsewhere
@@ -181,19 +182,20 @@ class ComfyHarness:
         self.audit["recorded"] += 1
         self.emit(result.to_record())
 
-    def run_prompt(self, fleet: Fleet, intended_send_ts: float | None = None,
+    def run_prompt(self, fleet: Fleet, intended_send_ts: float | None = None, workflow=None,
                    lateness_ms: float | None = None) -> PromptResult:
-        client = fleet.pick()
-        graph, uploads = self.graph_for(self.workflow, None, client)
+        client, workflow = fleet.pick(), workflow or self.workflow
+        graph, uploads = self.graph_for(workflow, None, client)
         extra = {**({"uploads": uploads} if uploads else {}), **({"lateness_ms": lateness_ms} if lateness_ms else {})}
-        result = client.run_prompt(graph, self.workflow.name, timeout=self.opts.per_prompt_timeout,
+        result = client.run_prompt(graph, workflow.name, timeout=self.opts.per_prompt_timeout,
                                    intended_send_ts=intended_send_ts, download=self.opts.download, extra=extra)
-        fire_request(self.environment, "COMFY", self.request_name(self.workflow.name, client), result.e2e_ms,
+        fire_request(self.environment, "COMFY", self.request_name(workflow.name, client), result.e2e_ms,
                      None if result.ok else failure_text(result), len(result.outputs), {"prompt_id": result.prompt_id})
         return result
 
-    def run_book(self, fleet: Fleet, intended_start: float | None = None, lateness_ms: float | None = None) -> dict:
-        profile = self.book_mix.pick(self.rng)
+    def run_book(self, fleet: Fleet, intended_start: float | None = None, profile=None,
+                 lateness_ms: float | None = None) -> dict:
+        profile = profile or self.book_mix.pick(self.rng)
 
         def page_done(page):
             failure = None if page.outcome == "success" else f"{page.outcome} after {page.retry_count} retries"
@@ -290,7 +292,7 @@ class OpenLoopUser(ComfyUser):
     def on_start(self) -> None:
         super().on_start()
         opts = self.harness.opts
-        self.model = arrival_model(opts.arrival, opts.arrival_rate, opts.gamma_cv)
+        self.model = open_loop_model(self.harness)   # --arrivals-trace, else arrival_model(...)
         self.pool = gevent.pool.Pool(opts.max_in_flight)
         self.backlog = collections.deque()
         self.arrivals = ArrivalCounts()
@@ -298,7 +300,7 @@ class OpenLoopUser(ComfyUser):
     @task
     def dispatch(self) -> None:
         next_t = time.time()
-        for gap in self.model.gaps(self.harness.rng):
+        for gap, what in self.model.arrivals(self.harness.rng):
             next_t += gap
             gevent.sleep(max(0.0, next_t - time.time()))
             if not self.harness.take_job():
@@ -307,14 +309,16 @@ class OpenLoopUser(ComfyUser):
             self.arrivals.scheduled += 1
             if self.pool.free_count() > 0:
                 self.arrivals.on_time += 1
-                self.pool.spawn(self._serve, next_t)
+                self.pool.spawn(self._serve, next_t, what)
             elif len(self.backlog) < self.harness.opts.max_backlog:
                 self.arrivals.late += 1
-                self.backlog.append(next_t)
+                self.backlog.append((next_t, what))
             else:
                 self.arrivals.dropped += 1
                 self.unserved(next_t, DROPPED)
                 self.harness.finish_job()
+        self.pool.join()  # a trace ends
+        raise StopUser()
 
     def unserved(self, intended: float, outcome: str) -> None:
         """An arrival that never got a slot: dropped (backlog full), or still waiting when load
@@ -323,18 +327,15 @@ class OpenLoopUser(ComfyUser):
                            "intended_send_ts": intended, "done_ts": time.time(), "e2e_ms": None,
                            "lateness_ms": (time.time() - intended) * 1000.0})
 
-    def _serve(self, intended: float) -> None:
+    def _serve(self, intended: float, what=None) -> None:
         """Runs one arrival, then whatever waits in the backlog, in this slot."""
         lateness_ms = None
         while intended is not None:
             try:
-                if self.harness.opts.arrival_unit == "book":
-                    self.harness.run_book(self.fleet, intended_start=intended, lateness_ms=lateness_ms)
-                else:
-                    self.harness.run_prompt(self.fleet, intended_send_ts=intended, lateness_ms=lateness_ms)
+                serve_arrival(self.harness, self.fleet, intended, what, lateness_ms)
             finally:
                 self.harness.finish_job()
-            intended = self.backlog.popleft() if self.backlog else None
+            intended, what = self.backlog.popleft() if self.backlog else (None, None)
             lateness_ms = None if intended is None else (time.time() - intended) * 1000.0
 
     def on_stop(self) -> None:
@@ -342,7 +343,7 @@ class OpenLoopUser(ComfyUser):
             self.pool.kill()
             backlog_left = len(self.backlog)
             while self.backlog:
-                self.unserved(self.backlog.popleft(), CUT_OFF)
+                self.unserved(self.backlog.popleft()[0], CUT_OFF)
             self.harness.emit({"kind": "event", "name": "arrivals.summary", "ts": time.time(),
                                "model": self.model.kind, "rate_per_s": self.model.rate, **self.arrivals.as_dict(),
                                "backlog_left": backlog_left})

@@ -28,11 +28,12 @@ from comfyload.common.recorder import RUNS_ROOT, RunRecorder, new_run_dir, read_
 from comfyload.common.yamlfile import read_mapping
 from comfyload.orchestration import run_outputs
 from comfyload.orchestration.faults import FaultSchedule, HookCrash, LocalCrash, make_proxy, parse_fault_plan
+from comfyload.orchestration.plan_command import add_plan_parser, run_plan
 from comfyload.orchestration.server import DeathWatch, LocalComfyUI, exit_on_sigterm, free_port
 from comfyload.protocol.client import ComfyClient
 from comfyload.protocol.fleet import parse_hosts
 from comfyload.workloads import options as opts
-from comfyload.workloads.plan import check_server, plan_run
+from comfyload.workloads.preflight import check_server, plan_run
 
 SCENARIOS_DIR = REPO / "scenarios"
 SCENARIO_RUN_KEYS = {"description", "user_class", "users", "spawn_rate", "run_time", "shape", "fault"}
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("locust_args", nargs=argparse.REMAINDER, help="after `--`: extra Locust options")
     for name, (_main, text) in delegated_commands().items():
         sub.add_parser(name, help=text, description=text + f" (see `comfyload {name} --help`)", add_help=False)
+    add_plan_parser(sub)
     return parser
 
 
@@ -301,6 +303,8 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "faults":
             return run_fault_suite(args)
+        if args.command == "plan":
+            return run_plan(args)
         scenario = load_scenario(args.scenario)
         settings = resolve_settings(args, scenario)
         plan = plan_run(settings, {settings["user_class"]})

@@ -126,6 +126,7 @@ class ComfyClient:
         self._finisher = None
         self.reconnects = 0
         self.queue_remaining = None  # from the server's `status` broadcasts (fleet routing)
+        self.on_status = None        # (server, queue_remaining) on each broadcast: the fleet's load from others
         self.submit_retry_s = SUBMIT_RETRY_S  # cap on POST retries (a fleet fails faster, to another server)
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -514,6 +515,8 @@ class ComfyClient:
             return
         if message.get("type") == "status":
             self.queue_remaining = ((data.get("status") or {}).get("exec_info") or {}).get("queue_remaining")
+            if self.on_status is not None and self.queue_remaining is not None:
+                self.on_status(self.server, self.queue_remaining)
             return
         watch = self._watches.get(data.get("prompt_id"))
         if watch is not None:

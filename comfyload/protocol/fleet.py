@@ -1,7 +1,10 @@
 """A fleet of ComfyUI servers behind one `pick()`. Routing: `round_robin` and `least_queue` per
 prompt (a book's pages spread out), `sticky` per book (all pages of a book on one server).
-least_queue reads each server's queue_remaining from the `status` messages ComfyUI broadcasts on
-every queue change (free: the socket is open anyway), plus our own prompts in flight there.
+least_queue routes on what the harness knows exactly, its own prompts in flight on each server,
+plus the load others put there: the queue_remaining of ComfyUI's `status` broadcasts less our own
+prompts at that moment (the smaller of the last two such estimates, so a broadcast that races one of
+our completions adds no phantom load). Routing on the broadcasts alone follows a stale number: one
+server held 3 of 4 prompts and the other 1 for a whole run.
 A server that fails `max_failures` times in a row leaves rotation; a probe brings it back."""
 from __future__ import annotations
 
@@ -47,6 +50,9 @@ class Fleet:
         self.failures = {c.server: 0 for c in clients}
         self.out = set()            # servers out of rotation
         self.in_flight = {c.server: 0 for c in clients}
+        self.others = {c.server: (0, 0) for c in clients}   # last two estimates of others' prompts queued
+        for c in clients:
+            c.on_status = self.status_seen
         self.sticky = {}            # book key -> client
         self._turn = itertools.count()
         self._lock = threading.Lock()
@@ -78,9 +84,15 @@ class Fleet:
             return chosen
 
     def _load(self, client) -> tuple:
-        """The server's own queue (from its status broadcasts) or our prompts there, whichever
-        is larger (the broadcast lags a submit by a moment); ties go to the fewest in flight."""
-        return max(client.queue_remaining or 0, self.in_flight[client.server]), self.in_flight[client.server]
+        """Our prompts in flight there plus the others' (estimated); ties go to the fewest of ours."""
+        mine = self.in_flight[client.server]
+        return mine + min(self.others[client.server]), mine
+
+    def status_seen(self, server: str, queue_remaining: int) -> None:
+        """A `status` broadcast: what is queued there beyond our own prompts is someone else's."""
+        with self._lock:
+            estimate = max(0, int(queue_remaining) - self.in_flight.get(server, 0))
+            self.others[server] = (self.others.get(server, (0, 0))[1], estimate)
 
     def observe(self, result) -> None:
         """Every finished prompt: counts consecutive failures per server."""

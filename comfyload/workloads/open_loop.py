@@ -18,6 +18,12 @@ class ArrivalModel:
     rate: float        # arrivals per second
     gamma_cv: float = 2.0  # gamma only: coefficient of variation of the gaps (> 1 = bursty)
 
+    def arrivals(self, rng: random.Random):
+        """(gap, what arrived) pairs, endless; what = None: the run's own workflow or book
+        (a trace, comfyload/trace.py, names it per arrival)."""
+        for gap in self.gaps(rng):
+            yield gap, None
+
     def gaps(self, rng: random.Random):
         """Endless inter-arrival gaps in seconds; every model has mean 1/rate."""
         mean = 1.0 / self.rate

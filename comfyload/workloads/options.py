@@ -85,12 +85,22 @@ OPTIONS = [
            "OpenLoopUser: cap on work in flight; arrivals beyond it wait and count as late", _positive, "> 0"),
     Option("max_backlog", "COMFY_MAX_BACKLOG", 1000, int,
            "OpenLoopUser: arrivals waiting beyond this are dropped (counted)", _non_negative, ">= 0"),
+    Option("arrivals_trace", "COMFY_ARRIVALS_TRACE", "", str,
+           "OpenLoopUser: replay the arrivals of this file instead of --arrival: a run's comfyui_metrics.ndjson "
+           "or NDJSON lines {\"ts\": seconds, \"workflow\"|\"profile\": NAME}"),
+    Option("trace_speed", "COMFY_TRACE_SPEED", 1.0, float, "--arrivals-trace: replay k times faster", _positive, "> 0"),
     Option("gamma_cv", "COMFY_GAMMA_CV", 2.0, float, "gamma arrivals: coefficient of variation of the gaps", _positive, "> 0"),
     # shapes (scenarios/shapes/*.py)
     Option("ramp_start", "COMFY_RAMP_START", 2, int, "StepRamp: users (books) at the first step", _positive, "> 0"),
     Option("ramp_step", "COMFY_RAMP_STEP", 1, int, "StepRamp: users added per step", _positive, "> 0"),
     Option("ramp_hold", "COMFY_RAMP_HOLD", 60.0, float, "StepRamp: seconds each step is held", _positive, "> 0"),
     Option("ramp_max", "COMFY_RAMP_MAX", 50, int, "StepRamp: never go above this many users", _positive, "> 0"),
+    Option("ramp_ci_width", "COMFY_RAMP_CI_WIDTH", 0.1, float,
+           "AdaptiveRamp: a step holds the completions for a p95 interval this wide in quantile level "
+           "(0.1: ~p90..p100), unless its verdict is decided sooner", lambda v: 0 < v < 1, "between 0 and 1"),
+    Option("ramp_confidence", "COMFY_RAMP_CONFIDENCE", 0.9, float,
+           "AdaptiveRamp: confidence of a step's verdict and of its p95 interval", lambda v: 0.5 <= v < 1,
+           ">= 0.5 and < 1"),
     Option("spike_users", "COMFY_SPIKE_USERS", 10, int, "Spike: users during the spike", _positive, "> 0"),
     Option("spike_base", "COMFY_SPIKE_BASE", 2, int, "Spike: users before and after", _positive, "> 0"),
     Option("spike_at", "COMFY_SPIKE_AT", 30.0, float, "Spike: seconds into the run", _non_negative, ">= 0"),

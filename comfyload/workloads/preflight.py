@@ -48,6 +48,10 @@ def plan_run(values: dict, user_classes: set[str]) -> RunPlan:
     workflows = book_mix.all_workflows if book_mix else []
     if not book_mix or user_classes - {"BookUser", "OpenLoopUser"}:
         workflows = [workflow] + workflows
+    if "OpenLoopUser" in user_classes and values.get("arrivals_trace"):
+        from comfyload.workloads.trace import load_trace, trace_workflow_names  # the trace's workflows are checked too
+        trace = load_trace(values["arrivals_trace"], values["trace_speed"])
+        workflows += [load_workflow(name) for name in trace_workflow_names(trace, values["book_profiles"], values["workflow"])]
     workflows = list({wf.path: wf for wf in workflows}.values())
     return RunPlan(workflow=workflows[0], workflows=workflows, book_mix=book_mix, policy=policy, sla=sla)
 
