@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[0] != "finish":
         print("usage: python -m comfyload.orchestration.ui_session finish RUN_DIR SLA_FILE", file=sys.stderr)
         return 2
-    from comfyload.orchestration.cli import finish
+    from comfyload.orchestration.run import finish
     os.environ.setdefault("MPLBACKEND", "Agg")
     return finish(Path(argv[1]), argv[2], None)
 
