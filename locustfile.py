@@ -16,7 +16,8 @@ from comfyload.common.errors import UserError
 from comfyload.harness import console, exact_stats, webui
 from comfyload.harness import gpu as gpu_locust
 from comfyload.harness.distributed import MasterSide, role_of
-from comfyload.harness.users import BookUser, ComfyHarness, OpenLoopUser, PromptUser  # noqa: F401  (Locust picks user classes up from here)
+from comfyload.harness.harness import ComfyHarness
+from comfyload.harness.users import BookUser, OpenLoopUser, PromptUser  # noqa: F401  (Locust picks user classes up from here)
 from comfyload.harness.webui_runs import UiSession, end_run, is_web_ui_run, select_user_class
 from comfyload.workloads import options
 

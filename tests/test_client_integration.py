@@ -22,7 +22,9 @@ def fault_graph(mode):
 @pytest.fixture
 def client(comfy):
     records = []
-    c = ComfyClient(comfy, on_result=records.append).start()
+    c = ComfyClient(comfy)
+    c.events.prompt_done.add_listener(lambda result: records.append(result))
+    c.start()
     c.records = records
     yield c
     c.close()

@@ -4,11 +4,14 @@ from types import SimpleNamespace
 import pytest
 
 from comfyload.common.errors import UserError
+from comfyload.common.hooks import Events
 from comfyload.protocol.fleet import Fleet, parse_hosts
 
 
 def fake(server, queue=0):
-    return SimpleNamespace(server=server, queue_remaining=queue, close=lambda: None)
+    """A client as the fleet sees it: a server, its events, close()."""
+    events = Events("prompt_submitted", "prompt_done", "connection_changed", "status_broadcast")
+    return SimpleNamespace(server=server, queue_remaining=queue, close=lambda: None, events=events)
 
 
 def result(server, outcome):
@@ -99,3 +102,13 @@ def test_server_balance_sees_in_flight_and_latency_not_only_completions():
     assert bal["in_flight_imbalance"] > 1.4
     assert "p50 3.00 (slowest / fastest)" in format_balance(bal)[-1]
     assert server_balance(b) is None
+
+
+def test_the_fleet_hears_its_clients_through_their_events():
+    a, b = fake("a"), fake("b")
+    fleet = Fleet([a, b], "least_queue", max_failures=2, probe_s=3600)
+    assert fleet.pick().server == "a" and fleet.in_flight["a"] == 1
+    a.events.prompt_done.fire(result=result("a", "success"))
+    assert fleet.in_flight["a"] == 0, "prompt_done reached Fleet.observe"
+    b.events.connection_changed.fire(state="down", server="b")
+    assert "b" in fleet.out, "connection_changed reached the fleet"

@@ -18,8 +18,8 @@ from synthetic import meta_for, prompt_record, write_run_folder
 
 from comfyload.analysis.sla import load_compare, load_sla
 from comfyload.common.errors import UserError
-from comfyload.orchestration.scenario import load_scenario, resolve_settings
 from comfyload.orchestration.faults import parse_fault_plan
+from comfyload.orchestration.scenario import load_scenario, resolve_settings
 from comfyload.protocol.workload import load_workflow, validate_against_server
 from comfyload.workloads import options as opts
 from comfyload.workloads.book import load_book_mix

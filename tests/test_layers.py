@@ -86,3 +86,18 @@ def test_the_entry_points_import():
     code = "import locustfile, importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules)
     proc = subprocess.run([sys.executable, "-c", code], cwd=str(REPO), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_a_failing_listener_is_logged_and_the_others_still_run(caplog):
+    from comfyload.common.hooks import EventHook
+    hook, heard = EventHook("prompt_done"), []
+
+    def broken(result):
+        raise RuntimeError("listener bug")
+
+    hook.add_listener(broken)
+    hook.add_listener(lambda result: heard.append(result))
+    hook.fire(result="r1")
+    assert heard == ["r1"] and "a listener of prompt_done failed" in caplog.text
+    with pytest.raises(TypeError):
+        hook.fire("positional")  # keyword-only, like Locust's

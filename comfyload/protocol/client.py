@@ -19,6 +19,7 @@ import requests
 import websocket
 
 from comfyload.common.errors import UserError
+from comfyload.common.hooks import Events
 from comfyload.protocol.results import PromptResult, apply_status_message, server_timings, summarise_validation_error
 
 log = logging.getLogger(__name__)
@@ -92,17 +93,17 @@ class ComfyClient:
     """
 
     def __init__(self, server: str, completion: str = "ws", worker: str = "",
-                 http_timeout: float = 30.0, pool_size: int = 64, on_result=None, on_submit=None,
-                 on_connection=None):
+                 http_timeout: float = 30.0, pool_size: int = 64):
         self.server = server.rstrip("/")
         if "://" not in self.server:
             self.server = "http://" + self.server
         self.worker = worker
-        self.on_result = on_result  # gets every finished PromptResult: exactly one per submitted prompt
-        self.on_submit = on_submit  # called once per run_prompt (the audit's "submitted")
-        # ("down", server) when the socket drops, ("up", server) when it is back, ("unreachable", server)
-        # when a request to the server failed at the network level
-        self.on_connection = on_connection
+        # prompt_submitted(result): once per run_prompt (the audit's "submitted");
+        # prompt_done(result): exactly once per submitted prompt, its record complete;
+        # connection_changed(state, server): "down" when the socket drops, "up" when it is back,
+        #   "unreachable" when a request failed at the network level;
+        # status_broadcast(server, queue_remaining): each `status` message (the fleet's load from others)
+        self.events = Events("prompt_submitted", "prompt_done", "connection_changed", "status_broadcast")
         self.poll_interval = parse_completion(completion)
         self.http_timeout = http_timeout
         self.http = requests.Session()
@@ -126,7 +127,6 @@ class ComfyClient:
         self._finisher = None
         self.reconnects = 0
         self.queue_remaining = None  # from the server's `status` broadcasts (fleet routing)
-        self.on_status = None        # (server, queue_remaining) on each broadcast: the fleet's load from others
         self.submit_retry_s = SUBMIT_RETRY_S  # cap on POST retries (a fleet fails faster, to another server)
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -205,8 +205,7 @@ class ComfyClient:
                               completion="ws" if self.poll_interval is None else "poll",
                               node_classes={k: v.get("class_type") for k, v in graph.items()})
         watch = _Watch(result, list(graph))
-        if self.on_submit is not None:
-            self.on_submit(result)
+        self.events.prompt_submitted.fire(result=result)
         if self.poll_interval is None:
             with self._lock:
                 self._watches[result.prompt_id] = watch
@@ -233,12 +232,11 @@ class ComfyClient:
             else:
                 with self._lock:
                     self._watches.pop(result.prompt_id, None)
-                if self.on_result is not None:
-                    self.on_result(result)
+                self.events.prompt_done.fire(result=result)
         return result
 
     def flush(self, timeout: float = HISTORY_WRITE_WAIT_S + 35) -> None:
-        """Waits until every finished prompt's record has been handed to on_result."""
+        """Waits until every finished prompt's record has been handed to prompt_done's listeners."""
         with self._unfinished_cv:
             self._unfinished_cv.wait_for(lambda: not self._unfinished, timeout)
 
@@ -397,11 +395,7 @@ class ComfyClient:
             for watch in batch:
                 result = watch.result
                 result.create_time = server_timings(recent.get(result.prompt_id) or self._history_entry(result.prompt_id))["create_time"]
-                if self.on_result is not None:
-                    try:
-                        self.on_result(result)
-                    except Exception:  # a listener's bug must not lose the other records
-                        log.exception("on_result listener failed")
+                self.events.prompt_done.fire(result=result)
                 with self._lock:
                     self._watches.pop(result.prompt_id, None)
                 with self._unfinished_cv:
@@ -515,19 +509,15 @@ class ComfyClient:
             return
         if message.get("type") == "status":
             self.queue_remaining = ((data.get("status") or {}).get("exec_info") or {}).get("queue_remaining")
-            if self.on_status is not None and self.queue_remaining is not None:
-                self.on_status(self.server, self.queue_remaining)
+            if self.queue_remaining is not None:
+                self.events.status_broadcast.fire(server=self.server, queue_remaining=self.queue_remaining)
             return
         watch = self._watches.get(data.get("prompt_id"))
         if watch is not None:
             watch.on_message(message.get("type"), data, received)
 
     def _tell_connection(self, state: str) -> None:
-        if self.on_connection is not None:
-            try:
-                self.on_connection(state, self.server)
-            except Exception:  # a listener's bug must not stop the receiver
-                log.exception("on_connection listener failed")
+        self.events.connection_changed.fire(state=state, server=self.server)
 
     def _orphan_watches(self, ws_client_id: str) -> None:
         with self._lock:

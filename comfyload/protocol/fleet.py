@@ -51,8 +51,10 @@ class Fleet:
         self.out = set()            # servers out of rotation
         self.in_flight = {c.server: 0 for c in clients}
         self.others = {c.server: (0, 0) for c in clients}   # last two estimates of others' prompts queued
-        for c in clients:
-            c.on_status = self.status_seen
+        for c in clients:  # the fleet hears each client's events before anyone else
+            c.events.status_broadcast.add_listener(self.status_seen)
+            c.events.prompt_done.add_listener(self.observe)
+            c.events.connection_changed.add_listener(self.connection_changed)
         self.sticky = {}            # book key -> client
         self._turn = itertools.count()
         self._lock = threading.Lock()

@@ -13,6 +13,8 @@ import time
 
 import requests
 
+from comfyload.common.hooks import Events
+
 PROBE_INTERVAL_S = 1.0
 PROBE_TIMEOUT_S = 2.0
 
@@ -26,10 +28,11 @@ def answers(server: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
 
 
 class OutageMonitor:
-    """`suspect(server)` from any client callback; `emit(record)` receives the events."""
+    """`suspect(server)` from any client's connection_changed; its events say what it found:
+    outage_started(server, ts, cause) and outage_ended(server, ts, down_s)."""
 
-    def __init__(self, emit, interval: float = PROBE_INTERVAL_S, say=None):
-        self.emit = emit
+    def __init__(self, interval: float = PROBE_INTERVAL_S, say=None):
+        self.events = Events("outage_started", "outage_ended")
         self.interval = interval
         self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
         self.watching: set[str] = set()
@@ -50,14 +53,13 @@ class OutageMonitor:
             if answers(server):
                 return
             self.down[server] = since
-            self.emit({"kind": "event", "name": "outage.start", "ts": since, "server": server,
-                       "cause": "no answer to /system_stats"})
+            self.events.outage_started.fire(server=server, ts=since, cause="no answer to /system_stats")
             self.say(f"[comfyload] OUTAGE: {server} stopped answering at {time.strftime('%H:%M:%S', time.localtime(since))}")
             while not self._closed.wait(self.interval):
                 if answers(server):
                     now = time.time()
                     del self.down[server]
-                    self.emit({"kind": "event", "name": "outage.end", "ts": now, "server": server, "down_s": now - since})
+                    self.events.outage_ended.fire(server=server, ts=now, down_s=now - since)
                     self.say(f"[comfyload] {server} answers again after {now - since:.1f} s")
                     return
         finally:
