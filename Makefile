@@ -72,6 +72,7 @@ unit: $(VENV)/.installed lint
 .PHONY: lint
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 clean:
 	rm -rf .comfyui runs/*-*

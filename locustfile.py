@@ -5,6 +5,7 @@
 `python -m comfyload run|ui` (what `make baseline` and `make ui` call) wraps this with the local
 ComfyUI, the run folder and the SLA verdict.
 """
+
 import logging
 import sys
 
@@ -22,9 +23,9 @@ from comfyload.harness.webui_runs import UiSession, end_run, is_web_ui_run, sele
 from comfyload.workloads import options
 
 exact_stats.install()
-console.install()          # Locust's tables in 100 columns
+console.install()  # Locust's tables in 100 columns
 gpu_locust.install(events)  # GPU probe: samples, the gpu_sample hook, records
-webui.install(events)       # ComfyLoad (live), SLA and GPU tabs; each UI test its own run folder
+webui.install(events)  # ComfyLoad (live), SLA and GPU tabs; each UI test its own run folder
 PROGRESS_EVERY_S = 5
 
 
@@ -66,8 +67,9 @@ def start_harness(environment, **_kwargs):
     environment.comfyload = harness
     if harness.role == "master":
         environment.comfyload_master.start_test(harness)
-    harness.recorder.event("test.start", host=harness.host, workflow=harness.workflow.name, role=harness.role,
-                           worker=harness.worker)
+    harness.recorder.event(
+        "test.start", host=harness.host, workflow=harness.workflow.name, role=harness.role, worker=harness.worker
+    )
     if environment.parsed_options.headless:
         gevent.spawn(_print_progress, harness)
 
@@ -92,8 +94,9 @@ def stop_harness(environment, **_kwargs):
     session = getattr(environment, "comfyload_ui", None)
     if harness is not None:
         if harness.role == "master":
-            environment.comfyload_master.drain(timeout=(environment.stop_timeout or 0) + 30,
-                                               quit_workers=session is None)
+            environment.comfyload_master.drain(
+                timeout=(environment.stop_timeout or 0) + 30, quit_workers=session is None
+            )
         harness.close()  # waits for records still being finished
         harness.recorder.event("test.stop", prompts_recorded=harness.counts)
         harness.recorder.event("audit", **harness.audit)

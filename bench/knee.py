@@ -11,6 +11,7 @@ event to its ramp.knee event. Each ramp runs once per --repeats, alternating (A 
 
 Starts its own ComfyUI on a free 127.0.0.1 port unless --host is given (stopped by its pid).
 Every run is bounded by --run-time. Not a test: nothing here asserts a time."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,10 @@ from pathlib import Path
 from comfyload.common.paths import REPO
 from comfyload.orchestration.server import LocalComfyUI, free_port
 
-COMMON = ("user_class: BookUser\nbook_profile: sleep_pages\nsla: scenarios/sla/sleep.yaml\nramp_max: 12\n"
-          "run_time: 15m\nper_prompt_timeout: 60\n")
+COMMON = (
+    "user_class: BookUser\nbook_profile: sleep_pages\nsla: scenarios/sla/sleep.yaml\nramp_max: 12\n"
+    "run_time: 15m\nper_prompt_timeout: 60\n"
+)
 
 
 def scenarios(folder: Path, hold: float) -> dict:
@@ -41,9 +44,14 @@ def scenarios(folder: Path, hold: float) -> dict:
 def run_ramp(host: str, scenario: Path, runs: Path) -> dict:
     before = set(runs.iterdir())
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "comfyload", "run", "--host", host, "--scenario", str(scenario)],
-                          cwd=str(REPO), env={**os.environ, "COMFY_RUNS_DIR": str(runs)}, capture_output=True,
-                          text=True, timeout=1200)
+    proc = subprocess.run(
+        [sys.executable, "-m", "comfyload", "run", "--host", host, "--scenario", str(scenario)],
+        cwd=str(REPO),
+        env={**os.environ, "COMFY_RUNS_DIR": str(runs)},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     wall = time.monotonic() - started
     [run] = [p for p in runs.iterdir() if p not in before]
     records = [json.loads(line) for line in (run / "comfyui_metrics.ndjson").read_text().splitlines()]
@@ -55,12 +63,18 @@ def run_ramp(host: str, scenario: Path, runs: Path) -> dict:
     if not knees:
         return {"run": str(run), "knee": None, "rc": proc.returncode, "wall_s": wall, "tail": proc.stderr[-800:]}
     knee = knees[-1]
-    return {"run": run.name, "rc": proc.returncode, "wall_s": wall, "knee": knee["users"],
-            "first_breach": knee.get("first_breach"), "interval": [knee.get("knee_low", knee["users"]),
-                                                                   knee.get("knee_high", knee["users"])],
-            "predicted": prediction["knee"] if prediction else None,
-            "steps": [(s["users"], s["passed"], s["renders"], round(s["p95_s"] or 0, 2)) for s in steps],
-            "time_to_knee_s": knee["ts"] - start, "pages": sum(1 for r in records if r.get("kind") == "page")}
+    return {
+        "run": run.name,
+        "rc": proc.returncode,
+        "wall_s": wall,
+        "knee": knee["users"],
+        "first_breach": knee.get("first_breach"),
+        "interval": [knee.get("knee_low", knee["users"]), knee.get("knee_high", knee["users"])],
+        "predicted": prediction["knee"] if prediction else None,
+        "steps": [(s["users"], s["passed"], s["renders"], round(s["p95_s"] or 0, 2)) for s in steps],
+        "time_to_knee_s": knee["ts"] - start,
+        "pages": sum(1 for r in records if r.get("kind") == "page"),
+    }
 
 
 def main(argv=None) -> int:
@@ -102,18 +116,24 @@ def format_results(rows: list, hold: float) -> str:
         values = [r[key] for r in rows if r["shape"] == shape and r.get("knee") is not None]
         return sum(values) / len(values) if values else None
 
-    lines = [f"# Time to the knee: adaptive vs linear step ramp ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
-             "", "Workload: books of Sleep-1-s pages (scenarios/ramp_sleep.yaml), one local ComfyUI, SLA p95 4.95 s; "
-             f"knee by hand: 4 books. Linear: start 1, +1 per {hold:g} s. Adaptive: probe at 2, CI width 0.1, "
-             "confidence 0.9.", "",
-             "| ramp | knee | interval | predicted | first breach | steps (users, pass, pages, p95 s) | pages | time to knee |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Time to the knee: adaptive vs linear step ramp ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+        "",
+        "Workload: books of Sleep-1-s pages (scenarios/ramp_sleep.yaml), one local ComfyUI, SLA p95 4.95 s; "
+        f"knee by hand: 4 books. Linear: start 1, +1 per {hold:g} s. Adaptive: probe at 2, CI width 0.1, "
+        "confidence 0.9.",
+        "",
+        "| ramp | knee | interval | predicted | first breach | steps (users, pass, pages, p95 s) | pages | time to knee |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if r.get("knee") is None:
             lines.append(f"| {r['shape']} | none (rc {r['rc']}) | | | | | | {r['wall_s']:.0f} s wall |")
             continue
-        lines.append(f"| {r['shape']} | {r['knee']} | {r['interval'][0]}..{r['interval'][1]} | {r['predicted'] or '-'} | "
-                     f"{r['first_breach']} | {r['steps']} | {r['pages']} | {r['time_to_knee_s']:.0f} s |")
+        lines.append(
+            f"| {r['shape']} | {r['knee']} | {r['interval'][0]}..{r['interval'][1]} | {r['predicted'] or '-'} | "
+            f"{r['first_breach']} | {r['steps']} | {r['pages']} | {r['time_to_knee_s']:.0f} s |"
+        )
     a, lin = mean("adaptive", "time_to_knee_s"), mean("linear", "time_to_knee_s")
     if a and lin:
         lines += ["", f"Time to the knee, linear / adaptive: **{lin / a:.2f}x** ({lin:.0f} s vs {a:.0f} s)."]

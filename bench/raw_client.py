@@ -10,6 +10,7 @@ poll_history_prompt: a hand-written harness's habit: submit, then GET /history/<
 
 No Locust, no gevent here: this module must not import either.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,9 +31,9 @@ class _Pending:
 
     def __init__(self):
         self.sent = None
-        self.accepted = None          # POST /prompt answered
-        self.terminal = None          # receipt time of execution_success / _error / _interrupted
-        self.executing_none = None    # receipt time of `executing` node=None
+        self.accepted = None  # POST /prompt answered
+        self.terminal = None  # receipt time of execution_success / _error / _interrupted
+        self.executing_none = None  # receipt time of `executing` node=None
         self.outcome = None
         self.event = threading.Event()
 
@@ -45,7 +46,8 @@ class RawWsClient:
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool)
         self.http.mount("http://", adapter)
         self.ws = websocket.create_connection(
-            self.url.replace("http://", "ws://") + f"/ws?clientId={self.client_id}", timeout=30)
+            self.url.replace("http://", "ws://") + f"/ws?clientId={self.client_id}", timeout=30
+        )
         self.ws.settimeout(None)
         self._pending: dict[str, _Pending] = {}
         self._closed = False
@@ -82,16 +84,24 @@ class RawWsClient:
         pending = self._pending[prompt_id] = _Pending()
         pending.sent = time.time()
         try:
-            response = self.http.post(self.url + "/prompt", timeout=30,
-                                      data=json.dumps({"prompt": graph, "client_id": self.client_id,
-                                                       "prompt_id": prompt_id}))
+            response = self.http.post(
+                self.url + "/prompt",
+                timeout=30,
+                data=json.dumps({"prompt": graph, "client_id": self.client_id, "prompt_id": prompt_id}),
+            )
             pending.accepted = time.time()
             response.raise_for_status()
             pending.event.wait(timeout)
         finally:
             self._pending.pop(prompt_id, None)
-        return {"prompt_id": prompt_id, "sent": pending.sent, "accepted": pending.accepted, "terminal": pending.terminal,
-                "executing_none": pending.executing_none, "outcome": pending.outcome}
+        return {
+            "prompt_id": prompt_id,
+            "sent": pending.sent,
+            "accepted": pending.accepted,
+            "terminal": pending.terminal,
+            "executing_none": pending.executing_none,
+            "outcome": pending.outcome,
+        }
 
     def close(self) -> None:
         self._closed = True
@@ -135,7 +145,9 @@ def poll_history_prompt(http: requests.Session, url: str, graph: dict, interval:
     `interval` seconds until it is there."""
     prompt_id = uuid.uuid4().hex
     sent = time.time()
-    http.post(url + "/prompt", data=json.dumps({"prompt": graph, "prompt_id": prompt_id}), timeout=30).raise_for_status()
+    http.post(
+        url + "/prompt", data=json.dumps({"prompt": graph, "prompt_id": prompt_id}), timeout=30
+    ).raise_for_status()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         time.sleep(interval)

@@ -7,6 +7,7 @@ the load and the CPU time does not.
 
     .venv/bin/python -m bench.report_build [--prompts N] [--seconds S] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,14 +40,18 @@ def main() -> int:
         started = time.perf_counter()
         write_soak(folder, args.prompts, args.seconds)
         size_mb = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
-        print(f"generated {args.prompts:,} prompt records, {args.seconds:,} history rows ({size_mb:.0f} MB) "
-              f"in {time.perf_counter() - started:.1f} s")
+        print(
+            f"generated {args.prompts:,} prompt records, {args.seconds:,} history rows ({size_mb:.0f} MB) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
         started, cpu_started = time.perf_counter(), cpu_seconds()
         summary = build(folder)
         elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"report build: {elapsed:.1f} s for {summary['prompts_submitted']:,} prompts "
-          f"(target <= {TARGET_S:.0f} s: {elapsed / TARGET_S:.2f} of the budget) -> {'OK' if elapsed <= TARGET_S else 'TOO SLOW'}")
+    print(
+        f"report build: {elapsed:.1f} s for {summary['prompts_submitted']:,} prompts "
+        f"(target <= {TARGET_S:.0f} s: {elapsed / TARGET_S:.2f} of the budget) -> {'OK' if elapsed <= TARGET_S else 'TOO SLOW'}"
+    )
     print(f"  CPU (user+sys) {cpu:.1f} s; load average {load} on {os.cpu_count()} cores")
     return 0 if elapsed <= TARGET_S else 1
 

@@ -18,6 +18,7 @@ because this machine is shared and noisy.
 
 Every load loop is bounded in count and in time; nothing leaves 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,7 @@ KNOWN_MS = SLEEP_KNOWN["1"]["inputs"]["seconds"] * 1000.0
 WAIT_WORKFLOW = WORKFLOWS / "sleep_wait.json"
 NO_SOCKET = "comfyload-bench-no-socket"  # a client id no websocket uses
 
-TARGETS = {"ratio": 0.95, "added_ms": 1.0, "rss_mib": 1024.0, "cpu_pct": 20.0, "slowdown_pct": 5.0,
-           "report_s": 15.0}
+TARGETS = {"ratio": 0.95, "added_ms": 1.0, "rss_mib": 1024.0, "cpu_pct": 20.0, "slowdown_pct": 5.0, "report_s": 15.0}
 
 
 class Plan:
@@ -72,9 +72,9 @@ class Plan:
 
     def __init__(self, quick: bool):
         self.quick = quick
-        self.rounds = 1 if quick else 2            # A B (B A) pairs per comparison
-        self.jobs_many = 1000 if quick else 3000   # prompts per run at 50 users
-        self.jobs_one = 150 if quick else 400      # prompts per run at 1 user
+        self.rounds = 1 if quick else 2  # A B (B A) pairs per comparison
+        self.jobs_many = 1000 if quick else 3000  # prompts per run at 50 users
+        self.jobs_one = 150 if quick else 400  # prompts per run at 1 user
         self.many_users = 50
         self.waiters = 2000
         self.idle_window_s = 10 if quick else 20
@@ -117,12 +117,37 @@ def locust_env(runs_dir: Path) -> dict:
     return env
 
 
-def locust_command(url: str, workflow: Path, users: int, jobs: int, run_dir: Path, run_time_s: int,
-                   timeout_s: float) -> list[str]:
-    return [sys.executable, "-m", "locust", "-f", str(REPO / "locustfile.py"), "--headless", "--only-summary",
-            "--host", url, "-u", str(users), "-r", str(users), "--run-time", f"{run_time_s}s",
-            "--workflow", str(workflow), "--jobs", str(jobs), "--per-prompt-timeout", str(timeout_s),
-            "--run-dir", str(run_dir), "--scenario-name", "bench", "PromptUser"]
+def locust_command(
+    url: str, workflow: Path, users: int, jobs: int, run_dir: Path, run_time_s: int, timeout_s: float
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(REPO / "locustfile.py"),
+        "--headless",
+        "--only-summary",
+        "--host",
+        url,
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "--run-time",
+        f"{run_time_s}s",
+        "--workflow",
+        str(workflow),
+        "--jobs",
+        str(jobs),
+        "--per-prompt-timeout",
+        str(timeout_s),
+        "--run-dir",
+        str(run_dir),
+        "--scenario-name",
+        "bench",
+        "PromptUser",
+    ]
 
 
 def read_prompt_records(run_dir: Path) -> list[dict]:
@@ -131,8 +156,9 @@ def read_prompt_records(run_dir: Path) -> list[dict]:
     return [r for r in read_records(run_dir) if r.get("kind") == "prompt"]
 
 
-def run_comfyload(url: str, workflow: Path, users: int, jobs: int, work: Path, label: str,
-                  max_seconds: int = 120) -> list[dict]:
+def run_comfyload(
+    url: str, workflow: Path, users: int, jobs: int, work: Path, label: str, max_seconds: int = 120
+) -> list[dict]:
     """One bounded headless Locust run of PromptUser; returns its prompt records."""
     run_dir = work / f"{label}-{time.monotonic_ns()}"
     cmd = locust_command(url, workflow, users, jobs, run_dir, max_seconds, timeout_s=60)
@@ -159,18 +185,26 @@ def clear_server(url: str) -> None:
 
 # ---- sides of measurements 1 and 2 ---------------------------------------------------------
 def comfyload_side(url: str, users: int, jobs: int, work: Path) -> dict:
-    records = [r for r in run_comfyload(url, WORKFLOWS / "sleep0.json", users, jobs, work, f"cl-u{users}")
-               if r.get("outcome") == "success"]
+    records = [
+        r
+        for r in run_comfyload(url, WORKFLOWS / "sleep0.json", users, jobs, work, f"cl-u{users}")
+        if r.get("outcome") == "success"
+    ]
     timed = [r for r in records if r.get("create_time") is not None and r.get("execution_end") is not None]
-    added = [client_added_ms(r["intended_send_ts"], r["done_ts"], r["create_time"], r["execution_end"])
-             for r in after_warmup(timed, key=lambda r: r["intended_send_ts"])]
+    added = [
+        client_added_ms(r["intended_send_ts"], r["done_ts"], r["create_time"], r["execution_end"])
+        for r in after_warmup(timed, key=lambda r: r["intended_send_ts"])
+    ]
     span = max(r["done_ts"] for r in records) - min(r["intended_send_ts"] for r in records)
     return {"count": len(records), "span": span, "added": added, "missing_create_time": len(records) - len(timed)}
 
 
 def raw_side(url: str, users: int, jobs: int) -> dict:
-    results = [r for r in run_closed_loop(url, SLEEP0, users, jobs, max_seconds=120)
-               if r["executing_none"] is not None and r["outcome"] == "execution_success"]
+    results = [
+        r
+        for r in run_closed_loop(url, SLEEP0, users, jobs, max_seconds=120)
+        if r["executing_none"] is not None and r["outcome"] == "execution_success"
+    ]
     entries = history_entries(url, [r["prompt_id"] for r in results])
     added_terminal, added_none = [], []
     for r in after_warmup(results, key=lambda r: r["sent"]):
@@ -197,11 +231,15 @@ def compare_clients(url: str, users: int, jobs: int, rounds: int, work: Path) ->
     out = {}
     for side, runs in sides.items():
         added = [a for run in runs for a in run["added"]]
-        out[side] = {"rate": pooled_throughput([(r["count"], r["span"]) for r in runs]),
-                     "p50": percentile(added, 50), "p99": percentile(added, 99), "n": len(added),
-                     "rates": [r["count"] / r["span"] for r in runs],
-                     "run_p50": [percentile(r["added"], 50) for r in runs],
-                     "run_p99": [percentile(r["added"], 99) for r in runs]}
+        out[side] = {
+            "rate": pooled_throughput([(r["count"], r["span"]) for r in runs]),
+            "p50": percentile(added, 50),
+            "p99": percentile(added, 99),
+            "n": len(added),
+            "rates": [r["count"] / r["span"] for r in runs],
+            "run_p50": [percentile(r["added"], 50) for r in runs],
+            "run_p99": [percentile(r["added"], 99) for r in runs],
+        }
         if side == "raw":
             none = [a for run in runs for a in run["added_none"]]
             out[side].update(p50_none=percentile(none, 50), p99_none=percentile(none, 99))
@@ -229,17 +267,21 @@ def server_rate(url: str, jobs: int, server_pid: int) -> tuple[float, float]:
     session = requests.Session()
     blocker = {"1": {"class_type": "Sleep", "inputs": {"seconds": 600.0}}}
     try:
-        blocker_id = session.post(url + "/prompt", json={"prompt": blocker, "number": -2e9, "client_id": NO_SOCKET},
-                                  timeout=30).json()["prompt_id"]
+        blocker_id = session.post(
+            url + "/prompt", json={"prompt": blocker, "number": -2e9, "client_id": NO_SOCKET}, timeout=30
+        ).json()["prompt_id"]
         deadline = time.monotonic() + 30  # a waiter's Sleep 5 s may still run before it
-        while not any(item[1] == blocker_id for item in session.get(url + "/queue", timeout=30).json()["queue_running"]):
+        while not any(
+            item[1] == blocker_id for item in session.get(url + "/queue", timeout=30).json()["queue_running"]
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError("the blocker prompt did not start within 30 s")
             time.sleep(0.1)
         ids = []
         for i in range(jobs):
-            answer = session.post(url + "/prompt", json={"prompt": SLEEP0, "number": -1e9 + i, "client_id": NO_SOCKET},
-                                  timeout=30)
+            answer = session.post(
+                url + "/prompt", json={"prompt": SLEEP0, "number": -1e9 + i, "client_id": NO_SOCKET}, timeout=30
+            )
             answer.raise_for_status()
             ids.append(answer.json()["prompt_id"])
         server = psutil.Process(server_pid)
@@ -270,8 +312,15 @@ def waiters_phase(url: str, plan: Plan, work: Path, server_pid: int, measure_idl
     prompt; optionally takes its RSS and CPU while they wait; times the server's fixed workload
     with them; then clears the queue and stops Locust."""
     bound_s = plan.idle_window_s + 180
-    cmd = locust_command(url, WAIT_WORKFLOW, plan.waiters, plan.waiters, work / f"capacity-{time.monotonic_ns()}",
-                         bound_s, timeout_s=bound_s + 60)
+    cmd = locust_command(
+        url,
+        WAIT_WORKFLOW,
+        plan.waiters,
+        plan.waiters,
+        work / f"capacity-{time.monotonic_ns()}",
+        bound_s,
+        timeout_s=bound_s + 60,
+    )
     log(f"{plan.waiters} users in one Locust process, each waiting on a queued Sleep prompt")
     out = open(work / "capacity.log", "ab")
     proc = subprocess.Popen(cmd, cwd=str(REPO), env=locust_env(work), stdout=out, stderr=subprocess.STDOUT)
@@ -296,11 +345,15 @@ def waiters_phase(url: str, plan: Plan, work: Path, server_pid: int, measure_idl
             cpu1, wall1 = process.cpu_times(), time.monotonic()
             result["rss_mib"] = rss / 2**20
             result["cpu_pct"] = ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (wall1 - wall0) * 100.0
-            log(f"  over {plan.idle_window_s} s: RSS {result['rss_mib']:.0f} MiB, CPU {result['cpu_pct']:.1f} % of a core")
+            log(
+                f"  over {plan.idle_window_s} s: RSS {result['rss_mib']:.0f} MiB, CPU {result['cpu_pct']:.1f} % of a core"
+            )
         result["rate"], result["cpu_ms"] = server_rate(url, plan.server_jobs, server_pid)
         result["still_queued"] = queued_count(url)
-        log(f"  server with the waiters: {result['rate']:.0f} prompts/s, {result['cpu_ms']:.2f} CPU ms/prompt "
-            f"({result['still_queued']} still queued)")
+        log(
+            f"  server with the waiters: {result['rate']:.0f} prompts/s, {result['cpu_ms']:.2f} CPU ms/prompt "
+            f"({result['still_queued']} still queued)"
+        )
     finally:
         clear_server(url)
         stop_process(proc, grace=30, first=signal.SIGINT)
@@ -312,6 +365,7 @@ def waiters_phase(url: str, plan: Plan, work: Path, server_pid: int, measure_idl
 def capacity(url: str, plan: Plan, work: Path, server_pid: int) -> dict:
     """Without, with, without, (with, without): the server's fixed workload alternates between
     no waiters and a fresh Locust process holding them."""
+
     def alone():
         rate, cpu_ms = server_rate(url, plan.server_jobs, server_pid)
         log(f"  server alone: {rate:.0f} prompts/s, {cpu_ms:.2f} CPU ms/prompt")
@@ -341,13 +395,22 @@ def report_build(plan: Plan) -> dict:
     if not script.exists():
         return {"missing": True}
     log("report build of a generated soak: " + ("1/10 scale (--quick)" if plan.quick else "24 h, 1,000,000 prompts"))
-    proc = subprocess.run([sys.executable, "-m", "bench.report_build", *plan.report_args], cwd=str(REPO), capture_output=True,
-                          text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.report_build", *plan.report_args],
+        cwd=str(REPO),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     match = re.search(r"report build: ([\d.]+) s", proc.stdout)
     generated = re.search(r"generated (.*) in ([\d.]+) s", proc.stdout)
-    return {"missing": False, "seconds": float(match.group(1)) if match else None, "rc": proc.returncode,
-            "generated": generated.group(1) if generated else None,
-            "tail": (proc.stdout + proc.stderr).strip().splitlines()[-3:]}
+    return {
+        "missing": False,
+        "seconds": float(match.group(1)) if match else None,
+        "rc": proc.returncode,
+        "generated": generated.group(1) if generated else None,
+        "tail": (proc.stdout + proc.stderr).strip().splitlines()[-3:],
+    }
 
 
 # ---- measurement 5: polling vs websocket ---------------------------------------------------
@@ -361,30 +424,59 @@ def measurement_error(url: str, plan: Plan, work: Path) -> dict:
     poll_ms = [(p["done"] - p["sent"]) * 1000.0 for p in polled]
     poll_span = [server_span(p["entry"]) for p in polled]
     log(f"ComfyLoad (ws): {n} x Sleep {KNOWN_MS / 1000:g} s")
-    records = [r for r in run_comfyload(url, WORKFLOWS / "sleep1p3.json", 1, n, work, "known") if r.get("outcome") == "success"]
+    records = [
+        r for r in run_comfyload(url, WORKFLOWS / "sleep1p3.json", 1, n, work, "known") if r.get("outcome") == "success"
+    ]
     ws_ms = [r["e2e_ms"] for r in records]
     # against the server's own span (create_time -> execution_success): the error of the measurement
     # itself, without the server's own stalls (e.g. ComfyUI's gc.collect() every 10 s between prompts)
-    poll_vs_server = abs_errors_ms([m - (s["execution_end"] - s["create_time"]) for m, s in zip(poll_ms, poll_span)], 0.0)
-    ws_vs_server = abs_errors_ms([r["e2e_ms"] - (r["execution_end"] - r["create_time"]) for r in records
-                                  if r.get("create_time") is not None], 0.0)
-    return {"poll": abs_errors_ms(poll_ms, KNOWN_MS), "comfyload": abs_errors_ms(ws_ms, KNOWN_MS),
-            "poll_server": poll_vs_server, "comfyload_server": ws_vs_server}
+    poll_vs_server = abs_errors_ms(
+        [m - (s["execution_end"] - s["create_time"]) for m, s in zip(poll_ms, poll_span)], 0.0
+    )
+    ws_vs_server = abs_errors_ms(
+        [r["e2e_ms"] - (r["execution_end"] - r["create_time"]) for r in records if r.get("create_time") is not None],
+        0.0,
+    )
+    return {
+        "poll": abs_errors_ms(poll_ms, KNOWN_MS),
+        "comfyload": abs_errors_ms(ws_ms, KNOWN_MS),
+        "poll_server": poll_vs_server,
+        "comfyload_server": ws_vs_server,
+    }
 
 
 # ---- machine ---------------------------------------------------------------------------------
 def machine(url: str) -> dict:
     stats = requests.get(url + "/system_stats", timeout=30).json()
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor() or "unknown")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=str(REPO), capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "comfyload", "locustfile.py"], cwd=str(REPO),
-                           capture_output=True, text=True).stdout.strip()
-    return {"nproc": os.cpu_count(), "ram_gib": psutil.virtual_memory().total / 2**30, "cpu": model,
-            "python": platform.python_version(), "comfyui": stats.get("system", {}).get("comfyui_version"),
-            "locust": importlib.metadata.version("locust"), "os": platform.platform(), "commit": commit + (" (+ uncommitted harness changes)" if dirty else ""),
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "load": os.getloadavg()}
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=str(REPO), capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "comfyload", "locustfile.py"],
+        cwd=str(REPO),
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return {
+        "nproc": os.cpu_count(),
+        "ram_gib": psutil.virtual_memory().total / 2**30,
+        "cpu": model,
+        "python": platform.python_version(),
+        "comfyui": stats.get("system", {}).get("comfyui_version"),
+        "locust": importlib.metadata.version("locust"),
+        "os": platform.platform(),
+        "commit": commit + (" (+ uncommitted harness changes)" if dirty else ""),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load": os.getloadavg(),
+    }
 
 
 # ---- the table -------------------------------------------------------------------------------
@@ -400,54 +492,130 @@ def table_rows(res: dict, plan: Plan) -> list[list[str]]:
     rows = []
     t = res.get("throughput")
     if t:
-        rows.append(["1", "generator throughput, 50 users, Sleep 0 (prompts/s)",
-                     fmt(t["comfyload"]["rate"], ".0f"), fmt(t["raw"]["rate"], ".0f") + " (raw, `executing` None)",
-                     f"ratio {t['ratio']:.3f} (noise ±{t['noise_ratio']:.2f})", f">= {TARGETS['ratio']}",
-                     judge(t["ratio"] >= TARGETS["ratio"], TARGETS["ratio"] - t["ratio"], t["noise_ratio"])])
+        rows.append(
+            [
+                "1",
+                "generator throughput, 50 users, Sleep 0 (prompts/s)",
+                fmt(t["comfyload"]["rate"], ".0f"),
+                fmt(t["raw"]["rate"], ".0f") + " (raw, `executing` None)",
+                f"ratio {t['ratio']:.3f} (noise ±{t['noise_ratio']:.2f})",
+                f">= {TARGETS['ratio']}",
+                judge(t["ratio"] >= TARGETS["ratio"], TARGETS["ratio"] - t["ratio"], t["noise_ratio"]),
+            ]
+        )
     for users, key in ((1, "latency1"), (50, "throughput")):
         c = res.get(key)
         if not c:
             continue
         for q in ("p50", "p99"):
             diff = c["comfyload"][q] - c["raw"][q]
-            rows.append(["2", f"client-added latency {q}, {users} user{'s' if users > 1 else ''} (ms)",
-                         fmt(c["comfyload"][q], ".2f"),
-                         f"{fmt(c['raw'][q], '.2f')} (raw, terminal msg; at `executing` None {fmt(c['raw'][q + '_none'], '.2f')})",
-                         f"diff {diff:+.2f} ms (noise ±{c['noise_' + q]:.2f})", f"<= +{TARGETS['added_ms']:g} ms",
-                         judge(diff <= TARGETS["added_ms"], diff - TARGETS["added_ms"], c["noise_" + q])])
+            rows.append(
+                [
+                    "2",
+                    f"client-added latency {q}, {users} user{'s' if users > 1 else ''} (ms)",
+                    fmt(c["comfyload"][q], ".2f"),
+                    f"{fmt(c['raw'][q], '.2f')} (raw, terminal msg; at `executing` None {fmt(c['raw'][q + '_none'], '.2f')})",
+                    f"diff {diff:+.2f} ms (noise ±{c['noise_' + q]:.2f})",
+                    f"<= +{TARGETS['added_ms']:g} ms",
+                    judge(diff <= TARGETS["added_ms"], diff - TARGETS["added_ms"], c["noise_" + q]),
+                ]
+            )
     cap = res.get("capacity")
     if cap:
-        rows.append(["3", f"{plan.waiters} waiting users, one Locust process: RSS (MiB)", fmt(cap["rss_mib"], ".0f"), "-",
-                     fmt(cap["rss_mib"], ".0f", " MiB"), "< 1024 MiB", verdict(cap["rss_mib"] < TARGETS["rss_mib"])])
-        rows.append(["3", f"{plan.waiters} waiting users: CPU while waiting (% of a core)", fmt(cap["cpu_pct"], ".1f"), "-",
-                     fmt(cap["cpu_pct"], ".1f", " %"), "< 20 %", verdict(cap["cpu_pct"] < TARGETS["cpu_pct"])])
-        rows.append(["3", f"server prompts/s, fixed workload, with {plan.waiters} waiters vs without",
-                     fmt(cap["with"], ".0f"), fmt(cap["without"], ".0f") + " (no waiters)",
-                     f"slowdown {cap['slowdown_pct']:+.1f} % (noise ±{cap['noise_pct']:.0f} %)", "< 5 %",
-                     judge(cap["slowdown_pct"] < TARGETS["slowdown_pct"], cap["slowdown_pct"] - TARGETS["slowdown_pct"],
-                           cap["noise_pct"])])
-        rows.append(["3", f"server CPU ms per prompt, same workload, with {plan.waiters} waiters vs without",
-                     fmt(cap["cpu_ms_with"], ".2f"), fmt(cap["cpu_ms_without"], ".2f") + " (no waiters)",
-                     f"{(cap['cpu_ms_with'] / cap['cpu_ms_without'] - 1) * 100:+.1f} % CPU", "-", "info"])
+        rows.append(
+            [
+                "3",
+                f"{plan.waiters} waiting users, one Locust process: RSS (MiB)",
+                fmt(cap["rss_mib"], ".0f"),
+                "-",
+                fmt(cap["rss_mib"], ".0f", " MiB"),
+                "< 1024 MiB",
+                verdict(cap["rss_mib"] < TARGETS["rss_mib"]),
+            ]
+        )
+        rows.append(
+            [
+                "3",
+                f"{plan.waiters} waiting users: CPU while waiting (% of a core)",
+                fmt(cap["cpu_pct"], ".1f"),
+                "-",
+                fmt(cap["cpu_pct"], ".1f", " %"),
+                "< 20 %",
+                verdict(cap["cpu_pct"] < TARGETS["cpu_pct"]),
+            ]
+        )
+        rows.append(
+            [
+                "3",
+                f"server prompts/s, fixed workload, with {plan.waiters} waiters vs without",
+                fmt(cap["with"], ".0f"),
+                fmt(cap["without"], ".0f") + " (no waiters)",
+                f"slowdown {cap['slowdown_pct']:+.1f} % (noise ±{cap['noise_pct']:.0f} %)",
+                "< 5 %",
+                judge(
+                    cap["slowdown_pct"] < TARGETS["slowdown_pct"],
+                    cap["slowdown_pct"] - TARGETS["slowdown_pct"],
+                    cap["noise_pct"],
+                ),
+            ]
+        )
+        rows.append(
+            [
+                "3",
+                f"server CPU ms per prompt, same workload, with {plan.waiters} waiters vs without",
+                fmt(cap["cpu_ms_with"], ".2f"),
+                fmt(cap["cpu_ms_without"], ".2f") + " (no waiters)",
+                f"{(cap['cpu_ms_with'] / cap['cpu_ms_without'] - 1) * 100:+.1f} % CPU",
+                "-",
+                "info",
+            ]
+        )
     rb = res.get("report")
     if rb is not None:
         if rb.get("missing"):
-            rows.append(["4", "report build, 24-hour soak (s)", "NOT RUN", "-", "bench/report_build.py is not there yet",
-                         f"<= {TARGETS['report_s']:g} s", "n/a"])
+            rows.append(
+                [
+                    "4",
+                    "report build, 24-hour soak (s)",
+                    "NOT RUN",
+                    "-",
+                    "bench/report_build.py is not there yet",
+                    f"<= {TARGETS['report_s']:g} s",
+                    "n/a",
+                ]
+            )
         else:
             scale = "1/10 soak (--quick)" if plan.quick else "86,400 rows, 1,000,000 prompts"
             ok = None if plan.quick or rb["seconds"] is None else rb["seconds"] <= TARGETS["report_s"]
-            rows.append(["4", f"report build, {scale} (s)", fmt(rb["seconds"], ".1f"), "-",
-                         f"{rb['seconds'] / TARGETS['report_s']:.2f} of budget" if rb["seconds"] else "failed",
-                         f"<= {TARGETS['report_s']:g} s", verdict(ok)])
+            rows.append(
+                [
+                    "4",
+                    f"report build, {scale} (s)",
+                    fmt(rb["seconds"], ".1f"),
+                    "-",
+                    f"{rb['seconds'] / TARGETS['report_s']:.2f} of budget" if rb["seconds"] else "failed",
+                    f"<= {TARGETS['report_s']:g} s",
+                    verdict(ok),
+                ]
+            )
     m = res.get("error")
     if m:
-        for name, key in ((f"/history poller every {plan.poll_interval_s:g} s", "poll"), ("ComfyLoad (websocket)", "comfyload")):
+        for name, key in (
+            (f"/history poller every {plan.poll_interval_s:g} s", "poll"),
+            ("ComfyLoad (websocket)", "comfyload"),
+        ):
             e, v = m[key], m[key + "_server"]
-            rows.append(["5", f"error, Sleep {KNOWN_MS / 1000:g} s x{e['n']}: {name} (ms)",
-                         f"{fmt(e['mean'], '.1f')} mean, {fmt(e['median'], '.1f')} median, {fmt(e['max'], '.1f')} max",
-                         f"vs server span: {fmt(v['mean'], '.1f')} mean, {fmt(v['median'], '.1f')} median, {fmt(v['max'], '.1f')} max",
-                         f"|e2e - {KNOWN_MS:.0f}|", "-", "info"])
+            rows.append(
+                [
+                    "5",
+                    f"error, Sleep {KNOWN_MS / 1000:g} s x{e['n']}: {name} (ms)",
+                    f"{fmt(e['mean'], '.1f')} mean, {fmt(e['median'], '.1f')} median, {fmt(e['max'], '.1f')} max",
+                    f"vs server span: {fmt(v['mean'], '.1f')} mean, {fmt(v['median'], '.1f')} median, {fmt(v['max'], '.1f')} max",
+                    f"|e2e - {KNOWN_MS:.0f}|",
+                    "-",
+                    "info",
+                ]
+            )
     return rows
 
 
@@ -509,10 +677,12 @@ def write_results(path: Path, rows, res: dict, mach: dict, plan: Plan, elapsed: 
         "/interrupt once they are all queued) timed by the "
         "server's own timestamps, alternating without / with the waiters (a fresh Locust process each time; "
         "medians); after each, the queue is cleared (POST /queue clear, /interrupt) and Locust stopped.",
-        ("- **4**: `bench/report_build.py` (reports/, another engineer's) run as is; its own figure: the wall time "
-         "of `reports.build.build` on a generated soak (the generation is not timed), with the build's user+sys CPU "
-         "time and the load average beside it (on 2 cores shared by several engineers the wall time follows the "
-         "load; the CPU time does not)."),
+        (
+            "- **4**: `bench/report_build.py` (reports/, another engineer's) run as is; its own figure: the wall time "
+            "of `reports.build.build` on a generated soak (the generation is not timed), with the build's user+sys CPU "
+            "time and the load average beside it (on 2 cores shared by several engineers the wall time follows the "
+            "load; the CPU time does not)."
+        ),
         f"- **5**: Sleep {KNOWN_MS / 1000:g} s, one at a time: a hand-written `/history` poller (GET every "
         f"{plan.poll_interval_s:g} s) vs ComfyLoad in ws mode (1 user); error = |e2e - {KNOWN_MS:.0f} ms| (ComfyLoad column), "
         "and |e2e - the server's own span (create_time -> execution_success)| (reference column). The poller's error "
@@ -526,16 +696,20 @@ def write_results(path: Path, rows, res: dict, mach: dict, plan: Plan, elapsed: 
         "",
     ]
     if t:
-        lines.append(f"- throughput per run (prompts/s): ComfyLoad {', '.join(f'{r:.0f}' for r in t['comfyload']['rates'])}; "
-                     f"raw {', '.join(f'{r:.0f}' for r in t['raw']['rates'])}; ComfyLoad records without create_time: "
-                     f"{t['comfyload']['missing_create_time']}")
+        lines.append(
+            f"- throughput per run (prompts/s): ComfyLoad {', '.join(f'{r:.0f}' for r in t['comfyload']['rates'])}; "
+            f"raw {', '.join(f'{r:.0f}' for r in t['raw']['rates'])}; ComfyLoad records without create_time: "
+            f"{t['comfyload']['missing_create_time']}"
+        )
     if l1:
         lines.append(f"- 1 user, prompts/s: ComfyLoad {l1['comfyload']['rate']:.0f}, raw {l1['raw']['rate']:.0f}")
     if cap:
-        lines.append(f"- capacity: {cap['queued']} prompts queued in {cap['fill_s']:.1f} s; server prompts/s without "
-                     f"{', '.join(f'{r:.0f}' for r in cap['without_all'])} (in run order), with "
-                     f"{', '.join(f'{r:.0f}' for r in cap['with_all'])}; server CPU per prompt (median) "
-                     f"{cap['cpu_ms_without']:.2f} ms without, {cap['cpu_ms_with']:.2f} ms with the waiters")
+        lines.append(
+            f"- capacity: {cap['queued']} prompts queued in {cap['fill_s']:.1f} s; server prompts/s without "
+            f"{', '.join(f'{r:.0f}' for r in cap['without_all'])} (in run order), with "
+            f"{', '.join(f'{r:.0f}' for r in cap['with_all'])}; server CPU per prompt (median) "
+            f"{cap['cpu_ms_without']:.2f} ms without, {cap['cpu_ms_with']:.2f} ms with the waiters"
+        )
     rb = res.get("report")
     if rb and not rb.get("missing"):
         lines.append(f"- report_build.py: {' / '.join(rb['tail'])}")
@@ -547,7 +721,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter runs (about a minute and a half)")
     parser.add_argument("--results", default=str(REPO / "bench" / "RESULTS.md"), help="where to write the results")
-    parser.add_argument("--skip", default="", help="comma-separated measurements to leave out (1-5; 1 and 2 go together)")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated measurements to leave out (1-5; 1 and 2 go together)"
+    )
     args = parser.parse_args(argv)
     plan, skip = Plan(args.quick), set(filter(None, args.skip.split(",")))
     started = time.monotonic()

@@ -9,6 +9,7 @@ growing backlog shows as a rising lag). Ratios are the result: previews on vs of
 
     .venv/bin/python -m bench.sd15_previews --workflow sd15_cpu_small --users 8,32 --prompts 64
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,10 +52,16 @@ def run_condition(url: str, workflow, users: int, prompts: int) -> dict:
     ok = sorted((r for r in results if r.ok), key=lambda r: r.execution_end)
     lag = [r.done_ts * 1000 - r.execution_end for r in ok]
     half = len(lag) // 2
-    return {"ok": len(ok), "failed": len(results) - len(ok), "images_min": 60 * len(ok) / elapsed,
-            "lag_p50": statistics.median(lag), "lag_p99": sorted(lag)[int(0.99 * (len(lag) - 1))],
-            "lag_first_half": statistics.median(lag[:half]), "lag_second_half": statistics.median(lag[half:]),
-            "progress_msgs": statistics.mean(r.progress_messages for r in ok)}
+    return {
+        "ok": len(ok),
+        "failed": len(results) - len(ok),
+        "images_min": 60 * len(ok) / elapsed,
+        "lag_p50": statistics.median(lag),
+        "lag_p99": sorted(lag)[int(0.99 * (len(lag) - 1))],
+        "lag_first_half": statistics.median(lag[:half]),
+        "lag_second_half": statistics.median(lag[half:]),
+        "progress_msgs": statistics.mean(r.progress_messages for r in ok),
+    }
 
 
 def main() -> int:
@@ -69,8 +76,9 @@ def main() -> int:
     rows = []
     for previews in (False, True):
         extra = ["--preview-method", "latent2rgb"] if previews else []
-        server = LocalComfyUI(port=free_port(), work_dir=Path(f"/tmp/comfyload-bench-previews-{previews}"),
-                              extra_args=extra).start()
+        server = LocalComfyUI(
+            port=free_port(), work_dir=Path(f"/tmp/comfyload-bench-previews-{previews}"), extra_args=extra
+        ).start()
         try:
             run_condition(server.url, workflow, 1, 2)  # warm-up: the model load
             for users in (int(u) for u in args.users.split(",")):
@@ -79,17 +87,25 @@ def main() -> int:
                 print(row, flush=True)
         finally:
             server.stop()
-    print(f"\n{args.workflow}, {args.prompts} prompts per row; lag = our receipt of the last message - server's execution end")
-    print(f"{'previews':>8} {'users':>5} {'ok':>4} {'img/min':>8} {'lag p50':>8} {'lag p99':>8} {'1st half':>8} {'2nd half':>8} {'progress':>8}")
+    print(
+        f"\n{args.workflow}, {args.prompts} prompts per row; lag = our receipt of the last message - server's execution end"
+    )
+    print(
+        f"{'previews':>8} {'users':>5} {'ok':>4} {'img/min':>8} {'lag p50':>8} {'lag p99':>8} {'1st half':>8} {'2nd half':>8} {'progress':>8}"
+    )
     for r in rows:
-        print(f"{str(r['previews']):>8} {r['users']:>5} {r['ok']:>4} {r['images_min']:>8.1f} {r['lag_p50']:>6.0f}ms "
-              f"{r['lag_p99']:>6.0f}ms {r['lag_first_half']:>6.0f}ms {r['lag_second_half']:>6.0f}ms {r['progress_msgs']:>8.1f}")
+        print(
+            f"{str(r['previews']):>8} {r['users']:>5} {r['ok']:>4} {r['images_min']:>8.1f} {r['lag_p50']:>6.0f}ms "
+            f"{r['lag_p99']:>6.0f}ms {r['lag_first_half']:>6.0f}ms {r['lag_second_half']:>6.0f}ms {r['progress_msgs']:>8.1f}"
+        )
     off = {r["users"]: r for r in rows if not r["previews"]}
     for r in rows:
         if r["previews"]:
             base_row = off[r["users"]]
-            print(f"users {r['users']}: previews on/off images/min {r['images_min'] / base_row['images_min']:.2f}, "
-                  f"lag p50 {r['lag_p50'] - base_row['lag_p50']:+.0f} ms, p99 {r['lag_p99'] - base_row['lag_p99']:+.0f} ms")
+            print(
+                f"users {r['users']}: previews on/off images/min {r['images_min'] / base_row['images_min']:.2f}, "
+                f"lag p50 {r['lag_p50'] - base_row['lag_p50']:+.0f} ms, p99 {r['lag_p99'] - base_row['lag_p99']:+.0f} ms"
+            )
     return 0
 
 

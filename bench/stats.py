@@ -1,4 +1,5 @@
 """The benchmark's arithmetic, kept pure so it can be unit-tested (tests/test_bench_stats.py)."""
+
 from __future__ import annotations
 
 import math
@@ -55,7 +56,7 @@ def after_warmup(items, key, fraction: float = 0.05) -> list:
     """The items without the first `fraction` of them by `key` (send time): a run's first
     prompts meet a cold process and connection pool, on both sides alike."""
     ordered = sorted(items, key=key)
-    return ordered[int(len(ordered) * fraction):]
+    return ordered[int(len(ordered) * fraction) :]
 
 
 def spread(values) -> float:

@@ -2,7 +2,8 @@
 (tests/test_layers.py holds the code to it):
 
     orchestration   CLI, the local ComfyUI process, fault drills, profiling   may import everything below, and reports
-    harness         Locust: users, shapes, web UI, distributed glue, hooks    workloads, analysis, protocol, common, gpu_probe
+    harness         Locust: users, shapes, web UI, distributed glue         workloads, analysis, protocol, common,
+                                                                            gpu_probe
     workloads       one module per workload model, options, the run plan      analysis, protocol, common
     analysis        pure functions over records: the metrics model           protocol (records' vocabulary), common
     protocol        ComfyUI client, results, workflows, fleet, outages        common (no Locust)

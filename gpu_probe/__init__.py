@@ -6,6 +6,7 @@ comfyui_metrics.ndjson: {"kind": "gpu", "ts": epoch_s, "source": "nvml" | "syste
 give on that GPU is absent from the record, never a crash.
 
 Runs without Locust (`python -m gpu_probe serve|record`) and plugs into it (locust_plugin)."""
+
 from __future__ import annotations
 
 import time
@@ -17,7 +18,8 @@ class ProbeError(ValueError):
     """A bad probe setting or an unusable source: one line for the user, no traceback. The
     probe imports nothing of the harness; the harness's adapter turns this into its own error."""
 
-MIN_INTERVAL_S = 0.1   # 10 Hz: NVML's utilisation counters do not move faster than that
+
+MIN_INTERVAL_S = 0.1  # 10 Hz: NVML's utilisation counters do not move faster than that
 
 
 def check_interval(interval: float, flag: str = "--gpu-interval") -> float:

@@ -4,6 +4,7 @@
     python -m gpu_probe record out.ndjson [--interval 1] [--duration S] [--comfy URL]
 
 `--comfy URL` is the fallback source (/system_stats) when NVML is not reachable here."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,6 @@ from gpu_probe.sources import open_source
 DEFAULT_PORT = 9400
 
 
-
 class OneLineParser(argparse.ArgumentParser):
     """argparse's own errors as one line, exit 2 (the probe's copy of the suite's: it imports
     nothing of ComfyLoad)."""
@@ -27,18 +27,27 @@ class OneLineParser(argparse.ArgumentParser):
         print(f"error: {self.prog.split()[-1]}: {message} (see --help)", file=sys.stderr)
         raise SystemExit(2)
 
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m gpu_probe", description="GPU samples (NVML, or ComfyUI's /system_stats)")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="stream samples as NDJSON over HTTP (GET /samples)")
-    serve.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes it)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free port)")
+    serve.add_argument(
+        "--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes it)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free port)"
+    )
     record = sub.add_parser("record", help="append samples to an NDJSON file until Ctrl-C or --duration")
     record.add_argument("out", type=Path, help="the file (a run folder's comfyui_metrics.ndjson works)")
     record.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     for p in (serve, record):
-        p.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S,
-                       help=f"seconds between samples (default {DEFAULT_INTERVAL_S}; at least 0.1)")
+        p.add_argument(
+            "--interval",
+            type=float,
+            default=DEFAULT_INTERVAL_S,
+            help=f"seconds between samples (default {DEFAULT_INTERVAL_S}; at least 0.1)",
+        )
         p.add_argument("--comfy", default=None, help="ComfyUI URL for the /system_stats fallback")
     return parser
 
@@ -61,15 +70,20 @@ def serve(args) -> None:
     except (OSError, OverflowError) as exc:
         sampler.close()
         raise ProbeError(f"cannot listen on {args.bind}:{args.port}: {getattr(exc, 'strerror', None) or exc}") from None
-    print(f"GPU probe: serving http://{args.bind}:{server.port}/samples every {args.interval:g} s",
-          file=sys.stderr, flush=True)
+    print(
+        f"GPU probe: serving http://{args.bind}:{server.port}/samples every {args.interval:g} s",
+        file=sys.stderr,
+        flush=True,
+    )
     server.serve_forever()
 
 
 def check_record_args(args) -> None:
     """--duration and the output file, checked before anything samples."""
     if args.duration is not None and not args.duration > 0:
-        raise ProbeError(f"--duration must be a number of seconds > 0, not {args.duration:g} (leave it out to record until Ctrl-C)")
+        raise ProbeError(
+            f"--duration must be a number of seconds > 0, not {args.duration:g} (leave it out to record until Ctrl-C)"
+        )
     if args.out.is_dir():
         raise ProbeError(f"{args.out} is a directory; record writes one NDJSON file (e.g. {args.out / 'gpu.ndjson'})")
     try:
@@ -82,6 +96,7 @@ def check_record_args(args) -> None:
 
 def record(args) -> None:
     import time
+
     check_record_args(args)
     sampler = open_or_refuse(args.comfy)
     end = None if args.duration is None else time.time() + args.duration

@@ -4,6 +4,7 @@ Each field is read on its own: a field NVML refuses on a given GPU (NotSupported
 card's fan, NoPermission in a container, a function an old driver lacks) is left out of that
 record; the rest of the sample still counts. Calls block in the driver, so inside Locust they
 run in a native thread (see locust_plugin)."""
+
 from __future__ import annotations
 
 import os
@@ -13,9 +14,17 @@ import time
 MB = 1024 * 1024
 # clock event ("throttle") reason bits, as nvml.h defines them
 THROTTLE_REASONS = {
-    0x001: "gpu_idle", 0x002: "applications_clocks_setting", 0x004: "sw_power_cap", 0x008: "hw_slowdown",
-    0x010: "sync_boost", 0x020: "sw_thermal_slowdown", 0x040: "hw_thermal_slowdown",
-    0x080: "hw_power_brake_slowdown", 0x100: "display_clock_setting", 0x200: "board_limit", 0x400: "reliability",
+    0x001: "gpu_idle",
+    0x002: "applications_clocks_setting",
+    0x004: "sw_power_cap",
+    0x008: "hw_slowdown",
+    0x010: "sync_boost",
+    0x020: "sw_thermal_slowdown",
+    0x040: "hw_thermal_slowdown",
+    0x080: "hw_power_brake_slowdown",
+    0x100: "display_clock_setting",
+    0x200: "board_limit",
+    0x400: "reliability",
 }
 COMFY_CMDLINE = re.compile(r"comfy", re.I)  # ComfyUI's main.py lives in a folder named comfyui/ComfyUI
 NVML_CLOCK_SM, NVML_CLOCK_MEM = 1, 2
@@ -51,8 +60,9 @@ def comfy_pids() -> set[int]:
 class NvmlSampler:
     """`nvml` is the pynvml module (or a test double with its interface). Raises the binding's
     NVMLError from __init__ when there is no driver or no GPU."""
+
     source = "nvml"
-    blocking = True   # driver calls: run off the gevent loop
+    blocking = True  # driver calls: run off the gevent loop
 
     def __init__(self, nvml=None, find_comfy_pids=comfy_pids):
         if nvml is None:
@@ -103,8 +113,9 @@ class NvmlSampler:
             mine = [p.usedGpuMemory for p in procs if p.pid in comfy and p.usedGpuMemory is not None]
             fields["comfy_mem_mb"] = sum(mine) / MB if mine else None
         power, limit = call("nvmlDeviceGetPowerUsage", handle), call("nvmlDeviceGetEnforcedPowerLimit", handle)
-        fields.update(power_w=None if power is None else power / 1000.0,
-                      power_limit_w=None if limit is None else limit / 1000.0)
+        fields.update(
+            power_w=None if power is None else power / 1000.0, power_limit_w=None if limit is None else limit / 1000.0
+        )
         fields["temp_c"] = call("nvmlDeviceGetTemperature", handle, NVML_TEMPERATURE_GPU)
         fields["sm_clock_mhz"] = call("nvmlDeviceGetClockInfo", handle, NVML_CLOCK_SM)
         fields["mem_clock_mhz"] = call("nvmlDeviceGetClockInfo", handle, NVML_CLOCK_MEM)
@@ -118,7 +129,9 @@ class NvmlSampler:
         fields["pcie_width_max"] = call("nvmlDeviceGetMaxPcieLinkWidth", handle)
         tx = call("nvmlDeviceGetPcieThroughput", handle, NVML_PCIE_UTIL_TX_BYTES)  # KB/s over 20 ms
         rx = call("nvmlDeviceGetPcieThroughput", handle, NVML_PCIE_UTIL_RX_BYTES)
-        fields.update(pcie_tx_mb_s=None if tx is None else tx / 1024.0, pcie_rx_mb_s=None if rx is None else rx / 1024.0)
+        fields.update(
+            pcie_tx_mb_s=None if tx is None else tx / 1024.0, pcie_rx_mb_s=None if rx is None else rx / 1024.0
+        )
         fields["fan_pct"] = call("nvmlDeviceGetFanSpeed", handle)
         record.update({k: v for k, v in fields.items() if v is not None})
         return record

@@ -8,6 +8,7 @@ on another machine sees the GPU (`--gpu-probe http://HOST:PORT`).
 
 A new subscriber first gets the newest sample per GPU, then every sample as it is taken. One that
 reads too slowly is dropped (it reconnects) so it never holds the sampler back."""
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,7 @@ class Broadcast:
 
 def handler_for(broadcast: Broadcast, source: str):
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"   # the stream ends when the connection closes
+        protocol_version = "HTTP/1.0"  # the stream ends when the connection closes
 
         def log_message(self, *_args):
             pass

@@ -1,5 +1,6 @@
 """Which source samples: NVML when a driver and a GPU answer here, else ComfyUI's /system_stats
 when a server is given, else none (one line says so; a run goes on without GPU data)."""
+
 from __future__ import annotations
 
 from gpu_probe.nvml import NvmlSampler
@@ -28,9 +29,16 @@ def open_source(comfy_host: str | None = None, try_nvml=nvml_sampler):
     try:
         fallback = SystemStatsSampler(comfy_host)
     except NotComfyUI:
-        return None, (f"GPU probe: no NVIDIA GPU here ({why}) and {comfy_host} answered but is not ComfyUI "
-                      "(its /system_stats has no system/devices); no GPU data")
+        return None, (
+            f"GPU probe: no NVIDIA GPU here ({why}) and {comfy_host} answered but is not ComfyUI "
+            "(its /system_stats has no system/devices); no GPU data"
+        )
     except Exception as exc:  # requests' errors, bad JSON
-        return None, (f"GPU probe: no NVIDIA GPU here ({why}) and {comfy_host}/system_stats does not answer "
-                      f"({type(exc).__name__}); no GPU data")
-    return fallback, f"GPU probe: no NVIDIA GPU here ({why});\n  fallback: VRAM only, from {fallback.describe()}"  # two lines: 100 columns
+        return None, (
+            f"GPU probe: no NVIDIA GPU here ({why}) and {comfy_host}/system_stats does not answer "
+            f"({type(exc).__name__}); no GPU data"
+        )
+    return (
+        fallback,
+        f"GPU probe: no NVIDIA GPU here ({why});\n  fallback: VRAM only, from {fallback.describe()}",
+    )  # two lines: 100 columns

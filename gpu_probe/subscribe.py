@@ -1,4 +1,5 @@
 """The client side of the sidecar: read its NDJSON stream, and keep reading across drops."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,8 @@ import requests
 from gpu_probe.server import HEARTBEAT_S
 
 CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 5 * HEARTBEAT_S    # silence this long means the sidecar (or the link) is gone
-RETRY_S = (0.5, 1.0, 2.0, 5.0)      # waits between reconnects; the last repeats
+READ_TIMEOUT_S = 5 * HEARTBEAT_S  # silence this long means the sidecar (or the link) is gone
+RETRY_S = (0.5, 1.0, 2.0, 5.0)  # waits between reconnects; the last repeats
 
 
 def samples_url(url: str) -> str:

@@ -1,6 +1,7 @@
 """The fallback source when no NVML is reachable (a remote ComfyUI, a GPU in another container):
 ComfyUI's own /system_stats, which reports VRAM only (total/free, and torch's reserved/free
 share). Records say `"source": "system_stats"` so nobody mistakes them for NVML's."""
+
 from __future__ import annotations
 
 import time
@@ -17,7 +18,7 @@ class NotComfyUI(ValueError):
 
 class SystemStatsSampler:
     source = "system_stats"
-    blocking = False   # plain HTTP: cooperative under gevent
+    blocking = False  # plain HTTP: cooperative under gevent
 
     def __init__(self, host: str, session: requests.Session | None = None):
         self.url = host.rstrip("/") + "/system_stats"
@@ -48,9 +49,14 @@ class SystemStatsSampler:
         total, free = mb("vram_total"), mb("vram_free")
         torch_total, torch_free = mb("torch_vram_total"), mb("torch_vram_free")
         index = device.get("index")
-        fields = {"name": device.get("name"), "device_type": device.get("type"),
-                  "mem_total_mb": total, "mem_used_mb": None if total is None or free is None else total - free,
-                  "torch_vram_total_mb": torch_total, "torch_vram_free_mb": torch_free}
+        fields = {
+            "name": device.get("name"),
+            "device_type": device.get("type"),
+            "mem_total_mb": total,
+            "mem_used_mb": None if total is None or free is None else total - free,
+            "torch_vram_total_mb": torch_total,
+            "torch_vram_free_mb": torch_free,
+        }
         record = {"kind": "gpu", "ts": now, "source": self.source, "gpu": position if index is None else index}
         record.update({k: v for k, v in fields.items() if v is not None})
         return record

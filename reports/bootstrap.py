@@ -1,5 +1,6 @@
 """Per-request bootstrap confidence intervals for p95 latency and throughput, and for their
 difference between two runs. The statistics themselves are comfyload.analysis.sla's."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,9 +14,10 @@ from comfyload.analysis.metrics import percentile
 class Sample:
     """What one run contributes: e2e latencies (ms) of the judged successes, and the gaps between
     consecutive successful completions (s) which, with the tail, sum to the judged window."""
+
     e2e_ms: np.ndarray
     gaps_s: np.ndarray
-    tail_s: float        # window end after the last success (a failure finished last)
+    tail_s: float  # window end after the last success (a failure finished last)
 
     @classmethod
     def from_population(cls, pop) -> Sample:
@@ -27,8 +29,9 @@ class Sample:
         completions = np.sort(np.array([u["done_ts"] for u in ok], dtype=float))
         gaps = np.diff(np.concatenate(([start], completions)))
         tail = end - completions[-1] if len(completions) else end - start
-        return cls(np.array([u["e2e_ms"] for u in ok], dtype=float), gaps if len(completions) else np.array([]),
-                   float(tail))
+        return cls(
+            np.array([u["e2e_ms"] for u in ok], dtype=float), gaps if len(completions) else np.array([]), float(tail)
+        )
 
     def p95_ms(self, index=None):
         return percentile(self.e2e_ms if index is None else self.e2e_ms[index], 95)

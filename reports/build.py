@@ -1,4 +1,5 @@
 """`python -m reports build runs/<id>`: report.html, charts/*.png, summary.json, README.md."""
+
 from __future__ import annotations
 
 import gc

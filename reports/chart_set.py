@@ -4,6 +4,7 @@ Every chart covers the load window (first intended send to the end of the run, s
 server's idle time shows as zero buckets), uses a bucket wide enough for about 10 completions
 (comfyload.analysis.buckets), and shades outages and faults. A metric the run did not measure gets one
 "not measured" line, never an empty panel."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -19,8 +20,11 @@ from reports.safe_write import real_dir
 
 def load_end(run, window: dict) -> float:
     """The end of the load window: the run's stop, not its last completion."""
-    stops = [r["ts"] for r in run.records if r.get("kind") == "event" and r.get("name") in ("test.stop", "run.stop")
-             and r.get("ts")]
+    stops = [
+        r["ts"]
+        for r in run.records
+        if r.get("kind") == "event" and r.get("name") in ("test.stop", "run.stop") and r.get("ts")
+    ]
     return max([window["end_ts"], *stops])
 
 
@@ -46,14 +50,29 @@ def draw_charts(run, summary: dict, targets, out: Path) -> list:
     workers = Counter(r.get("worker") for r in run.records if r.get("kind") == "prompt" and r.get("worker"))
     drawn = [
         ch.latency_over_time(series, targets.latency_p95_s, windows, t0, out, markers),
-        ch.throughput_over_time(series, ts.users_series(run.history, t0), windows, t0, out,
-                                targets.throughput_images_per_min, unit, markers, dict(sorted(workers.items()))),
+        ch.throughput_over_time(
+            series,
+            ts.users_series(run.history, t0),
+            windows,
+            t0,
+            out,
+            targets.throughput_images_per_min,
+            unit,
+            markers,
+            dict(sorted(workers.items())),
+        ),
         ch.errors_over_time(series, targets.error_budget_pct, windows, t0, out, markers),
         *ch.gpu_over_time(None if gpu is None else ts.gpu_series(gpu, t0, width), windows, t0, out),
         ch.latency_cdf(ts.cdf_points(ok_seconds), targets.latency_p95_s, out),
         ch.queue_vs_execution(series, out),
         ch.node_bars(summary["bottleneck_nodes"], out),
-        ch.ramp_chart(summary["ramp_steps"], summary.get("ramp_knee"), targets.latency_p95_s, unit, out,
-                      targets.throughput_images_per_min),
+        ch.ramp_chart(
+            summary["ramp_steps"],
+            summary.get("ramp_knee"),
+            targets.latency_p95_s,
+            unit,
+            out,
+            targets.throughput_images_per_min,
+        ),
     ]
     return [c for c in drawn if c is not None]

@@ -1,5 +1,6 @@
 """The report's charts (matplotlib, Agg, PNG). Each function draws one chart from figures that
 are already computed, or returns None when the run has no data for it: no empty plots."""
+
 from __future__ import annotations
 
 import io
@@ -12,8 +13,8 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 
-RATE = "rate"            # gid of an axis that plots a rate: it starts at zero
-SECONDS = FuncFormatter(lambda v, _pos: f"{v:g}")   # 0.2, 1, 45: never 2e-1
+RATE = "rate"  # gid of an axis that plots a rate: it starts at zero
+SECONDS = FuncFormatter(lambda v, _pos: f"{v:g}")  # 0.2, 1, 45: never 2e-1
 
 from reports.safe_write import write_bytes  # noqa: E402
 
@@ -22,11 +23,11 @@ SIZE, DPI = (9.0, 3.6), 100
 
 @dataclass
 class Chart:
-    name: str        # file stem in charts/
+    name: str  # file stem in charts/
     title: str
     caption: str
-    path: Path | None                 # None: not measured in this run, one line instead of a panel
-    panels: list = field(default_factory=list)   # per axis: ylabel, ylim, yscale, gid (what tests read)
+    path: Path | None  # None: not measured in this run, one line instead of a panel
+    panels: list = field(default_factory=list)  # per axis: ylabel, ylim, yscale, gid (what tests read)
 
 
 def not_measured(name: str, title: str, why: str) -> Chart:
@@ -59,8 +60,15 @@ def _save(fig, directory: Path, name: str, title: str, caption: str) -> Chart:
     image = io.BytesIO()
     fig.savefig(image, format="png", dpi=DPI)
     write_bytes(path, image.getvalue())  # never through a link (reports/safe_write.py)
-    panels = [{"ylabel": ax.get_ylabel(), "ylim": tuple(float(v) for v in ax.get_ylim()), "yscale": ax.get_yscale(),
-               "gid": ax.get_gid()} for ax in fig.axes]
+    panels = [
+        {
+            "ylabel": ax.get_ylabel(),
+            "ylim": tuple(float(v) for v in ax.get_ylim()),
+            "yscale": ax.get_yscale(),
+            "gid": ax.get_gid(),
+        }
+        for ax in fig.axes
+    ]
     return Chart(name, title, caption, path, panels)
 
 
@@ -72,7 +80,7 @@ def latency_over_time(series, sla_p95_s, windows, t0, out, markers=()):
     for column, label in (("p50_s", "p50"), ("p95_s", "p95"), ("p99_s", "p99")):  # no completion: a gap, not a join
         ax.plot(series.index, series[column], label=label, marker="." if len(series) < 40 else None)
     low, high = float(data["p50_s"].min()), float(data["p99_s"].max())
-    log = low > 0 and (high / low > 10 or sla_p95_s / max(high, 1e-9) > 3)   # sub-second values stay readable
+    log = low > 0 and (high / low > 10 or sla_p95_s / max(high, 1e-9) > 3)  # sub-second values stay readable
     if log:
         ax.set_yscale("log")
         ax.set_ylim(low / 1.5, max(high, sla_p95_s) * 1.5)
@@ -84,17 +92,28 @@ def latency_over_time(series, sla_p95_s, windows, t0, out, markers=()):
     _mark_windows(ax, windows, t0, markers)
     ax.set(xlabel="seconds since start", ylabel="end-to-end latency (s" + (", log scale)" if log else ")"))
     ax.legend(loc="upper left", fontsize="small")
-    return _save(fig, out, "latency_over_time", "Latency percentiles over time",
-                 "End-to-end p50/p95/p99 of successful renders per time bucket" + (" (log scale, so sub-second values "
-                 "stay readable next to the SLA)" if log else "") + "; dashed: the SLA p95; shaded: outages (red), faults (orange).")
+    return _save(
+        fig,
+        out,
+        "latency_over_time",
+        "Latency percentiles over time",
+        "End-to-end p50/p95/p99 of successful renders per time bucket"
+        + (" (log scale, so sub-second values stay readable next to the SLA)" if log else "")
+        + "; dashed: the SLA p95; shaded: outages (red), faults (orange).",
+    )
 
 
 def throughput_over_time(series, users, windows, t0, out, target=None, unit="users", markers=(), workers=None):
     if series.empty or series["ok"].sum() == 0:
         return None
     fig, ax = _figure()
-    ax.plot(series.index, series["images_per_min"], color="tab:blue", label="images/min",
-            marker="." if len(series) < 40 else None)
+    ax.plot(
+        series.index,
+        series["images_per_min"],
+        color="tab:blue",
+        label="images/min",
+        marker="." if len(series) < 40 else None,
+    )
     ax.set(xlabel="seconds since start", ylabel="images / min")
     ax.set_gid(RATE)
     if target is not None:
@@ -107,25 +126,47 @@ def throughput_over_time(series, users, windows, t0, out, target=None, unit="use
         twin.set_ylabel(unit)
         _integer_axis(twin)
     ax.legend(loc="upper left", fontsize="small")
-    by_worker = ("; per worker: " + ", ".join(f"{w} {n}" for w, n in workers.items())) if workers and len(workers) > 1 else ""
-    return _save(fig, out, "throughput_over_time", "Throughput over time, with " + unit,
-                 "Completed images per minute per time bucket (a bucket with none is 0); dashed: the SLA; grey: "
-                 f"Locust {unit}; shaded: outages (red), faults (orange){by_worker}.")
+    by_worker = (
+        ("; per worker: " + ", ".join(f"{w} {n}" for w, n in workers.items())) if workers and len(workers) > 1 else ""
+    )
+    return _save(
+        fig,
+        out,
+        "throughput_over_time",
+        "Throughput over time, with " + unit,
+        "Completed images per minute per time bucket (a bucket with none is 0); dashed: the SLA; grey: "
+        f"Locust {unit}; shaded: outages (red), faults (orange){by_worker}.",
+    )
 
 
 def errors_over_time(series, budget_pct, windows, t0, out, markers=()):
     if series.empty or series["renders"].sum() == 0:
         return None
     fig, ax = _figure()
-    ax.bar(series.index, series["error_pct"].fillna(0), width=(series.index[1] - series.index[0]) * 0.9 if len(series) > 1 else 0.9,
-           color="tab:orange", label="failed renders %", align="edge")
+    ax.bar(
+        series.index,
+        series["error_pct"].fillna(0),
+        width=(series.index[1] - series.index[0]) * 0.9 if len(series) > 1 else 0.9,
+        color="tab:orange",
+        label="failed renders %",
+        align="edge",
+    )
     ax.axhline(budget_pct, color="tab:red", linestyle="--", label=f"error budget {budget_pct:g} %")
     _mark_windows(ax, windows, t0, markers)
     ax.set_gid(RATE)
-    ax.set(xlabel="seconds since start", ylabel="failed renders (%)", ylim=(0, max(100.0 if series["error_pct"].max() > 0 else budget_pct * 2, 1)))
+    ax.set(
+        xlabel="seconds since start",
+        ylabel="failed renders (%)",
+        ylim=(0, max(100.0 if series["error_pct"].max() > 0 else budget_pct * 2, 1)),
+    )
     ax.legend(loc="upper left", fontsize="small")
-    return _save(fig, out, "errors_over_time", "Error rate over time",
-                 "Failed renders (after retries) as a share of the renders finished in each bucket; dashed: the budget.")
+    return _save(
+        fig,
+        out,
+        "errors_over_time",
+        "Error rate over time",
+        "Failed renders (after retries) as a share of the renders finished in each bucket; dashed: the budget.",
+    )
 
 
 def host_figures(gpu_series) -> bool:
@@ -140,14 +181,30 @@ def gpu_over_time(gpu_series, windows, t0, out):
         return [not_measured("gpu_over_time", "GPU", "not measured: no GPU samples in this run")]
     sources = ", ".join(sorted(str(s) for s in gpu_series["source"].dropna().unique()))
     host = host_figures(gpu_series)
-    panels = [(key, label) for key, label in (
-        ("util_gpu", f"util % ({sources})"),
-        ("mem_used_mb", "host RAM (GiB)" if host else f"VRAM GiB ({sources})"),
-        ("power_w", f"power W ({sources})")) if gpu_series[key].notna().any() and (key != "power_w" or gpu_series[key].max() > 0)]
-    missing = [name for key, name in (("util_gpu", "utilisation"), ("power_w", "power")) if key not in [k for k, _ in panels]]
-    notes = [not_measured("gpu_not_measured", "GPU " + " and ".join(missing),
-                          f"not measured: the {sources} source reports no {' or '.join(missing)}"
-                          + (" (a CPU-only ComfyUI: its memory figure is host RAM, not VRAM)" if host else ""))] if missing else []
+    panels = [
+        (key, label)
+        for key, label in (
+            ("util_gpu", f"util % ({sources})"),
+            ("mem_used_mb", "host RAM (GiB)" if host else f"VRAM GiB ({sources})"),
+            ("power_w", f"power W ({sources})"),
+        )
+        if gpu_series[key].notna().any() and (key != "power_w" or gpu_series[key].max() > 0)
+    ]
+    missing = [
+        name for key, name in (("util_gpu", "utilisation"), ("power_w", "power")) if key not in [k for k, _ in panels]
+    ]
+    notes = (
+        [
+            not_measured(
+                "gpu_not_measured",
+                "GPU " + " and ".join(missing),
+                f"not measured: the {sources} source reports no {' or '.join(missing)}"
+                + (" (a CPU-only ComfyUI: its memory figure is host RAM, not VRAM)" if host else ""),
+            )
+        ]
+        if missing
+        else []
+    )
     if not panels:
         return notes
     fig, axes = _figure(rows=len(panels), height=2.2)
@@ -170,12 +227,24 @@ def gpu_over_time(gpu_series, windows, t0, out):
         ax.yaxis.set_major_formatter(SECONDS)
         ax.legend(loc="upper left", fontsize="small")
     axes[-1].set_xlabel("seconds since start")
-    title = "Host memory (ComfyUI /system_stats: no GPU)" if host else "GPU " + ", ".join(
-        {"util_gpu": "utilisation", "mem_used_mb": "VRAM", "power_w": "power"}[k] for k, _ in panels)
-    return [_save(fig, out, "gpu_over_time", title,
-                  f"Source: {sources}. " + ("A CPU-only ComfyUI reports host RAM as its device memory: this is not VRAM. "
-                                            if host else "") + "Dashed: memory total"
-                  + (" and the power limit." if any(k == "power_w" for k, _ in panels) else "."))] + notes
+    title = (
+        "Host memory (ComfyUI /system_stats: no GPU)"
+        if host
+        else "GPU "
+        + ", ".join({"util_gpu": "utilisation", "mem_used_mb": "VRAM", "power_w": "power"}[k] for k, _ in panels)
+    )
+    return [
+        _save(
+            fig,
+            out,
+            "gpu_over_time",
+            title,
+            f"Source: {sources}. "
+            + ("A CPU-only ComfyUI reports host RAM as its device memory: this is not VRAM. " if host else "")
+            + "Dashed: memory total"
+            + (" and the power limit." if any(k == "power_w" for k, _ in panels) else "."),
+        )
+    ] + notes
 
 
 def latency_cdf(points, sla_p95_s, out):
@@ -196,12 +265,23 @@ def queue_vs_execution(series, out):
     if data.empty or not data.to_numpy().any():
         return None
     fig, ax = _figure()
-    ax.stackplot(data.index, data["queue_s"], data["exec_s"], data["download_s"],
-                 labels=["queue wait", "execution", "download"], alpha=0.8)
+    ax.stackplot(
+        data.index,
+        data["queue_s"],
+        data["exec_s"],
+        data["download_s"],
+        labels=["queue wait", "execution", "download"],
+        alpha=0.8,
+    )
     ax.set(xlabel="seconds since start", ylabel="mean seconds per render")
     ax.legend(loc="upper left", fontsize="small")
-    return _save(fig, out, "queue_vs_execution", "Queue wait vs execution",
-                 "Where a successful render's time went, mean per time bucket (server timestamps).")
+    return _save(
+        fig,
+        out,
+        "queue_vs_execution",
+        "Queue wait vs execution",
+        "Where a successful render's time went, mean per time bucket (server timestamps).",
+    )
 
 
 def node_bars(rows, out):
@@ -216,8 +296,13 @@ def node_bars(rows, out):
     for y, r in enumerate(rows):
         ax.text(r["share_pct"], y, f" {r['mean_ms']:.1f} ms", va="center", fontsize="small")
     ax.set(xlabel="% of node time (successful prompts)", xlim=(0, 115))
-    return _save(fig, out, "node_time", "Time per node (bottleneck nodes)",
-                 "Share of all node execution time, slowest first; label: mean ms per run.")
+    return _save(
+        fig,
+        out,
+        "node_time",
+        "Time per node (bottleneck nodes)",
+        "Share of all node execution time, slowest first; label: mean ms per run.",
+    )
 
 
 def ramp_chart(steps, knee, sla_p95_s, unit, out, sla_images_per_min=None):
@@ -229,7 +314,7 @@ def ramp_chart(steps, knee, sla_p95_s, unit, out, sla_images_per_min=None):
     lat.plot(users, [s.get("p95_s") for s in steps], marker="o", color="tab:blue", label="p95 (s)")
     lat.axhline(sla_p95_s, color="tab:red", linestyle="--", label=f"SLA p95 {sla_p95_s:g} s")
     p95s = [s["p95_s"] for s in steps if s.get("p95_s")]
-    if p95s and sla_p95_s / max(p95s) > 3:   # far below the SLA: a log scale keeps the steps apart
+    if p95s and sla_p95_s / max(p95s) > 3:  # far below the SLA: a log scale keeps the steps apart
         lat.set_yscale("log")
         lat.yaxis.set_major_formatter(SECONDS)
         lat.yaxis.set_minor_formatter(NullFormatter())
@@ -238,15 +323,24 @@ def ramp_chart(steps, knee, sla_p95_s, unit, out, sla_images_per_min=None):
     lat.set(ylabel="p95 latency (s)")
     thr.plot(users, [s.get("images_per_min") for s in steps], marker="s", color="tab:green", label="images/min")
     if sla_images_per_min is not None:
-        thr.axhline(sla_images_per_min, color="tab:red", linestyle=":", label=f"SLA >= {sla_images_per_min:g} images/min")
+        thr.axhline(
+            sla_images_per_min, color="tab:red", linestyle=":", label=f"SLA >= {sla_images_per_min:g} images/min"
+        )
     thr.set_ylim(0, max([s.get("images_per_min") or 0 for s in steps] + [sla_images_per_min or 0]) * 1.15 or 1)
     thr.set_gid(RATE)
     thr.set(xlabel=unit, ylabel="images / min")
     thr.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (lat, thr):
         if knee and knee.get("users"):
-            ax.axvline(knee["users"], color="black", linestyle=":", label=f"knee: {knee['users']}" if ax is lat else None)
+            ax.axvline(
+                knee["users"], color="black", linestyle=":", label=f"knee: {knee['users']}" if ax is lat else None
+            )
         ax.legend(loc="upper left", fontsize="small")
-    return _save(fig, out, "ramp", "Ramp: p95 and throughput against load",
-                 "Each step's own verdict window: top, p95 against the SLA p95 (dashed); bottom, images/min from zero "
-                 "against the SLA throughput (dotted); vertical dotted: the knee (most load within the SLA).")
+    return _save(
+        fig,
+        out,
+        "ramp",
+        "Ramp: p95 and throughput against load",
+        "Each step's own verdict window: top, p95 against the SLA p95 (dashed); bottom, images/min from zero "
+        "against the SLA throughput (dotted); vertical dotted: the knee (most load within the SLA).",
+    )

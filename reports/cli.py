@@ -1,5 +1,6 @@
 """`python -m reports build|compare` (also `comfyload report|compare`). Exit codes: 0 done (compare: no regression),
 1 compare found a regression, 2 bad input (one line, no traceback)."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sla", default="sla.yaml", help="SLA file with the `compare:` thresholds (default sla.yaml)")
     c.add_argument("--html", default=None, help="where to write the page (default: <candidate>/compare.html)")
     c.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0: reproducible)")
-    c.add_argument("--force", action="store_true",
-                   help="compare runs of different workloads (workflow, user class, book profile) anyway")
+    c.add_argument(
+        "--force",
+        action="store_true",
+        help="compare runs of different workloads (workflow, user class, book profile) anyway",
+    )
     return parser
 
 
@@ -33,11 +37,17 @@ def main(argv=None) -> int:
     try:
         if args.command == "build":
             from reports.build import build
+
             build(args.run_dir, args.sla)
             print(f"report: {args.run_dir.rstrip('/')}/report.html")
             return EXIT_OK
         from reports.compare import run_compare
-        return EXIT_REGRESSION if run_compare(args.baseline, args.candidate, args.sla, args.html, args.seed, args.force) else EXIT_OK
+
+        return (
+            EXIT_REGRESSION
+            if run_compare(args.baseline, args.candidate, args.sla, args.html, args.seed, args.force)
+            else EXIT_OK
+        )
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -1,6 +1,7 @@
 """The report's figures: the metrics model's summary (comfyload.analysis.metrics), unchanged, plus what a
 release manager reads next (errors by type, faults, ramp steps, GPU, bottleneck nodes,
 observations). Nothing here re-derives an SLA figure."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ from comfyload.common.errors import UserError
 from comfyload.common.paths import repo_path
 from reports.run_folder import RunFolder
 
-FLATTENED_GAIN_PCT = 10.0     # a ramp step adding less throughput than this has flattened
+FLATTENED_GAIN_PCT = 10.0  # a ramp step adding less throughput than this has flattened
 GPU_IDLE_PCT, GPU_SATURATED_PCT = 70.0, 95.0
 
 
@@ -38,17 +39,20 @@ def report_summary(run: RunFolder, targets: SlaTargets) -> dict:
     metrics = calculate_metrics(run.kinds, targets, drill_verdict(run))
     summary = summary_of(metrics, run.kinds)
     pop = metrics.population
-    summary.update({
-        "run_id": run.run_id,
-        "scenario": run.meta.get("scenario"),
-        "window": None if pop.start_ts is None else {"start_ts": pop.start_ts, "end_ts": pop.end_ts,
-                                                     "duration_s": pop.end_ts - pop.start_ts},
-        "errors": errors_by_type(pop.units),
-        "faults": fault_events(run.of_kind("event")),
-        "ramp_steps": ramp_steps(run.of_kind("event")),
-        "gpu": gpu_figures(run.of_kind("gpu")),
-        "bottleneck_nodes": run.nodes.table()[:10],
-    })
+    summary.update(
+        {
+            "run_id": run.run_id,
+            "scenario": run.meta.get("scenario"),
+            "window": None
+            if pop.start_ts is None
+            else {"start_ts": pop.start_ts, "end_ts": pop.end_ts, "duration_s": pop.end_ts - pop.start_ts},
+            "errors": errors_by_type(pop.units),
+            "faults": fault_events(run.of_kind("event")),
+            "ramp_steps": ramp_steps(run.of_kind("event")),
+            "gpu": gpu_figures(run.of_kind("gpu")),
+            "bottleneck_nodes": run.nodes.table()[:10],
+        }
+    )
     summary["observations"] = observations(summary, run.notes)
     return summary
 
@@ -74,11 +78,17 @@ def errors_by_type(units: list[dict]) -> list[dict]:
     examples = {}
     for u in failed:
         examples.setdefault((u.get("outcome"), u.get("error_type")), u)
-    return [{"outcome": outcome, "error_type": error_type, "count": n,
-             "pct_of_renders": 100.0 * n / len(units),
-             "example_message": examples[(outcome, error_type)].get("error_message"),
-             "example_node": examples[(outcome, error_type)].get("error_node")}
-            for (outcome, error_type), n in counts.most_common()]
+    return [
+        {
+            "outcome": outcome,
+            "error_type": error_type,
+            "count": n,
+            "pct_of_renders": 100.0 * n / len(units),
+            "example_message": examples[(outcome, error_type)].get("error_message"),
+            "example_node": examples[(outcome, error_type)].get("error_node"),
+        }
+        for (outcome, error_type), n in counts.most_common()
+    ]
 
 
 def fault_events(records) -> list[dict]:
@@ -126,18 +136,26 @@ def gpu_figures(records) -> list[dict] | None:
         reasons = Counter(r for rs in g.loc[is_throttled, "throttle_reasons"] for r in rs if throttled([r]))
         total = g["mem_total_mb"].max()
         peak_mem = g["mem_used_mb"].max()
-        result.append({
-            "gpu": _plain(gpu), "name": str(g["name"].dropna().iloc[0]) if "name" in g and g["name"].notna().any() else None,
-            "source": str(g["source"].dropna().iloc[0]) if "source" in g and g["source"].notna().any() else None,
-            "samples": int(len(g)),
-            "util_peak_pct": _plain(g["util_gpu"].max()), "util_mean_pct": _plain(g["util_gpu"].mean()),
-            "vram_peak_mb": _plain(peak_mem), "vram_total_mb": _plain(total),
-            "vram_headroom_mb": _plain(total - peak_mem),
-            "vram_headroom_pct": _plain(100.0 * (total - peak_mem) / total) if total and total > 0 else None,
-            "power_mean_w": _plain(g["power_w"].mean()), "power_peak_w": _plain(g["power_w"].max()),
-            "power_limit_w": _plain(g["power_limit_w"].max()), "temp_peak_c": _plain(g["temp_c"].max()),
-            "throttle_s": float(interval[is_throttled].sum()), "throttle_reasons": dict(reasons),
-        })
+        result.append(
+            {
+                "gpu": _plain(gpu),
+                "name": str(g["name"].dropna().iloc[0]) if "name" in g and g["name"].notna().any() else None,
+                "source": str(g["source"].dropna().iloc[0]) if "source" in g and g["source"].notna().any() else None,
+                "samples": int(len(g)),
+                "util_peak_pct": _plain(g["util_gpu"].max()),
+                "util_mean_pct": _plain(g["util_gpu"].mean()),
+                "vram_peak_mb": _plain(peak_mem),
+                "vram_total_mb": _plain(total),
+                "vram_headroom_mb": _plain(total - peak_mem),
+                "vram_headroom_pct": _plain(100.0 * (total - peak_mem) / total) if total and total > 0 else None,
+                "power_mean_w": _plain(g["power_w"].mean()),
+                "power_peak_w": _plain(g["power_w"].max()),
+                "power_limit_w": _plain(g["power_limit_w"].max()),
+                "temp_peak_c": _plain(g["temp_c"].max()),
+                "throttle_s": float(interval[is_throttled].sum()),
+                "throttle_reasons": dict(reasons),
+            }
+        )
     return result
 
 
@@ -154,30 +172,43 @@ def observations(summary: dict, notes: list[str]) -> list[str]:
     said = []
     for v in summary["sla"]:
         if v["passed"] is False:
-            said.append(f"SLA breached: {v['metric']} measured {v['measured']:.4g} {v['unit']}, "
-                        f"target {v['comparison']} {v['target']:g} {v['unit']}.")
+            said.append(
+                f"SLA breached: {v['metric']} measured {v['measured']:.4g} {v['unit']}, "
+                f"target {v['comparison']} {v['target']:g} {v['unit']}."
+            )
     errors = summary["errors"]
     if errors:
         total = sum(e["count"] for e in errors)
         top = errors[0]
-        said.append(f"{total} render(s) failed after retries; most common: {top['outcome']} / "
-                    f"{top['error_type']} ({top['count']}).")
+        said.append(
+            f"{total} render(s) failed after retries; most common: {top['outcome']} / "
+            f"{top['error_type']} ({top['count']})."
+        )
     queue, execution = summary["queue_wait_ms"], summary["execution_ms"]
     if queue.get("count") and execution.get("count") and queue["mean"] > execution["mean"]:
-        said.append(f"Requests waited longer in ComfyUI's queue (mean {queue['mean'] / 1000:.3g} s) than they "
-                    f"executed (mean {execution['mean'] / 1000:.3g} s): the server was saturated at this load.")
+        said.append(
+            f"Requests waited longer in ComfyUI's queue (mean {queue['mean'] / 1000:.3g} s) than they "
+            f"executed (mean {execution['mean'] / 1000:.3g} s): the server was saturated at this load."
+        )
     said += gpu_observations(summary["gpu"])
     said += ramp_observations(summary["ramp_steps"], summary.get("ramp_knee"))
     nodes = summary["bottleneck_nodes"]
     if nodes:
         n = nodes[0]
-        said.append(f"Slowest node: {n['class_type']} (node {n['node']}, {n['workflow']}), "
-                    f"{n['share_pct']:.0f} % of node time, mean {n['mean_ms']:.1f} ms.")
+        said.append(
+            f"Slowest node: {n['class_type']} (node {n['node']}, {n['workflow']}), "
+            f"{n['share_pct']:.0f} % of node time, mean {n['mean_ms']:.1f} ms."
+        )
     for o in summary.get("outages") or []:
-        said.append(f"{o['server']} stopped answering for "
-                    + ("the rest of the run" if o["duration_s"] is None else f"{o['duration_s']:.3g} s")
-                    + ("; it never rendered again." if o["recovery_s"] is None else
-                       f"; first success {o['recovery_s']:.3g} s after the outage began."))
+        said.append(
+            f"{o['server']} stopped answering for "
+            + ("the rest of the run" if o["duration_s"] is None else f"{o['duration_s']:.3g} s")
+            + (
+                "; it never rendered again."
+                if o["recovery_s"] is None
+                else f"; first success {o['recovery_s']:.3g} s after the outage began."
+            )
+        )
     return said + list(notes)
 
 
@@ -192,24 +223,32 @@ def gpu_observations(gpus) -> list[str]:
         elif peak is not None and peak >= GPU_SATURATED_PCT:
             said.append(f"GPU {g['gpu']} was saturated (peak {peak:.0f} %, mean {g['util_mean_pct']:.0f} %).")
         if g["vram_headroom_pct"] is not None:
-            said.append(f"GPU {g['gpu']} VRAM peak {g['vram_peak_mb']:.0f} of {g['vram_total_mb']:.0f} MB "
-                        f"({g['vram_headroom_pct']:.0f} % headroom).")
+            said.append(
+                f"GPU {g['gpu']} VRAM peak {g['vram_peak_mb']:.0f} of {g['vram_total_mb']:.0f} MB "
+                f"({g['vram_headroom_pct']:.0f} % headroom)."
+            )
         if g["throttle_s"] > 0:
-            said.append(f"GPU {g['gpu']} was throttled for {g['throttle_s']:.0f} s "
-                        f"({', '.join(sorted(g['throttle_reasons']))}).")
+            said.append(
+                f"GPU {g['gpu']} was throttled for {g['throttle_s']:.0f} s "
+                f"({', '.join(sorted(g['throttle_reasons']))})."
+            )
     return said
 
 
 def ramp_observations(steps: list[dict], knee: dict | None) -> list[str]:
     said = []
     if knee:
-        said.append(f"Ramp knee: {knee.get('users')} {knee.get('unit', 'users')} within SLA"
-                    + (f"; first breach at {knee['first_breach']}." if knee.get("first_breach") else "."))
+        said.append(
+            f"Ramp knee: {knee.get('users')} {knee.get('unit', 'users')} within SLA"
+            + (f"; first breach at {knee['first_breach']}." if knee.get("first_breach") else ".")
+        )
     measured = [s for s in steps if s.get("images_per_min")]
     for before, after in zip(measured, measured[1:]):
         gain = 100.0 * (after["images_per_min"] - before["images_per_min"]) / before["images_per_min"]
         if gain < FLATTENED_GAIN_PCT:
-            said.append(f"Throughput flattened at {before['users']} users: {before['images_per_min']:.1f} → "
-                        f"{after['images_per_min']:.1f} images/min at {after['users']} ({gain:+.0f} %).")
+            said.append(
+                f"Throughput flattened at {before['users']} users: {before['images_per_min']:.1f} → "
+                f"{after['images_per_min']:.1f} images/min at {after['users']} ({gain:+.0f} %)."
+            )
             break
     return said

@@ -1,5 +1,6 @@
 """HTML building blocks shared by the report, the comparison and the profile pages. Every value
 goes through `esc`: server messages, node names and workflow names are untrusted text."""
+
 from __future__ import annotations
 
 import base64
@@ -33,14 +34,21 @@ def fmt(value, digits: int = 4) -> str:
 def table(headers, rows, raw_columns=()) -> str:
     """rows of values; columns whose index is in raw_columns are trusted HTML built here."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{cell if i in raw_columns else esc(fmt(cell))}</td>"
-                                    for i, cell in enumerate(row)) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{cell if i in raw_columns else esc(fmt(cell))}</td>" for i, cell in enumerate(row))
+        + "</tr>"
+        for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def state_cell(passed) -> str:
-    return {True: '<span class="pass">PASS</span>', False: '<span class="fail">FAIL</span>',
-            None: '<span class="na">n/a</span>'}[passed]
+    return {
+        True: '<span class="pass">PASS</span>',
+        False: '<span class="fail">FAIL</span>',
+        None: '<span class="na">n/a</span>',
+    }[passed]
 
 
 def inline_png(path: Path, alt: str) -> str:
@@ -51,10 +59,14 @@ def inline_png(path: Path, alt: str) -> str:
 def figure(chart) -> str:
     if chart.path is None:  # not measured: one line, no empty panel
         return f'<p class="not-measured" id="{esc(chart.name)}"><b>{esc(chart.title)}</b>: {esc(chart.caption)}</p>'
-    return (f'<figure id="{esc(chart.name)}"><h3>{esc(chart.title)}</h3>{inline_png(chart.path, chart.title)}'
-            f"<figcaption>{esc(chart.caption)}</figcaption></figure>")
+    return (
+        f'<figure id="{esc(chart.name)}"><h3>{esc(chart.title)}</h3>{inline_png(chart.path, chart.title)}'
+        f"<figcaption>{esc(chart.caption)}</figcaption></figure>"
+    )
 
 
 def document(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
-            f"<style>{STYLE}</style></head><body>{body}</body></html>\n")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
+        f"<style>{STYLE}</style></head><body>{body}</body></html>\n"
+    )

@@ -1,6 +1,7 @@
 """Server text (error types, device names, ComfyUI's version string) in the run folder's
 README.md: a string from a server must read as that string, never as Markdown or HTML (a link,
 an image fetched from elsewhere, a table cell boundary, a heading)."""
+
 from __future__ import annotations
 
 # Always escaped: links and images ([ ] ( ) !), emphasis (* ~ `), table cells (|), escapes (\\),
@@ -16,11 +17,15 @@ def md_text(value) -> str:
     text = " ".join(str(value).split())
     out = []
     for i, ch in enumerate(text):
-        before, after = text[i - 1:i], text[i + 1:i + 2]
+        before, after = text[i - 1 : i], text[i + 1 : i + 2]
         if ch in HTML:
             out.append(HTML[ch])
-        elif ch in ALWAYS or (ch == "_" and not (before.isalnum() and after.isalnum())) \
-                or (i == 0 and ch in LEADING) or (ch == ":" and text[i + 1:i + 3] == "//"):
+        elif (
+            ch in ALWAYS
+            or (ch == "_" and not (before.isalnum() and after.isalnum()))
+            or (i == 0 and ch in LEADING)
+            or (ch == ":" and text[i + 1 : i + 3] == "//")
+        ):
             out.append("\\" + ch)
         elif ch in ".)" and text[:i].isdigit() and after in (" ", ""):
             out.append("\\" + ch)  # "1." at the start: an ordered list

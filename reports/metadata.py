@@ -1,9 +1,28 @@
 """What meta.json says about the run, as labelled rows, for the report and the baseline README."""
+
 from __future__ import annotations
 
-HARNESS_KEYS = ("host", "num_users", "spawn_rate", "run_time", "user_classes", "workflow", "jobs",
-                "per_prompt_timeout", "completion", "download", "ws_per_user", "sla", "seed",
-                "book_profile", "arrivals", "ramp_start", "ramp_step", "ramp_hold", "ramp_max")
+HARNESS_KEYS = (
+    "host",
+    "num_users",
+    "spawn_rate",
+    "run_time",
+    "user_classes",
+    "workflow",
+    "jobs",
+    "per_prompt_timeout",
+    "completion",
+    "download",
+    "ws_per_user",
+    "sla",
+    "seed",
+    "book_profile",
+    "arrivals",
+    "ramp_start",
+    "ramp_step",
+    "ramp_hold",
+    "ramp_max",
+)
 
 
 def _get(meta: dict, *path, default=None):
@@ -27,15 +46,21 @@ def run_metadata(meta: dict) -> list[tuple[str, str]]:
         ("created", meta.get("created")),
         ("scenario", meta.get("scenario")),
         ("server", meta.get("server")),
-        ("hardware", f"{host.get('hostname', '?')}: {host.get('platform', '?')}, {host.get('cpu_count', '?')} CPUs"
-                     + (f", {ram / 2**30:.1f} GiB RAM" if isinstance(ram, (int, float)) else "")),
+        (
+            "hardware",
+            f"{host.get('hostname', '?')}: {host.get('platform', '?')}, {host.get('cpu_count', '?')} CPUs"
+            + (f", {ram / 2**30:.1f} GiB RAM" if isinstance(ram, (int, float)) else ""),
+        ),
         ("GPU", ", ".join(str(g) for g in gpu.get("gpus") or []) or "none reported"),
         ("driver", gpu.get("driver") or "not reported"),
         ("ComfyUI devices", ", ".join(f"{d.get('name')} ({d.get('type')})" for d in devices) or "not reported"),
         ("ComfyUI version", system.get("comfyui_version")),
         ("PyTorch", system.get("pytorch_version")),
-        ("node packs", f"{packs.get('classes', '?')} node classes; custom: "
-                       + (", ".join(packs.get("custom_node_packs") or []) or "none")),
+        (
+            "node packs",
+            f"{packs.get('classes', '?')} node classes; custom: "
+            + (", ".join(packs.get("custom_node_packs") or []) or "none"),
+        ),
         ("workflow", f"{workflow.get('name')} ({workflow.get('file')})" if workflow else None),
         ("workflow sha256", workflow.get("sha256")),
         ("suite commit", suite.get("commit")),

@@ -1,5 +1,6 @@
 """Per-node time (the bottleneck nodes): folded in one prompt at a time, so a 24-hour run's
 node_ms dicts never have to stay in memory (only their numbers do)."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -30,7 +31,16 @@ class NodeTimes:
         # cumsum adds left to right, as `total += ms` did, so the totals are the same to the last bit
         total = {k: float(np.cumsum(np.asarray(self._ms[k], dtype=float))[-1]) for k in keys}
         grand = sum(total[k] for k in keys) or 1.0
-        rows = [{"workflow": k[0], "node": k[1], "class_type": k[2], "runs": len(self._ms[k]),
-                 "total_ms": total[k], "mean_ms": total[k] / len(self._ms[k]),
-                 "share_pct": 100.0 * total[k] / grand} for k in keys]
+        rows = [
+            {
+                "workflow": k[0],
+                "node": k[1],
+                "class_type": k[2],
+                "runs": len(self._ms[k]),
+                "total_ms": total[k],
+                "mean_ms": total[k] / len(self._ms[k]),
+                "share_pct": 100.0 * total[k] / grand,
+            }
+            for k in keys
+        ]
         return sorted(rows, key=lambda r: r["total_ms"], reverse=True)

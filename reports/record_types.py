@@ -1,14 +1,31 @@
 """The types of the record fields the reports compute with. A run folder is input like any other
 (edited by hand, written by another version, damaged): a wrongly typed field is one line naming
 the file, the line and the field, not a TypeError from deep inside pandas."""
+
 from __future__ import annotations
 
 from comfyload.common.errors import UserError
 
 # Numbers (JSON int or float; null allowed where the field may be unknown).
-NUMBERS = ("done_ts", "sent_ts", "accepted_ts", "download_ms", "e2e_ms", "queue_wait_ms", "execution_ms",
-           "create_time", "execution_start", "execution_end", "attempt", "retry_count", "start_ts", "end_ts",
-           "last_attempted_at", "recovery_s", "pages")
+NUMBERS = (
+    "done_ts",
+    "sent_ts",
+    "accepted_ts",
+    "download_ms",
+    "e2e_ms",
+    "queue_wait_ms",
+    "execution_ms",
+    "create_time",
+    "execution_start",
+    "execution_end",
+    "attempt",
+    "retry_count",
+    "start_ts",
+    "end_ts",
+    "last_attempted_at",
+    "recovery_s",
+    "pages",
+)
 NUMBERS_NOT_NULL = ("ts", "intended_send_ts")
 TEXT = ("kind", "outcome", "prompt_id", "worker", "server", "workflow", "client_id", "name")
 TEXT_OR_NULL = ("error_type", "error_message", "error_node", "completion")
@@ -16,8 +33,13 @@ MAPPINGS = ("node_ms", "node_classes")
 LISTS = ("cached_nodes", "outputs")
 _NUMBER = (int, float)
 # Fields every record of a kind carries (the recorder and the users always write them).
-REQUIRED = {"prompt": ("intended_send_ts", "outcome"), "page": ("intended_send_ts", "outcome"),
-            "book": ("start_ts", "outcome"), "event": ("name", "ts"), "gpu": ("ts",)}
+REQUIRED = {
+    "prompt": ("intended_send_ts", "outcome"),
+    "page": ("intended_send_ts", "outcome"),
+    "book": ("start_ts", "outcome"),
+    "event": ("name", "ts"),
+    "gpu": ("ts",),
+}
 
 
 def _what(value) -> str:
@@ -25,7 +47,7 @@ def _what(value) -> str:
 
 
 def wrong_field(record: dict) -> str | None:
-    """"field: expected X, found Y" for the first wrongly typed field, or None."""
+    """ "field: expected X, found Y" for the first wrongly typed field, or None."""
     get = record.get
     kind = record.get("kind")
     if kind.__class__ is not str:
@@ -49,8 +71,10 @@ def wrong_field(record: dict) -> str | None:
             return f"{key}: expected text or null, found {_what(v)} {v!r:.40}"
     for key in MAPPINGS:
         v = get(key)
-        if v is not None and (v.__class__ is not dict or any(x.__class__ not in _NUMBER and x.__class__ is not str and x is not None
-                                                              for x in v.values())):
+        if v is not None and (
+            v.__class__ is not dict
+            or any(x.__class__ not in _NUMBER and x.__class__ is not str and x is not None for x in v.values())
+        ):
             return f"{key}: expected an object of node -> value, found {_what(v)} {v!r:.40}"
     for key in LISTS:
         v = get(key)

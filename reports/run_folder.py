@@ -1,5 +1,6 @@
 """Reads a run folder (DESIGN.md: the contract between harness, probe and reports). Every
 problem with a file is one UserError that names the file; nothing here draws or judges."""
+
 from __future__ import annotations
 
 import gc
@@ -28,8 +29,21 @@ LOCUST_CSVS = {  # file -> columns the reports rely on
 # fields a record is 16 keys (a 464-byte dict instead of 1,168), a pass reading several fields of
 # each is about twice as fast, and there is less memory to fill and to free. A figure that needs
 # one of them takes it out of this list.
-UNREAD_PROMPT_KEYS = frozenset(("node_ms", "node_classes", "cached_nodes", "outputs", "client_id", "completion",
-                                "sent_ts", "accepted_ts", "create_time", "execution_start", "execution_end"))
+UNREAD_PROMPT_KEYS = frozenset(
+    (
+        "node_ms",
+        "node_classes",
+        "cached_nodes",
+        "outputs",
+        "client_id",
+        "completion",
+        "sent_ts",
+        "accepted_ts",
+        "create_time",
+        "execution_start",
+        "execution_end",
+    )
+)
 
 
 @dataclass
@@ -37,8 +51,8 @@ class RunFolder:
     path: Path
     meta: dict
     records: list[dict]
-    kinds: dict[str, list[dict]]   # the same records grouped by `kind` (comfyload.analysis.metrics.by_kind's shape)
-    history: pd.DataFrame          # locust_stats_history.csv, the Aggregated rows
+    kinds: dict[str, list[dict]]  # the same records grouped by `kind` (comfyload.analysis.metrics.by_kind's shape)
+    history: pd.DataFrame  # locust_stats_history.csv, the Aggregated rows
     stats: pd.DataFrame
     failures: pd.DataFrame
     exceptions: pd.DataFrame
@@ -104,7 +118,9 @@ def read_metrics(run_dir: Path, nodes: NodeTimes, notes: list[str]) -> tuple[lis
                     record = loads(line)
                 except orjson.JSONDecodeError:
                     if not line.endswith(b"\n"):  # the last line, cut off
-                        notes.append(f"{METRICS_FILE}: the last line was cut off (a run killed mid-write) and was skipped")
+                        notes.append(
+                            f"{METRICS_FILE}: the last line was cut off (a run killed mid-write) and was skipped"
+                        )
                         continue
                     raise UserError(f"{path}: line {number} is not JSON (truncated or corrupt file)") from None
                 if not isinstance(record, dict) or "kind" not in record:
@@ -134,6 +150,15 @@ def load_run(run_dir) -> RunFolder:
     history = history[history["Name"] == "Aggregated"].reset_index(drop=True)
     nodes, notes = NodeTimes(), []
     records, kinds = read_metrics(run_dir, nodes, notes)
-    return RunFolder(path=run_dir, meta=meta, records=records, kinds=kinds, history=history,
-                     stats=frames["locust_stats.csv"], failures=frames["locust_failures.csv"],
-                     exceptions=frames["locust_exceptions.csv"], nodes=nodes, notes=notes)
+    return RunFolder(
+        path=run_dir,
+        meta=meta,
+        records=records,
+        kinds=kinds,
+        history=history,
+        stats=frames["locust_stats.csv"],
+        failures=frames["locust_failures.csv"],
+        exceptions=frames["locust_exceptions.csv"],
+        nodes=nodes,
+        notes=notes,
+    )

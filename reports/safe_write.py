@@ -3,6 +3,7 @@ archive, a colleague, a CI artefact): a `report.html` symlink must not make `rep
 overwrite the file it points to, nor a `charts/` symlink put PNGs in another folder. Each file is
 written to a temporary file beside it and renamed over the name, which replaces a link (or a
 hard-linked file) instead of writing through it."""
+
 from __future__ import annotations
 
 import os

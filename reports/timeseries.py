@@ -1,5 +1,6 @@
 """Per-request records bucketed over time for the charts. Percentiles per bucket go through
 comfyload.analysis.metrics.percentile, so a chart and the verdict can never disagree on the definition."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,14 +14,21 @@ MAX_BUCKETS = buckets.MAX_BUCKETS
 
 def unit_frame(units: list[dict]) -> pd.DataFrame:
     """One row per render: times in epoch seconds, durations in ms, `ok` for a success."""
+
     def column(key):  # None -> NaN
         return np.array([u.get(key) for u in units], dtype=float)
 
-    return pd.DataFrame({
-        "send": column("intended_send_ts"), "done": column("done_ts"), "e2e_ms": column("e2e_ms"),
-        "queue_ms": column("queue_wait_ms"), "exec_ms": column("execution_ms"), "download_ms": column("download_ms"),
-        "ok": np.array([u.get("outcome") == "success" for u in units], dtype=bool),
-    })
+    return pd.DataFrame(
+        {
+            "send": column("intended_send_ts"),
+            "done": column("done_ts"),
+            "e2e_ms": column("e2e_ms"),
+            "queue_ms": column("queue_wait_ms"),
+            "exec_ms": column("execution_ms"),
+            "download_ms": column("download_ms"),
+            "ok": np.array([u.get("outcome") == "success" for u in units], dtype=bool),
+        }
+    )
 
 
 def bucket_seconds(duration_s: float, completions: int | None = None) -> int:
@@ -38,16 +46,18 @@ def request_series(frame: pd.DataFrame, t0: float, width: int, t_end: float | No
     grouped = done.groupby(bucket)
     ok = done[done["ok"]]
     ok_grouped = ok.groupby(bucket[done["ok"]])
-    series = pd.DataFrame({
-        "renders": grouped.size(),
-        "ok": ok_grouped.size(),
-        "p50_s": ok_grouped["e2e_ms"].agg(lambda s: percentile(s.to_numpy(), 50)) / 1000.0,
-        "p95_s": ok_grouped["e2e_ms"].agg(lambda s: percentile(s.to_numpy(), 95)) / 1000.0,
-        "p99_s": ok_grouped["e2e_ms"].agg(lambda s: percentile(s.to_numpy(), 99)) / 1000.0,
-        "queue_s": ok_grouped["queue_ms"].mean() / 1000.0,
-        "exec_s": ok_grouped["exec_ms"].mean() / 1000.0,
-        "download_s": ok_grouped["download_ms"].mean() / 1000.0,
-    })
+    series = pd.DataFrame(
+        {
+            "renders": grouped.size(),
+            "ok": ok_grouped.size(),
+            "p50_s": ok_grouped["e2e_ms"].agg(lambda s: percentile(s.to_numpy(), 50)) / 1000.0,
+            "p95_s": ok_grouped["e2e_ms"].agg(lambda s: percentile(s.to_numpy(), 95)) / 1000.0,
+            "p99_s": ok_grouped["e2e_ms"].agg(lambda s: percentile(s.to_numpy(), 99)) / 1000.0,
+            "queue_s": ok_grouped["queue_ms"].mean() / 1000.0,
+            "exec_s": ok_grouped["exec_ms"].mean() / 1000.0,
+            "download_s": ok_grouped["download_ms"].mean() / 1000.0,
+        }
+    )
     if t_end is not None:
         series = series.reindex(sorted(set(buckets.bucket_starts(t0, t_end, width)) | set(series.index)))
         series.index.name = "t"
@@ -70,12 +80,22 @@ def users_series(history: pd.DataFrame, t0: float) -> pd.Series | None:
 
 def gpu_series(gpu: pd.DataFrame, t0: float, width: int) -> pd.DataFrame:
     """Per GPU and bucket: mean utilisation, peak VRAM, mean power."""
-    frame = gpu.assign(t=(gpu["ts"] - t0) // width * width,
-                       source=gpu["source"].fillna("?") if "source" in gpu else "?",
-                       device_type=gpu["device_type"].fillna("gpu") if "device_type" in gpu else "gpu")
-    return frame.groupby(["gpu", "source", "device_type", "t"]).agg(util_gpu=("util_gpu", "mean"), mem_used_mb=("mem_used_mb", "max"),
-                                           mem_total_mb=("mem_total_mb", "max"), power_w=("power_w", "mean"),
-                                           power_limit_w=("power_limit_w", "max")).reset_index()
+    frame = gpu.assign(
+        t=(gpu["ts"] - t0) // width * width,
+        source=gpu["source"].fillna("?") if "source" in gpu else "?",
+        device_type=gpu["device_type"].fillna("gpu") if "device_type" in gpu else "gpu",
+    )
+    return (
+        frame.groupby(["gpu", "source", "device_type", "t"])
+        .agg(
+            util_gpu=("util_gpu", "mean"),
+            mem_used_mb=("mem_used_mb", "max"),
+            mem_total_mb=("mem_total_mb", "max"),
+            power_w=("power_w", "mean"),
+            power_limit_w=("power_limit_w", "max"),
+        )
+        .reset_index()
+    )
 
 
 def cdf_points(values: np.ndarray, points: int = 2000) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,7 @@ whether it ends in one clear line (`error: ...` on stderr, no traceback) and exi
     .venv/bin/python -m scripts.bad_input_tally http://127.0.0.1:8188   # a running ComfyUI for preflight cases
 
 Prints one row per case and the count. Not a test: a survey to re-run after changes."""
+
 from __future__ import annotations
 
 import http.server
@@ -16,8 +17,10 @@ import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                    "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082")
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082"
+)
 
 
 def stub(routes: dict) -> str:
@@ -61,13 +64,17 @@ def cases(host: str, tmp: Path) -> list[tuple[str, list[str], dict]]:
     f("outside.png", PNG)
     if not (tmp / "in3/link.png").exists():
         (tmp / "in3/link.png").symlink_to(tmp / "outside.png")
-    f("intwf.json", '{"1": {"class_type": "EmptyImage", "inputs": {"width": "twelve", "height": 8, "batch_size": 1, "color": 0}},'
-                    ' "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}}}')
+    f(
+        "intwf.json",
+        '{"1": {"class_type": "EmptyImage", "inputs": {"width": "twelve", "height": 8, "batch_size": 1, "color": 0}},'
+        ' "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}}}',
+    )
     run = ["-m", "comfyload", "run", "--host", host]
     R = ["-m", "reports"]
     G = ["-m", "gpu_probe"]
     bad_run = tmp / "badrun"
     from tests.synthetic import prompt_record, write_run_folder
+
     good = [prompt_record(1000.0 + i, 1001.0 + i) for i in range(5)]
     write_run_folder(bad_run, [dict(r, e2e_ms="slow") if i == 2 else r for i, r in enumerate(good)], history=[])
     write_run_folder(tmp / "goodrun", good, history=[])
@@ -85,7 +92,11 @@ def cases(host: str, tmp: Path) -> list[tuple[str, list[str], dict]]:
         ("empty SLA file", run + ["--sla", f("empty.yaml", "")], {}),
         ("gpu_probe record --duration -5", G + ["record", str(tmp / "g.ndjson"), "--duration", "-5"], {}),
         ("gpu_probe record --duration 0", G + ["record", str(tmp / "g.ndjson"), "--duration", "0"], {}),
-        ("gpu_probe --comfy not ComfyUI", G + ["record", str(tmp / "g.ndjson"), "--duration", "1", "--comfy", json_api], {}),
+        (
+            "gpu_probe --comfy not ComfyUI",
+            G + ["record", str(tmp / "g.ndjson"), "--duration", "1", "--comfy", json_api],
+            {},
+        ),
         ("plain HTTP server as host", ["-m", "comfyload", "run", "--host", plain], {}),
         ("YAML syntax error (scenario)", run + ["--scenario", f("sc.yaml", "users: [2\nrun_time: 5s\n")], {}),
         ("negative COMFY_CONCURRENCY", run, {"COMFY_CONCURRENCY": "-3"}),
@@ -111,14 +122,22 @@ def cases(host: str, tmp: Path) -> list[tuple[str, list[str], dict]]:
         ("--workflow invalid JSON", run + ["--workflow", f("bad.json", '{"1": ')], {}),
         ("--workflow UI format", run + ["--workflow", f("ui.json", '{"nodes": [], "links": []}')], {}),
         ("--workflow a list", run + ["--workflow", f("list.json", "[]")], {}),
-        ("--workflow unknown class", run + ["--workflow", f("unk.json", '{"1": {"class_type": "NoSuch", "inputs": {}}}')], {}),
+        (
+            "--workflow unknown class",
+            run + ["--workflow", f("unk.json", '{"1": {"class_type": "NoSuch", "inputs": {}}}')],
+            {},
+        ),
         ("--workers -1", run + ["--workers", "-1"], {}),
         ("--route random", run + ["--route", "random"], {}),
         ("--comfy-hosts unreachable", run + ["--comfy-hosts", "http://127.0.0.1:9"], {}),
         ("--book-profile huge", run + ["--book-profile", "huge", "--user-class", "BookUser"], {}),
         ("--book-profile small:x", run + ["--book-profile", "small:x", "--user-class", "BookUser"], {}),
-        ("--book-profiles garbage", run + ["--book-profiles", f("books.yaml", "small: 3\n"), "--user-class", "BookUser",
-                                           "--book-profile", "small"], {}),
+        (
+            "--book-profiles garbage",
+            run
+            + ["--book-profiles", f("books.yaml", "small: 3\n"), "--user-class", "BookUser", "--book-profile", "small"],
+            {},
+        ),
         ("--sla missing", run + ["--sla", str(tmp / "nope.yaml")], {}),
         ("--sla latency soon", run + ["--sla", f("s1.yaml", "latency_p95_s: soon\n")], {}),
         ("--sla unknown key", run + ["--sla", f("s2.yaml", "latency: 3\n")], {}),
@@ -144,10 +163,18 @@ def cases(host: str, tmp: Path) -> list[tuple[str, list[str], dict]]:
         ("scenario unknown shape", run + ["--scenario", f("sc4.yaml", "shape: Zigzag\n")], {}),
         ("scenario a list", run + ["--scenario", f("sc5.yaml", "- a\n")], {}),
         ("scenario fault bad schedule", run + ["--scenario", f("sc6.yaml", "fault: {schedule: [{at: x}]}\n")], {}),
-        ("scenario fault unknown check", run + ["--scenario", f("sc7.yaml", "fault: {expected: x, schedule: [], checks: [nope]}\n")], {}),
+        (
+            "scenario fault unknown check",
+            run + ["--scenario", f("sc7.yaml", "fault: {expected: x, schedule: [], checks: [nope]}\n")],
+            {},
+        ),
         ("scenario jobs text", run + ["--scenario", f("sc8.yaml", "jobs: lots\n")], {}),
         ("scenario bool option text", run + ["--scenario", f("sc9.yaml", "download: maybe\n")], {}),
-        ("spec varying not in workflow", run + ["--workflow", f("v/wf.json", '{"1": {"class_type": "A", "inputs": {}}}')], {}),
+        (
+            "spec varying not in workflow",
+            run + ["--workflow", f("v/wf.json", '{"1": {"class_type": "A", "inputs": {}}}')],
+            {},
+        ),
         ("COMFY_PORT abc", ["-m", "comfyload", "run"], {"COMFY_PORT": "abc", "COMFY_HOST": ""}),
         ("COMFY_JOBS x", run, {"COMFY_JOBS": "x"}),
         ("COMFY_TIMEOUT x", run, {"COMFY_TIMEOUT": "x"}),
@@ -158,12 +185,20 @@ def cases(host: str, tmp: Path) -> list[tuple[str, list[str], dict]]:
         ("reports build not a run folder", R + ["build", str(tmp / "in")], {}),
         ("reports build record without kind", R + ["build", str(tmp / "nokind")], {}),
         ("reports compare missing", R + ["compare", str(tmp / "nope"), str(tmp / "goodrun")], {}),
-        ("reports compare bad --sla", R + ["compare", str(tmp / "goodrun"), str(tmp / "goodrun"), "--sla", f("s7.yaml", "compare: 3\n")], {}),
+        (
+            "reports compare bad --sla",
+            R + ["compare", str(tmp / "goodrun"), str(tmp / "goodrun"), "--sla", f("s7.yaml", "compare: 3\n")],
+            {},
+        ),
         ("reports profile unknown workflow", R + ["profile", "nope", "--host", host], {}),
         ("gpu_probe --interval 0.01", G + ["record", str(tmp / "g.ndjson"), "--interval", "0.01"], {}),
         ("gpu_probe serve --port 70000", G + ["serve", "--port", "70000", "--comfy", host], {}),
         ("gpu_probe no source", G + ["record", str(tmp / "g.ndjson"), "--duration", "1"], {}),
-        ("gpu_probe --comfy unreachable", G + ["record", str(tmp / "g.ndjson"), "--duration", "1", "--comfy", "http://127.0.0.1:9"], {}),
+        (
+            "gpu_probe --comfy unreachable",
+            G + ["record", str(tmp / "g.ndjson"), "--duration", "1", "--comfy", "http://127.0.0.1:9"],
+            {},
+        ),
         ("gpu_probe record unwritable", G + ["record", "/proc/nope/g.ndjson", "--duration", "1"], {}),
     ]
 
@@ -175,8 +210,9 @@ def main() -> int:
     good = 0
     rows = cases(host, tmp)
     for name, argv, extra in rows:
-        done = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=120, cwd=str(REPO),
-                              env={**env, **extra})
+        done = subprocess.run(
+            [sys.executable, *argv], capture_output=True, text=True, timeout=120, cwd=str(REPO), env={**env, **extra}
+        )
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         errors = [line for line in lines if line.startswith("error: ")]
         ok = done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr

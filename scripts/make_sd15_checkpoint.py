@@ -10,6 +10,7 @@ is exactly SD1.5's.
 
 Usage: python make_sd15_checkpoint.py OUT.safetensors RECIPE_JSON
 """
+
 import json
 import os
 import sys
@@ -19,18 +20,46 @@ import torch
 
 # The UNet of SD1.5, as comfy.model_detection writes it for a diffusers SD1.5 UNet.
 SD15_UNET = {
-    "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True,
-    "legacy": False, "adm_in_channels": None, "in_channels": 4, "model_channels": 320,
-    "num_res_blocks": [2, 2, 2, 2], "transformer_depth": [1, 1, 1, 1, 1, 1, 0, 0],
-    "channel_mult": [1, 2, 4, 4], "transformer_depth_middle": 1, "use_linear_in_transformer": False,
-    "context_dim": 768, "num_heads": 8, "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0],
-    "use_temporal_attention": False, "use_temporal_resblock": False,
+    "use_checkpoint": False,
+    "image_size": 32,
+    "out_channels": 4,
+    "use_spatial_transformer": True,
+    "legacy": False,
+    "adm_in_channels": None,
+    "in_channels": 4,
+    "model_channels": 320,
+    "num_res_blocks": [2, 2, 2, 2],
+    "transformer_depth": [1, 1, 1, 1, 1, 1, 0, 0],
+    "channel_mult": [1, 2, 4, 4],
+    "transformer_depth_middle": 1,
+    "use_linear_in_transformer": False,
+    "context_dim": 768,
+    "num_heads": 8,
+    "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0],
+    "use_temporal_attention": False,
+    "use_temporal_resblock": False,
 }
 # The VAE of SD1.5 (comfy.sd.VAE's default AutoencoderKL configuration).
-SD15_VAE = {"double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,
-            "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0}
-INIT_TYPES = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.GroupNorm, torch.nn.LayerNorm,
-              torch.nn.Embedding)
+SD15_VAE = {
+    "double_z": True,
+    "z_channels": 4,
+    "resolution": 256,
+    "in_channels": 3,
+    "out_ch": 3,
+    "ch": 128,
+    "ch_mult": [1, 2, 4, 4],
+    "num_res_blocks": 2,
+    "attn_resolutions": [],
+    "dropout": 0.0,
+}
+INIT_TYPES = (
+    torch.nn.Linear,
+    torch.nn.Conv2d,
+    torch.nn.Conv3d,
+    torch.nn.GroupNorm,
+    torch.nn.LayerNorm,
+    torch.nn.Embedding,
+)
 
 
 def say(text: str) -> None:
@@ -54,6 +83,7 @@ def initialise(module: torch.nn.Module) -> None:
 
 def build(recipe: dict) -> dict:
     import comfy.cli_args
+
     comfy.cli_args.args.cpu = True  # weights are made on the CPU, with or without a GPU
     import comfy.ldm.models.autoencoder
     import comfy.ldm.modules.diffusionmodules.openaimodel
@@ -67,7 +97,8 @@ def build(recipe: dict) -> dict:
     with torch.no_grad():
         say("building the UNet (860M parameters)")
         unet = comfy.ldm.modules.diffusionmodules.openaimodel.UNetModel(
-            **dict(SD15_UNET, dtype=dtype), device="cpu", operations=comfy.ops.disable_weight_init)
+            **dict(SD15_UNET, dtype=dtype), device="cpu", operations=comfy.ops.disable_weight_init
+        )
         initialise(unet)
         state = config.process_unet_state_dict_for_saving(unet.state_dict())
         del unet
@@ -91,14 +122,23 @@ def main(argv) -> int:
     started = time.monotonic()
     state = build(recipe)
     import comfy.utils
+
     tmp = out + ".partial"
     say(f"writing {len(state)} tensors to {out}")
     comfy.utils.save_torch_file(state, tmp, metadata={"comfyload_recipe": json.dumps(recipe, sort_keys=True)})
     os.replace(tmp, out)  # atomic: a half-written file is never taken for a made one
     seconds = time.monotonic() - started
     say(f"made in {seconds:.0f} s, {os.path.getsize(out) / 2**30:.2f} GiB")
-    print(json.dumps({"seconds": round(seconds, 1), "bytes": os.path.getsize(out),
-                      "parameters": sum(v.numel() for v in state.values()), "torch": torch.__version__}))
+    print(
+        json.dumps(
+            {
+                "seconds": round(seconds, 1),
+                "bytes": os.path.getsize(out),
+                "parameters": sum(v.numel() for v in state.values()),
+                "torch": torch.__version__,
+            }
+        )
+    )
     return 0
 
 

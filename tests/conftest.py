@@ -1,5 +1,6 @@
 """Shared fixtures. Integration tests run against one real local ComfyUI per pytest session
 (the pinned 0.3.75 install, or COMFYUI_DIR), on a free port, stopped by its pid at the end."""
+
 import os
 import subprocess
 import sys
@@ -44,8 +45,14 @@ def runs_dir(tmp_path, monkeypatch):
 def run_cli(*args, env=None, timeout=240):
     """`python -m comfyload ...` in a subprocess (Locust's gevent patching stays out of pytest)."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "comfyload", *args], cwd=str(REPO), env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "comfyload", *args],
+        cwd=str(REPO),
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def only_run_dir(runs_dir: Path) -> Path:

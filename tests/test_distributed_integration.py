@@ -1,5 +1,6 @@
 """Integration: master + worker processes into one run folder, a worker killed mid-run, and a
 fleet of two real local ComfyUI servers (routing policies, a server stopped mid-run)."""
+
 import collections
 import json
 import os
@@ -28,6 +29,7 @@ def sleep_workflow(tmp_path, seconds):
 @pytest.fixture(scope="module")
 def second_comfy(tmp_path_factory):
     from comfyload.orchestration.server import LocalComfyUI, free_port
+
     server = LocalComfyUI(port=free_port(), work_dir=tmp_path_factory.mktemp("comfyui-b")).start()
     yield server
     server.stop()
@@ -44,6 +46,7 @@ def test_master_and_two_workers_write_one_run_folder(comfy, runs_dir):
     assert {a["worker"]: a["submitted"] for a in audits} == dict(by_worker), "merged = what each worker sent"
     assert sum(by_worker.values()) == 20 and sorted(by_worker.values()) == [10, 10], "--jobs split between workers"
     import csv
+
     row = next(r for r in csv.DictReader(open(only_run_dir(runs_dir) / "locust_stats.csv")) if r["Name"] == "cpu_smoke")
     assert int(row["Request Count"]) == 20, "every worker's final Locust stats reached the master"
     assert len({r["prompt_id"] for r in prompts}) == 20
@@ -65,9 +68,29 @@ def cmdline(pid):
 
 def test_a_worker_killed_mid_run_is_named_and_nothing_is_doubled(comfy, runs_dir, tmp_path):
     env = {**os.environ, "COMFY_RUNS_DIR": str(runs_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "comfyload", "run", "--host", comfy, "--workers", "2",
-                             "--workflow", sleep_workflow(tmp_path, 0.3), "--concurrency", "4", "--run-time", "40s"],
-                            cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "comfyload",
+            "run",
+            "--host",
+            comfy,
+            "--workers",
+            "2",
+            "--workflow",
+            sleep_workflow(tmp_path, 0.3),
+            "--concurrency",
+            "4",
+            "--run-time",
+            "40s",
+        ],
+        cwd=str(REPO),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 90
         workers = []
@@ -108,6 +131,7 @@ def fleet_run(comfy, second, runs_dir, tmp_path, route, *extra):
     records = records_of(runs_dir)
     for d in runs_dir.iterdir():
         import shutil
+
         shutil.rmtree(d)
     return proc, records
 
@@ -115,8 +139,9 @@ def fleet_run(comfy, second, runs_dir, tmp_path, route, *extra):
 def test_round_robin_and_least_queue_spread_prompts(comfy, second_comfy, runs_dir, tmp_path):
     wf = sleep_workflow(tmp_path, 0.3)
     for route in ("round_robin", "least_queue"):
-        proc, records = fleet_run(comfy, second_comfy, runs_dir, tmp_path, route, "--workflow", wf, "--jobs", "16",
-                                  "--concurrency", "4")
+        proc, records = fleet_run(
+            comfy, second_comfy, runs_dir, tmp_path, route, "--workflow", wf, "--jobs", "16", "--concurrency", "4"
+        )
         per_server = collections.Counter(r["server"] for r in records if r["kind"] == "prompt")
         assert set(per_server) == {comfy, second_comfy.url}, route
         assert max(per_server.values()) <= 10, f"{route} spreads: {per_server}"
@@ -124,8 +149,21 @@ def test_round_robin_and_least_queue_spread_prompts(comfy, second_comfy, runs_di
 
 
 def test_sticky_keeps_each_book_on_one_server(comfy, second_comfy, runs_dir, tmp_path):
-    proc, records = fleet_run(comfy, second_comfy, runs_dir, tmp_path, "sticky", "--user-class", "BookUser",
-                              "--book-profile", "cpu_small", "--jobs", "4", "--concurrency", "2")
+    proc, records = fleet_run(
+        comfy,
+        second_comfy,
+        runs_dir,
+        tmp_path,
+        "sticky",
+        "--user-class",
+        "BookUser",
+        "--book-profile",
+        "cpu_small",
+        "--jobs",
+        "4",
+        "--concurrency",
+        "2",
+    )
     prompts = [r for r in records if r["kind"] == "prompt"]
     servers_per_book = {b: {r["server"] for r in prompts if r["book_id"] == b} for b in {r["book_id"] for r in prompts}}
     assert len(servers_per_book) == 4 and all(len(s) == 1 for s in servers_per_book.values())
@@ -134,12 +172,36 @@ def test_sticky_keeps_each_book_on_one_server(comfy, second_comfy, runs_dir, tmp
 
 def test_a_stopped_server_leaves_rotation_and_load_moves(comfy, runs_dir, tmp_path):
     from comfyload.orchestration.server import LocalComfyUI, free_port
+
     doomed = LocalComfyUI(port=free_port(), work_dir=tmp_path / "doomed").start()
     env = {**os.environ, "COMFY_RUNS_DIR": str(runs_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "comfyload", "run", "--host", comfy, "--comfy-hosts",
-                             f"{comfy},{doomed.url}", "--workflow", sleep_workflow(tmp_path, 0.2), "--concurrency", "2",
-                             "--run-time", "20s", "--per-prompt-timeout", "8", "--fleet-probe-s", "60"],
-                            cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "comfyload",
+            "run",
+            "--host",
+            comfy,
+            "--comfy-hosts",
+            f"{comfy},{doomed.url}",
+            "--workflow",
+            sleep_workflow(tmp_path, 0.2),
+            "--concurrency",
+            "2",
+            "--run-time",
+            "20s",
+            "--per-prompt-timeout",
+            "8",
+            "--fleet-probe-s",
+            "60",
+        ],
+        cwd=str(REPO),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(8)
         killed_at = time.time()

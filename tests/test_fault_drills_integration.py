@@ -1,5 +1,6 @@
 """Integration: the five fault drills of the reliability roadmap against the real local ComfyUI,
 each checked for its expected behaviour in the records (not only the drill's own verdict)."""
+
 import json
 
 import pytest
@@ -72,9 +73,11 @@ def test_latency_drill(comfy, runs_dir):
 
 def test_crash_drill_kills_and_restarts_its_own_local_comfyui(runs_dir):
     from comfyload.orchestration.server import free_port, port_in_use
+
     port = free_port()
-    proc, records, verdict, run_dir = drill(runs_dir, "--scenario", "crash", env={"COMFY_HOST": "", "COMFY_PORT": str(port)},
-                                            timeout=600)
+    proc, records, verdict, run_dir = drill(
+        runs_dir, "--scenario", "crash", env={"COMFY_HOST": "", "COMFY_PORT": str(port)}, timeout=600
+    )
     assert proc.returncode == 0 and verdict["passed"], proc.stdout[-3000:] + proc.stderr[-2000:]
     assert proc.stderr.count(f"starting on http://127.0.0.1:{port}") == 2, "started, then restarted after the kill"
     assert not port_in_use(port), "stopped at the end"

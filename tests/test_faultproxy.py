@@ -1,4 +1,5 @@
 """The fault proxy against a real HTTP server on loopback: toxics on, off, per direction."""
+
 import http.server
 import socket
 import threading

@@ -1,4 +1,5 @@
 """Unit: fleet routing, rotation, host lists, --jobs split (no Locust in this process)."""
+
 from types import SimpleNamespace
 
 import pytest
@@ -74,12 +75,17 @@ def test_parse_hosts(tmp_path):
         Fleet([fake("a")], "random")
 
 
-@pytest.mark.parametrize("total,workers,shares", [(20, 2, [10, 10]), (7, 3, [3, 2, 2]), (0, 4, [0, 0, 0, 0]), (5, 1, [5])])
+@pytest.mark.parametrize(
+    "total,workers,shares", [(20, 2, [10, 10]), (7, 3, [3, 2, 2]), (0, 4, [0, 0, 0, 0]), (5, 1, [5])]
+)
 def test_jobs_are_split_so_every_job_is_someones(total, workers, shares):
     import subprocess
     import sys
-    code = ("from comfyload.harness.distributed import jobs_share;"
-            f"print([jobs_share({total}, i, {workers}) for i in range({workers})])")
+
+    code = (
+        "from comfyload.harness.distributed import jobs_share;"
+        f"print([jobs_share({total}, i, {workers}) for i in range({workers})])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == str(shares)
 
@@ -88,8 +94,15 @@ def test_server_balance_sees_in_flight_and_latency_not_only_completions():
     from comfyload.analysis.fleet_figures import format_balance, server_balance
 
     def p(server, start, end):
-        return {"server": server, "sent_ts": start, "intended_send_ts": start, "done_ts": end, "outcome": "success",
-                "e2e_ms": (end - start) * 1000}
+        return {
+            "server": server,
+            "sent_ts": start,
+            "intended_send_ts": start,
+            "done_ts": end,
+            "outcome": "success",
+            "e2e_ms": (end - start) * 1000,
+        }
+
     # 10 s: server a holds 3 prompts all the time (each 1.5 s), b holds 1 (each 0.5 s);
     # completions 18 vs 20 look even
     a = [p("a", t, t + 1.5) for k in range(3) for t in [k * 0.5 + 1.5 * i for i in range(6)]][:20]

@@ -8,6 +8,7 @@ Knee by hand: books of Sleep-1-s pages on 2 servers, pages routed least_queue: 8
 on each server (latency ~4 s + a gc pause), 9 put 5 on one (>= 5 s for those pages, over half of
 them): SLA p95 4.95 s -> knee 8. The model (2 FIFO servers) predicts 8 too; tolerance one book, as
 for one server (tests/test_capacity_integration.py)."""
+
 import json
 import os
 import subprocess
@@ -55,21 +56,28 @@ def netns():
         yield made, f"{SUBNET}.1"
     finally:
         for ns, _ in made.values():
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)   # takes its veth along
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)  # takes its veth along
         subprocess.run(["ip", "link", "del", bridge], capture_output=True, timeout=10)
         leftover = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10).stdout
         assert TAG not in leftover, "namespaces removed"
 
 
 def in_ns(ns, cmd, log):
-    return subprocess.Popen(["ip", "netns", "exec", ns, *cmd], cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        ["ip", "netns", "exec", ns, *cmd],
+        cwd=str(REPO),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def test_fleet_knee_with_master_and_workers_in_their_own_namespaces(netns, tmp_path):
     spaces, server_addr = netns
-    servers = [LocalComfyUI(port=free_port(), work_dir=tmp_path / f"comfy{i}", listen=f"127.0.0.1,{server_addr}")
-               for i in range(2)]
+    servers = [
+        LocalComfyUI(port=free_port(), work_dir=tmp_path / f"comfy{i}", listen=f"127.0.0.1,{server_addr}")
+        for i in range(2)
+    ]
     procs = []
     try:
         for s in servers:
@@ -78,15 +86,62 @@ def test_fleet_knee_with_master_and_workers_in_their_own_namespaces(netns, tmp_p
         master_ns, master_addr = spaces["master"]
         run_dir = tmp_path / "run"
         files = f"{REPO / 'locustfile.py'},{REPO / 'scenarios' / 'shapes' / 'adaptive_ramp.py'}"
-        master = [sys.executable, "-m", "locust", "-f", files, "--headless", "--run-time", "150s",
-                  "--host", hosts.split(",")[0], "--master", "--master-bind-host", master_addr,
-                  "--master-bind-port", "5557", "--expect-workers", "2", "--stop-timeout", "40",
-                  "--run-dir", str(run_dir), "--scenario-name", "fleet_netns", "--comfy-hosts", hosts,
-                  "--route", "least_queue", "--book-profile", "sleep_pages", "--sla", "scenarios/sla/sleep.yaml",
-                  "--ramp-start", "6", "--ramp-hold", "40", "--ramp-max", "12", "--ramp-ci-width", "0.25",
-                  "--per-prompt-timeout", "30", "BookUser"]
-        worker = [sys.executable, "-m", "locust", "-f", files, "--worker", "--master-host", master_addr,
-                  "--master-port", "5557"]
+        master = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            files,
+            "--headless",
+            "--run-time",
+            "150s",
+            "--host",
+            hosts.split(",")[0],
+            "--master",
+            "--master-bind-host",
+            master_addr,
+            "--master-bind-port",
+            "5557",
+            "--expect-workers",
+            "2",
+            "--stop-timeout",
+            "40",
+            "--run-dir",
+            str(run_dir),
+            "--scenario-name",
+            "fleet_netns",
+            "--comfy-hosts",
+            hosts,
+            "--route",
+            "least_queue",
+            "--book-profile",
+            "sleep_pages",
+            "--sla",
+            "scenarios/sla/sleep.yaml",
+            "--ramp-start",
+            "6",
+            "--ramp-hold",
+            "40",
+            "--ramp-max",
+            "12",
+            "--ramp-ci-width",
+            "0.25",
+            "--per-prompt-timeout",
+            "30",
+            "BookUser",
+        ]
+        worker = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            files,
+            "--worker",
+            "--master-host",
+            master_addr,
+            "--master-port",
+            "5557",
+        ]
         logs = tmp_path / "logs"
         logs.mkdir()
         procs.append(in_ns(master_ns, master, open(logs / "master.log", "w")))
@@ -107,7 +162,9 @@ def test_fleet_knee_with_master_and_workers_in_their_own_namespaces(netns, tmp_p
     assert {r["server"] for r in records if r.get("kind") == "prompt"} == set(hosts.split(","))
     [prediction] = [r for r in records if r.get("name") == "ramp.prediction"]
     [knee] = [r for r in records if r.get("name") == "ramp.knee"]
-    print(f"\nfleet of 2: predicted knee {prediction['knee']}, measured {knee['users']} "
-          f"({knee['knee_low']}..{knee['knee_high']}), steps {knee['steps']}")
+    print(
+        f"\nfleet of 2: predicted knee {prediction['knee']}, measured {knee['users']} "
+        f"({knee['knee_low']}..{knee['knee_high']}), steps {knee['steps']}"
+    )
     assert prediction["servers"] == 2 and prediction["knee"] in (7, 8, 9)
     assert abs(prediction["knee"] - knee["users"]) <= 1

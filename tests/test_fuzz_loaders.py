@@ -3,6 +3,7 @@ SLA YAML, scenario YAML, book profiles, fault schedules, run-folder records for 
 and `compare`. Whatever the input, a loader returns or raises UserError with one line (the CLI's
 `error: ...`, exit 2); any other exception is a traceback a user would see. In-process for speed,
 plus a few inputs through the CLIs. Bounded: FUZZ_EXAMPLES (default 40) examples per loader."""
+
 import json
 import os
 import subprocess
@@ -31,8 +32,13 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 # derandomize: CI sees the same examples every run (FUZZ_SEED=random explores new ones by hand)
 DERANDOMIZE = os.environ.get("FUZZ_SEED") != "random"
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=DERANDOMIZE,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=DERANDOMIZE,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 def one_line_or_fine(call, *args, **kwargs):
@@ -46,25 +52,50 @@ def one_line_or_fine(call, *args, **kwargs):
 
 
 # ---- value strategies ---------------------------------------------------------------------------
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
-                    st.text(max_size=12), st.sampled_from(["", "1", "-1", "0.5", "abc", "../x", "/etc/passwd", "nan"]))
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(["", "1", "-1", "0.5", "abc", "../x", "/etc/passwd", "nan"]),
+)
 
 
 def tree(keys):
     """YAML/JSON-like values whose mapping keys are mostly the loader's own (so the fuzz gets past
     the first check), with lists, nesting and every scalar type."""
     key = st.one_of(st.sampled_from(keys), st.text(max_size=6)) if keys else st.text(max_size=6)
-    return st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                          st.dictionaries(key, inner, max_size=5)), max_leaves=12)
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(key, inner, max_size=5)),
+        max_leaves=12,
+    )
 
 
 def mapping(keys):
     return st.dictionaries(st.one_of(st.sampled_from(keys), st.text(max_size=6)), tree(keys), max_size=6)
 
 
-broken_text = st.one_of(st.text(max_size=60), st.sampled_from([
-    "a: [1", "a:\n  b: 1\n c: 2", "- x\n: y", "{", "a: !!python/object:os.system x", "\t- 1", "a: *nope", "%YAML 9\n---",
-    "", "   \n# only a comment\n", "[1, 2]", "just text"]))
+broken_text = st.one_of(
+    st.text(max_size=60),
+    st.sampled_from(
+        [
+            "a: [1",
+            "a:\n  b: 1\n c: 2",
+            "- x\n: y",
+            "{",
+            "a: !!python/object:os.system x",
+            "\t- 1",
+            "a: *nope",
+            "%YAML 9\n---",
+            "",
+            "   \n# only a comment\n",
+            "[1, 2]",
+            "just text",
+        ]
+    ),
+)
 
 
 def write(tmp: Path, name: str, content) -> Path:
@@ -75,8 +106,12 @@ def write(tmp: Path, name: str, content) -> Path:
     elif isinstance(content, str):
         path.write_text(content, encoding="utf-8")
     else:
-        path.write_text(yaml.safe_dump(content, allow_unicode=True) if not name.endswith(".json")
-                        else json.dumps(content, allow_nan=True), encoding="utf-8")
+        path.write_text(
+            yaml.safe_dump(content, allow_unicode=True)
+            if not name.endswith(".json")
+            else json.dumps(content, allow_nan=True),
+            encoding="utf-8",
+        )
     return path
 
 
@@ -86,16 +121,43 @@ def fresh_dir() -> Path:
 
 # ---- workflow JSON + spec YAML ------------------------------------------------------------------
 NODE_KEYS = ["class_type", "inputs", "_meta", "nodes", "links"]
-SPEC_KEYS = ["varying", "inputs", "models", "description", "node", "input", "kind", "min", "max", "values",
-             "file", "per_request"]
-graphs = st.one_of(tree(NODE_KEYS), st.dictionaries(st.sampled_from(["1", "2", "3"]), st.fixed_dictionaries(
-    {"class_type": st.sampled_from(["EmptyImage", "SaveImage", "LoadImage", "X"]),
-     "inputs": st.dictionaries(st.sampled_from(["width", "image", "seed", "color"]), scalars, max_size=3)}), max_size=3))
+SPEC_KEYS = [
+    "varying",
+    "inputs",
+    "models",
+    "description",
+    "node",
+    "input",
+    "kind",
+    "min",
+    "max",
+    "values",
+    "file",
+    "per_request",
+]
+graphs = st.one_of(
+    tree(NODE_KEYS),
+    st.dictionaries(
+        st.sampled_from(["1", "2", "3"]),
+        st.fixed_dictionaries(
+            {
+                "class_type": st.sampled_from(["EmptyImage", "SaveImage", "LoadImage", "X"]),
+                "inputs": st.dictionaries(st.sampled_from(["width", "image", "seed", "color"]), scalars, max_size=3),
+            }
+        ),
+        max_size=3,
+    ),
+)
 
 
 @FUZZ
-@given(graph=graphs, spec=st.one_of(st.none(), mapping(SPEC_KEYS), broken_text),
-       raw=st.one_of(st.none(), st.binary(max_size=40), st.sampled_from(['{"1": ', "[]", "null", '{"1": {"class_type": 1}}'])))
+@given(
+    graph=graphs,
+    spec=st.one_of(st.none(), mapping(SPEC_KEYS), broken_text),
+    raw=st.one_of(
+        st.none(), st.binary(max_size=40), st.sampled_from(['{"1": ', "[]", "null", '{"1": {"class_type": 1}}'])
+    ),
+)
 def test_workflow_and_spec(graph, spec, raw):
     tmp = fresh_dir()
     path = write(tmp, "wf.json", raw if raw is not None else graph)
@@ -103,14 +165,30 @@ def test_workflow_and_spec(graph, spec, raw):
         write(tmp, "wf.spec.yaml", spec)
     workflow = one_line_or_fine(load_workflow, str(path))
     if workflow is not None:
-        info = {"EmptyImage": {"input": {"required": {"width": ["INT", {"min": 1, "max": 8192}]}}},
-                "SaveImage": {"input": {"required": {}}}, "LoadImage": {"input": {"required": {"image": [["a.png"]]}}}}
+        info = {
+            "EmptyImage": {"input": {"required": {"width": ["INT", {"min": 1, "max": 8192}]}}},
+            "SaveImage": {"input": {"required": {}}},
+            "LoadImage": {"input": {"required": {"image": [["a.png"]]}}},
+        }
         one_line_or_fine(validate_against_server, workflow.graph, info, workflow.name)
 
 
 # ---- SLA YAML (targets and compare thresholds) --------------------------------------------------
-SLA_KEYS = ["throughput_images_per_min", "concurrency_books", "latency_p95_s", "error_budget_pct", "recovery_s",
-            "warmup", "seconds", "prompts", "compare", "p95_pct", "throughput_pct", "confidence_pct", "bootstrap_samples"]
+SLA_KEYS = [
+    "throughput_images_per_min",
+    "concurrency_books",
+    "latency_p95_s",
+    "error_budget_pct",
+    "recovery_s",
+    "warmup",
+    "seconds",
+    "prompts",
+    "compare",
+    "p95_pct",
+    "throughput_pct",
+    "confidence_pct",
+    "bootstrap_samples",
+]
 
 
 @FUZZ
@@ -122,12 +200,28 @@ def test_sla_file(content):
 
 
 # ---- scenario YAML (with its options and a fault section) ----------------------------------------
-SCENARIO_KEYS = ["description", "user_class", "users", "spawn_rate", "run_time", "shape", "fault", "expected",
-                 "schedule", "checks", "at", "crash", "proxy", "sleep", "for"] + [o.name for o in opts.OPTIONS]
+SCENARIO_KEYS = [
+    "description",
+    "user_class",
+    "users",
+    "spawn_rate",
+    "run_time",
+    "shape",
+    "fault",
+    "expected",
+    "schedule",
+    "checks",
+    "at",
+    "crash",
+    "proxy",
+    "sleep",
+    "for",
+] + [o.name for o in opts.OPTIONS]
 
 
 class Args:
     """What the wrapper's parser gives when nothing is on the command line."""
+
     users = spawn_rate = run_time = user_class = output = None
     workers = 0
 
@@ -147,8 +241,25 @@ def test_scenario_file(content, monkeypatch):
 
 
 # ---- fault schedules ---------------------------------------------------------------------------
-FAULT_KEYS = ["expected", "schedule", "checks", "at", "for", "crash", "restart_after", "proxy", "toxic", "latency",
-              "jitter", "stream", "sleep", "seconds", "type", "attributes", "rate"]
+FAULT_KEYS = [
+    "expected",
+    "schedule",
+    "checks",
+    "at",
+    "for",
+    "crash",
+    "restart_after",
+    "proxy",
+    "toxic",
+    "latency",
+    "jitter",
+    "stream",
+    "sleep",
+    "seconds",
+    "type",
+    "attributes",
+    "rate",
+]
 
 
 @FUZZ
@@ -162,16 +273,32 @@ BOOK_KEYS = ["small", "pages", "workflow", "workflows", "medium"]
 
 
 @FUZZ
-@given(content=st.one_of(mapping(BOOK_KEYS), broken_text),
-       mix=st.one_of(st.sampled_from(["small", "small:2,medium:1", "medium:x", ":", "small:-1", ""]), st.text(max_size=10)))
+@given(
+    content=st.one_of(mapping(BOOK_KEYS), broken_text),
+    mix=st.one_of(
+        st.sampled_from(["small", "small:2,medium:1", "medium:x", ":", "small:-1", ""]), st.text(max_size=10)
+    ),
+)
 def test_book_profiles(content, mix):
     path = write(fresh_dir(), "books.yaml", content)
     one_line_or_fine(load_book_mix, mix, str(path))
 
 
 # ---- run-folder records: reports build and compare ---------------------------------------------
-RECORD_KEYS = sorted(prompt_record(1.0, 2.0)) + ["ts", "name", "source", "gpu", "util_gpu", "mem_used_mb", "page",
-                                                 "book_id", "start_ts", "pages", "retry_count", "needs_regeneration"]
+RECORD_KEYS = sorted(prompt_record(1.0, 2.0)) + [
+    "ts",
+    "name",
+    "source",
+    "gpu",
+    "util_gpu",
+    "mem_used_mb",
+    "page",
+    "book_id",
+    "start_ts",
+    "pages",
+    "retry_count",
+    "needs_regeneration",
+]
 GOOD = [prompt_record(1000.0 + i, 1001.5 + i) for i in range(6)]
 
 
@@ -182,9 +309,16 @@ def damaged(records, edits):
     return out
 
 
-record_edits = st.lists(st.tuples(st.integers(0, 5), st.sampled_from(RECORD_KEYS), tree(RECORD_KEYS)), min_size=1, max_size=4)
-extra_records = st.lists(st.fixed_dictionaries({"kind": st.sampled_from(["prompt", "page", "book", "gpu", "event"])},
-                                               optional={k: tree([]) for k in RECORD_KEYS if k != "kind"}), max_size=3)
+record_edits = st.lists(
+    st.tuples(st.integers(0, 5), st.sampled_from(RECORD_KEYS), tree(RECORD_KEYS)), min_size=1, max_size=4
+)
+extra_records = st.lists(
+    st.fixed_dictionaries(
+        {"kind": st.sampled_from(["prompt", "page", "book", "gpu", "event"])},
+        optional={k: tree([]) for k in RECORD_KEYS if k != "kind"},
+    ),
+    max_size=3,
+)
 
 
 @FUZZ
@@ -199,13 +333,19 @@ def test_run_folder_records_summarised(edits, extra):
 
 
 # no shrinking here: a whole build per example would shrink for minutes; the failing example is printed as found
-@settings(max_examples=max(3, EXAMPLES // 8), deadline=None, database=None, derandomize=DERANDOMIZE,
-          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@settings(
+    max_examples=max(3, EXAMPLES // 8),
+    deadline=None,
+    database=None,
+    derandomize=DERANDOMIZE,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 @given(edits=record_edits, meta=mapping(["scenario", "server", "parameters", "comfyui", "workflow", "sla", "gpu"]))
 def test_run_folder_built_and_compared(edits, meta):
     """The whole `reports build` (charts included) and `compare` on damaged folders: fewer examples."""
     from reports.build import build
     from reports.compare import compare_runs
+
     tmp = fresh_dir()
     a = write_run_folder(tmp / "a", GOOD, history=[], meta=meta_for())
     b = write_run_folder(tmp / "b", damaged(GOOD, edits), history=[], meta={**meta_for(), **meta})
@@ -215,21 +355,35 @@ def test_run_folder_built_and_compared(edits, meta):
 
 # ---- a few through the CLIs (the exit code and the one line a user sees) ------------------------
 def cli(*args, env=None):
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120, cwd=str(REPO),
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(REPO),
+        env={**os.environ, **(env or {})},
+    )
 
 
 CLI_CASES = [
-    ("sla", "a: [1"), ("sla", ""), ("sla", "latency_p95_s: fast"), ("scenario", "users: -2"),
-    ("scenario", "fault: {schedule: [{at: x}]}"), ("scenario", "user_class: [1]\n"), ("scenario", "\tx"),
-    ("workflow", '{"1": {"class_type": "X", "inputs": {"a": 1}'), ("workflow", "[]"),
+    ("sla", "a: [1"),
+    ("sla", ""),
+    ("sla", "latency_p95_s: fast"),
+    ("scenario", "users: -2"),
+    ("scenario", "fault: {schedule: [{at: x}]}"),
+    ("scenario", "user_class: [1]\n"),
+    ("scenario", "\tx"),
+    ("workflow", '{"1": {"class_type": "X", "inputs": {"a": 1}'),
+    ("workflow", "[]"),
 ]
 
 
 @pytest.mark.parametrize("kind,content", CLI_CASES)
 def test_bad_inputs_through_the_run_cli(tmp_path, kind, content):
     path = write(tmp_path, {"sla": "s.yaml", "scenario": "sc.yaml", "workflow": "w.json"}[kind], content)
-    flag = {"sla": ["--sla", str(path)], "scenario": ["--scenario", str(path)], "workflow": ["--workflow", str(path)]}[kind]
+    flag = {"sla": ["--sla", str(path)], "scenario": ["--scenario", str(path)], "workflow": ["--workflow", str(path)]}[
+        kind
+    ]
     done = cli("-m", "comfyload", "run", "--host", "http://127.0.0.1:9", *flag)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
@@ -237,7 +391,9 @@ def test_bad_inputs_through_the_run_cli(tmp_path, kind, content):
 
 
 def test_damaged_records_through_reports_build_and_compare(tmp_path):
-    bad = write_run_folder(tmp_path / "bad", damaged(GOOD, [(2, "e2e_ms", "slow"), (3, "done_ts", {"a": 1})]), history=[])
+    bad = write_run_folder(
+        tmp_path / "bad", damaged(GOOD, [(2, "e2e_ms", "slow"), (3, "done_ts", {"a": 1})]), history=[]
+    )
     good = write_run_folder(tmp_path / "good", GOOD, history=[])
     for args in (["build", str(bad)], ["compare", str(good), str(bad)]):
         done = cli("-m", "reports", *args)

@@ -1,5 +1,6 @@
 """The NVML sampler against a test double of the pynvml binding: values converted to the record's
 units, refused fields absent (never a crash), throttle reasons decoded, the source chosen."""
+
 import queue
 
 import pytest
@@ -11,12 +12,34 @@ from gpu_probe.server import Broadcast
 from gpu_probe.sources import nvml_sampler, open_source
 
 MB = 1024 * 1024
-FULL = {"name": "NVIDIA L4", "util": (87, 41), "mem": (6144 * MB, 23034 * MB), "procs": [(101, 5000 * MB), (202, 300 * MB)],
-        "power_mw": 61_250, "limit_mw": 72_000, "temp": 71, "sm_mhz": 2040, "mem_mhz": 6250, "reasons": 0x4 | 0x40,
-        "pcie": (3, 4, 8, 16), "tx_kb_s": 2048, "rx_kb_s": 10240, "fan": 55}
+FULL = {
+    "name": "NVIDIA L4",
+    "util": (87, 41),
+    "mem": (6144 * MB, 23034 * MB),
+    "procs": [(101, 5000 * MB), (202, 300 * MB)],
+    "power_mw": 61_250,
+    "limit_mw": 72_000,
+    "temp": 71,
+    "sm_mhz": 2040,
+    "mem_mhz": 6250,
+    "reasons": 0x4 | 0x40,
+    "pcie": (3, 4, 8, 16),
+    "tx_kb_s": 2048,
+    "rx_kb_s": 10240,
+    "fan": 55,
+}
 # a datacenter card in a container: no fan, no process list, no PCIe counters, no clock reasons
-SPARSE = {"name": b"NVIDIA H100 80GB HBM3", "util": (3, 0), "mem": (512 * MB, 81559 * MB), "power_mw": 70_000,
-          "limit_mw": 700_000, "temp": 33, "sm_mhz": 345, "mem_mhz": 2619, "pcie": (5, 5, 16, 16)}
+SPARSE = {
+    "name": b"NVIDIA H100 80GB HBM3",
+    "util": (3, 0),
+    "mem": (512 * MB, 81559 * MB),
+    "power_mw": 70_000,
+    "limit_mw": 700_000,
+    "temp": 33,
+    "sm_mhz": 345,
+    "mem_mhz": 2619,
+    "pcie": (5, 5, 16, 16),
+}
 
 
 def sampler(*devices, comfy=frozenset({101})):
@@ -109,6 +132,7 @@ def test_ticks_keep_a_fixed_schedule():
         clock[0] += s
 
     import gpu_probe
+
     real_time = gpu_probe.time.time
     gpu_probe.time.time = lambda: clock[0]
     try:

@@ -1,6 +1,7 @@
 """The probe against the real local ComfyUI and inside real Locust runs (subprocesses; Locust is
 never imported here): the /system_stats fallback, samples into the run's records and through the
 `gpu_sample` hook, and a distributed run where only the master takes samples (from a sidecar)."""
+
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ from gpu_probe.system_stats import SystemStatsSampler
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parent.parent
 # A second locustfile: any code can listen to the probe's samples.
-LISTENER = '''
+LISTENER = """
 import json, os
 from locust import events
 
@@ -27,7 +28,7 @@ def listen(environment, **_kwargs):
         with open(os.environ["GPU_HOOK_FILE"], "a") as f:
             f.write(json.dumps(sample) + "\\n")
     environment.events.gpu_sample.add_listener(on_sample)
-'''
+"""
 
 
 def test_system_stats_fallback_against_the_real_comfyui(comfy):
@@ -53,8 +54,14 @@ def test_unreachable_comfyui_is_no_fallback():
 
 
 def locust(*args, env=None, timeout=120):
-    return subprocess.Popen([sys.executable, "-m", "locust", *args], cwd=str(REPO), env={**os.environ, **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "locust", *args],
+        cwd=str(REPO),
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(proc, timeout=120):
@@ -74,17 +81,34 @@ def read(path: Path) -> list[dict]:
 def test_local_run_records_samples_and_fires_the_hook(comfy, tmp_path):
     (tmp_path / "listener.py").write_text(LISTENER)
     run_dir, hook = tmp_path / "run", tmp_path / "hook.ndjson"
-    proc = locust("-f", f"locustfile.py,{tmp_path / 'listener.py'}", "--headless", "-u", "2", "-r", "2", "--run-time", "5s",
-                  "--host", comfy, "--run-dir", str(run_dir), "--gpu-interval", "0.2", "PromptUser",
-                  env={"GPU_HOOK_FILE": str(hook), "COMFY_RUNS_DIR": str(tmp_path)})
+    proc = locust(
+        "-f",
+        f"locustfile.py,{tmp_path / 'listener.py'}",
+        "--headless",
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "--run-time",
+        "5s",
+        "--host",
+        comfy,
+        "--run-dir",
+        str(run_dir),
+        "--gpu-interval",
+        "0.2",
+        "PromptUser",
+        env={"GPU_HOOK_FILE": str(hook), "COMFY_RUNS_DIR": str(tmp_path)},
+    )
     out = finish(proc)
     assert proc.returncode == 0, out[-3000:]
     assert out.count("GPU probe:") == 1, "one line says where samples come from"
     recorded = [r for r in read(run_dir / "comfyui_metrics.ndjson") if r["kind"] == "gpu"]
     heard = read(hook)
     assert len(recorded) >= 10, "5 s at 5 Hz"
-    assert {(r["gpu"], r["ts"]) for r in recorded} <= {(r["gpu"], r["ts"]) for r in heard}, \
+    assert {(r["gpu"], r["ts"]) for r in recorded} <= {(r["gpu"], r["ts"]) for r in heard}, (
         "every recorded sample went through the hook"
+    )
     assert {r["source"] for r in recorded} <= {"nvml", "system_stats"}
     gaps = [b["ts"] - a["ts"] for a, b in zip(recorded, recorded[1:]) if a["gpu"] == b["gpu"] == recorded[0]["gpu"]]
     assert 0.1 < sorted(gaps)[len(gaps) // 2] < 0.4, "sampled at --gpu-interval"
@@ -99,12 +123,45 @@ def test_distributed_run_samples_once_on_the_master_from_a_sidecar(comfy, tmp_pa
     files = f"locustfile.py,{tmp_path / 'listener.py'}"
     master = worker = None
     try:
-        master = locust("-f", files, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
-                        "--expect-workers", "1", "--headless", "-u", "2", "-r", "2", "--run-time", "5s", "--host", comfy,
-                        "--run-dir", str(run_dir), "--gpu-probe", f"http://127.0.0.1:{sidecar_port}", "--gpu-interval", "0.2",
-                        "PromptUser", env={"GPU_HOOK_FILE": str(tmp_path / "hook_master.ndjson")})
-        worker = locust("-f", files, "--worker", "--master-port", str(master_port), "--run-dir", str(run_dir), "PromptUser",
-                        env={"GPU_HOOK_FILE": str(tmp_path / "hook_worker.ndjson")})
+        master = locust(
+            "-f",
+            files,
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(master_port),
+            "--expect-workers",
+            "1",
+            "--headless",
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "--run-time",
+            "5s",
+            "--host",
+            comfy,
+            "--run-dir",
+            str(run_dir),
+            "--gpu-probe",
+            f"http://127.0.0.1:{sidecar_port}",
+            "--gpu-interval",
+            "0.2",
+            "PromptUser",
+            env={"GPU_HOOK_FILE": str(tmp_path / "hook_master.ndjson")},
+        )
+        worker = locust(
+            "-f",
+            files,
+            "--worker",
+            "--master-port",
+            str(master_port),
+            "--run-dir",
+            str(run_dir),
+            "PromptUser",
+            env={"GPU_HOOK_FILE": str(tmp_path / "hook_worker.ndjson")},
+        )
         out = finish(master)
         finish(worker)
     finally:
@@ -116,7 +173,9 @@ def test_distributed_run_samples_once_on_the_master_from_a_sidecar(comfy, tmp_pa
     assert master.returncode == 0, out[-3000:]
     assert "streaming from" in out
     recorded = [r for r in read(run_dir / "comfyui_metrics.ndjson") if r["kind"] == "gpu"]
-    assert len(recorded) >= 10 and all(r["source"] == "nvml" and r["name"] in ("Double A", "Double B") for r in recorded)
+    assert len(recorded) >= 10 and all(
+        r["source"] == "nvml" and r["name"] in ("Double A", "Double B") for r in recorded
+    )
     keys = [(r["gpu"], r["ts"]) for r in recorded]
     assert len(keys) == len(set(keys)), "each sample recorded once"
     assert not (tmp_path / "hook_worker.ndjson").exists(), "the worker never samples nor fires the hook"
@@ -125,8 +184,26 @@ def test_distributed_run_samples_once_on_the_master_from_a_sidecar(comfy, tmp_pa
 
 def test_record_with_the_fallback(comfy, tmp_path):
     out = tmp_path / "gpu.ndjson"
-    done = subprocess.run([sys.executable, "-m", "gpu_probe", "record", str(out), "--interval", "0.25", "--duration", "1",
-                           "--comfy", comfy], cwd=str(REPO), env=probe_env([]), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gpu_probe",
+            "record",
+            str(out),
+            "--interval",
+            "0.25",
+            "--duration",
+            "1",
+            "--comfy",
+            comfy,
+        ],
+        cwd=str(REPO),
+        env=probe_env([]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "fallback" in done.stderr
     records = read(out)

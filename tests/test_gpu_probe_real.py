@@ -1,5 +1,6 @@
 """The real NVML sampler on a real NVIDIA GPU: every field it claims is plausible. Skipped only
 where no NVIDIA GPU answers NVML (never faked elsewhere)."""
+
 import json
 import subprocess
 import sys
@@ -14,17 +15,34 @@ from gpu_probe.sources import nvml_sampler
 REPO = Path(__file__).resolve().parent.parent
 SAMPLER, WHY_NOT = nvml_sampler()
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(SAMPLER is None, reason=f"no NVIDIA GPU ({WHY_NOT})")]
-CORE = ("name", "util_gpu", "util_mem", "mem_used_mb", "mem_total_mb", "power_w", "temp_c", "sm_clock_mhz",
-        "mem_clock_mhz")
+CORE = (
+    "name",
+    "util_gpu",
+    "util_mem",
+    "mem_used_mb",
+    "mem_total_mb",
+    "power_w",
+    "temp_c",
+    "sm_clock_mhz",
+    "mem_clock_mhz",
+)
 # what each field may hold, when present
 PLAUSIBLE = {
-    "util_gpu": lambda v: 0 <= v <= 100, "util_mem": lambda v: 0 <= v <= 100,
-    "mem_total_mb": lambda v: 1024 <= v <= 1024 * 1024, "comfy_mem_mb": lambda v: 0 <= v,
-    "power_w": lambda v: 0 < v < 2000, "power_limit_w": lambda v: 10 < v < 2000,
-    "temp_c": lambda v: 5 < v < 110, "sm_clock_mhz": lambda v: 0 < v < 5000, "mem_clock_mhz": lambda v: 0 < v < 20000,
-    "pcie_gen": lambda v: 1 <= v <= 6, "pcie_gen_max": lambda v: 1 <= v <= 6,
-    "pcie_width": lambda v: v in (1, 2, 4, 8, 16, 32), "pcie_width_max": lambda v: v in (1, 2, 4, 8, 16, 32),
-    "pcie_tx_mb_s": lambda v: 0 <= v < 200_000, "pcie_rx_mb_s": lambda v: 0 <= v < 200_000,
+    "util_gpu": lambda v: 0 <= v <= 100,
+    "util_mem": lambda v: 0 <= v <= 100,
+    "mem_total_mb": lambda v: 1024 <= v <= 1024 * 1024,
+    "comfy_mem_mb": lambda v: 0 <= v,
+    "power_w": lambda v: 0 < v < 2000,
+    "power_limit_w": lambda v: 10 < v < 2000,
+    "temp_c": lambda v: 5 < v < 110,
+    "sm_clock_mhz": lambda v: 0 < v < 5000,
+    "mem_clock_mhz": lambda v: 0 < v < 20000,
+    "pcie_gen": lambda v: 1 <= v <= 6,
+    "pcie_gen_max": lambda v: 1 <= v <= 6,
+    "pcie_width": lambda v: v in (1, 2, 4, 8, 16, 32),
+    "pcie_width_max": lambda v: v in (1, 2, 4, 8, 16, 32),
+    "pcie_tx_mb_s": lambda v: 0 <= v < 200_000,
+    "pcie_rx_mb_s": lambda v: 0 <= v < 200_000,
     "fan_pct": lambda v: 0 <= v <= 100,
 }
 
@@ -55,8 +73,13 @@ def test_every_claimed_field_is_plausible():
 
 def test_samples_move_at_10_hz():
     out = Path("/tmp") / f"gpu_probe_real_{time.time_ns()}.ndjson"
-    done = subprocess.run([sys.executable, "-m", "gpu_probe", "record", str(out), "--interval", "0.1", "--duration", "2"],
-                          cwd=str(REPO), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "gpu_probe", "record", str(out), "--interval", "0.1", "--duration", "2"],
+        cwd=str(REPO),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     try:
         assert done.returncode == 0, done.stderr
         records = [json.loads(line) for line in out.read_text().splitlines()]

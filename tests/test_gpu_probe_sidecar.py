@@ -1,6 +1,7 @@
 """The sidecar protocol end to end over loopback: `python -m gpu_probe serve` (NVML answered by the
 test double, through PYTHONPATH) streams NDJSON; a subscriber reads it, sees it drop when the
 sidecar dies, and reconnects when it is back. Every process started here is stopped by its pid."""
+
 import json
 import os
 import subprocess
@@ -19,10 +20,25 @@ from gpu_probe.subscribe import follow, stream
 REPO = Path(__file__).resolve().parent.parent
 DOUBLE_DIR = Path(__file__).resolve().parent / "nvml_double"
 MB = 1024 * 1024
-DEVICES = [{"name": "Double A", "util": [64, 20], "mem": [1000 * MB, 8000 * MB], "power_mw": 50_000, "limit_mw": 100_000,
-            "temp": 60, "sm_mhz": 1500, "mem_mhz": 5000, "reasons": 1, "pcie": [4, 4, 16, 16], "tx_kb_s": 1024,
-            "rx_kb_s": 4096, "fan": 30, "procs": []},
-           {"name": "Double B", "util": [5, 1], "mem": [10 * MB, 8000 * MB]}]
+DEVICES = [
+    {
+        "name": "Double A",
+        "util": [64, 20],
+        "mem": [1000 * MB, 8000 * MB],
+        "power_mw": 50_000,
+        "limit_mw": 100_000,
+        "temp": 60,
+        "sm_mhz": 1500,
+        "mem_mhz": 5000,
+        "reasons": 1,
+        "pcie": [4, 4, 16, 16],
+        "tx_kb_s": 1024,
+        "rx_kb_s": 4096,
+        "fan": 30,
+        "procs": [],
+    },
+    {"name": "Double B", "util": [5, 1], "mem": [10 * MB, 8000 * MB]},
+]
 
 
 def probe_env(devices=DEVICES):
@@ -30,8 +46,14 @@ def probe_env(devices=DEVICES):
 
 
 def start_sidecar(port, *extra):
-    proc = subprocess.Popen([sys.executable, "-m", "gpu_probe", "serve", "--port", str(port), "--interval", "0.2", *extra],
-                            cwd=str(REPO), env=probe_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gpu_probe", "serve", "--port", str(port), "--interval", "0.2", *extra],
+        cwd=str(REPO),
+        env=probe_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 20
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -81,8 +103,12 @@ def test_subscriber_reconnects_after_the_sidecar_drops():
     first = start_sidecar(port)
     second = None
     samples, lines, done = [], [], threading.Event()
-    reader = threading.Thread(target=follow, args=(f"http://127.0.0.1:{port}", samples.append),
-                              kwargs={"say": lines.append, "stopped": done.is_set}, daemon=True)
+    reader = threading.Thread(
+        target=follow,
+        args=(f"http://127.0.0.1:{port}", samples.append),
+        kwargs={"say": lines.append, "stopped": done.is_set},
+        daemon=True,
+    )
     try:
         reader.start()
         wait_for(lambda: len(samples) >= 4, "samples from the first sidecar")
@@ -113,29 +139,48 @@ def wait_for(condition, what, timeout=20):
 
 def test_serve_binds_loopback_by_default_and_refuses_a_taken_port(sidecar):
     port, proc = sidecar
-    out = subprocess.run([sys.executable, "-m", "gpu_probe", "serve", "--port", str(port)], cwd=str(REPO),
-                         env=probe_env(), capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, "-m", "gpu_probe", "serve", "--port", str(port)],
+        cwd=str(REPO),
+        env=probe_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}")
     assert "Traceback" not in out.stderr
 
 
 def test_no_gpu_and_no_fallback_is_one_line_exit_2():
-    out = subprocess.run([sys.executable, "-m", "gpu_probe", "serve", "--port", "0"], cwd=str(REPO),
-                         env=probe_env([]), capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [sys.executable, "-m", "gpu_probe", "serve", "--port", "0"],
+        cwd=str(REPO),
+        env=probe_env([]),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "no GPU data" in out.stderr and out.stderr.strip().splitlines()[-1].startswith("error: nothing to sample")
 
 
 def test_record_writes_ndjson_a_run_folder_can_hold(tmp_path):
     out = tmp_path / "comfyui_metrics.ndjson"
-    done = subprocess.run([sys.executable, "-m", "gpu_probe", "record", str(out), "--interval", "0.2", "--duration", "1"],
-                          cwd=str(REPO), env=probe_env(), capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "gpu_probe", "record", str(out), "--interval", "0.2", "--duration", "1"],
+        cwd=str(REPO),
+        env=probe_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in out.read_text().splitlines()]
     per_gpu = {g: [r for r in records if r["gpu"] == g] for g in (0, 1)}
     assert 4 <= len(per_gpu[0]) <= 7 and len(per_gpu[1]) == len(per_gpu[0])
     assert all(r["kind"] == "gpu" and r["source"] == "nvml" for r in records)
     from reports.figures import gpu_figures
+
     figures = gpu_figures(records)
     assert figures[0]["util_peak_pct"] == 64 and figures[0]["vram_peak_mb"] == 1000

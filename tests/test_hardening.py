@@ -1,6 +1,7 @@
 """Issue 15: every bad input one clear line and exit 2, nothing silent or misleading, no file
 leaves the machine or is written through a link unasked. Each test here failed on the code
 before the issue."""
+
 import http.server
 import json
 import os
@@ -24,8 +25,14 @@ SYSTEM_STATS = {"system": {"os": "posix", "comfyui_version": "0.3.75"}, "devices
 
 
 def run_cli(*args, env=None, cwd=REPO, timeout=120):
-    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=str(cwd),
-                          env={**os.environ, **(env or {})})
+    done = subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(cwd),
+        env={**os.environ, **(env or {})},
+    )
     return done.returncode, done.stderr.strip().splitlines(), done
 
 
@@ -85,14 +92,22 @@ def test_json_server_without_comfyui_fields_is_not_comfyui(stub_http):
 def test_gpu_probe_comfy_at_a_host_that_is_not_comfyui(stub_http):
     url, routes = stub_http
     routes["/system_stats"] = (200, "application/json", b'{"status": "ok"}')
-    code, lines, done = run_cli("-m", "gpu_probe", "record", "/tmp/never-written.ndjson", "--duration", "1", "--comfy", url)
+    code, lines, done = run_cli(
+        "-m", "gpu_probe", "record", "/tmp/never-written.ndjson", "--duration", "1", "--comfy", url
+    )
     assert code == 2 and any("answered but is not ComfyUI" in line for line in lines), done.stderr
     assert "no devices" not in done.stderr
 
 
 # ---- gpu_probe record --------------------------------------------------------------------------
-@pytest.mark.parametrize("args,said", [(["{dir}"], "is a directory"), (["{dir}/x.ndjson", "--duration", "-5"], "--duration"),
-                                       (["{dir}/x.ndjson", "--duration", "0"], "--duration")])
+@pytest.mark.parametrize(
+    "args,said",
+    [
+        (["{dir}"], "is a directory"),
+        (["{dir}/x.ndjson", "--duration", "-5"], "--duration"),
+        (["{dir}/x.ndjson", "--duration", "0"], "--duration"),
+    ],
+)
 def test_gpu_probe_record_bad_arguments(tmp_path, args, said):
     line = one_error_line(*run_cli("-m", "gpu_probe", "record", *[a.format(dir=tmp_path) for a in args]))
     assert said in line
@@ -112,22 +127,46 @@ def test_yaml_syntax_error_names_line_and_column(tmp_path):
 
 
 def test_negative_env_concurrency_is_named_as_the_env_var():
-    line = one_error_line(*run_cli("-m", "comfyload", "run", "--host", "http://127.0.0.1:9",
-                                   env={"COMFY_CONCURRENCY": "-3"}))
+    line = one_error_line(
+        *run_cli("-m", "comfyload", "run", "--host", "http://127.0.0.1:9", env={"COMFY_CONCURRENCY": "-3"})
+    )
     assert "env COMFY_CONCURRENCY" in line and "--concurrency" not in line
 
 
 def test_jobs_help_says_books_for_bookuser():
     from comfyload.orchestration.cli import build_parser
+
     text = " ".join(build_parser()._subparsers._group_actions[0].choices["run"].format_help().split())
     assert "books for BookUser" in text
 
 
 def test_runbook_flags_are_accepted():
     from comfyload.orchestration.cli import build_parser
-    args = build_parser().parse_args(["run", "--server", "http://h:1", "--workflow", "x.json", "--jobs", "12",
-                                      "--concurrency", "4", "--timeout", "420", "--output", "o.json"])
-    assert (args.host, args.jobs, args.users, args.per_prompt_timeout, args.output) == ("http://h:1", 12, 4, 420.0, "o.json")
+
+    args = build_parser().parse_args(
+        [
+            "run",
+            "--server",
+            "http://h:1",
+            "--workflow",
+            "x.json",
+            "--jobs",
+            "12",
+            "--concurrency",
+            "4",
+            "--timeout",
+            "420",
+            "--output",
+            "o.json",
+        ]
+    )
+    assert (args.host, args.jobs, args.users, args.per_prompt_timeout, args.output) == (
+        "http://h:1",
+        12,
+        4,
+        420.0,
+        "o.json",
+    )
 
 
 def test_multiline_text_in_an_error_stays_one_line():
@@ -139,11 +178,17 @@ def test_multiline_text_in_an_error_stays_one_line():
 def web_app(tmp_path):
     """comfyload.harness.webui on a real Flask app standing in for Locust's (its /swarm answers success)."""
     from comfyload.harness.webui import extend_web_ui
+
     app = Flask("test")
     started = []
     app.add_url_rule("/swarm", "swarm", lambda: (started.append(1), jsonify({"success": True}))[1], methods=["POST"])
-    web_ui = SimpleNamespace(app=app, _stop_runners=lambda: None, template_args={"extra_options": {"workflow": {"default_value": "cpu_smoke"}}},
-                             auth_required_if_enabled=lambda f: f, update_template_args=lambda: None)
+    web_ui = SimpleNamespace(
+        app=app,
+        _stop_runners=lambda: None,
+        template_args={"extra_options": {"workflow": {"default_value": "cpu_smoke"}}},
+        auth_required_if_enabled=lambda f: f,
+        update_template_args=lambda: None,
+    )
     environment = SimpleNamespace(parsed_options=SimpleNamespace(web_base_path="", workflow="cpu_smoke"), host="h")
     extend_web_ui(environment, web_ui=web_ui)
     return app.test_client(), web_ui, started
@@ -213,6 +258,7 @@ def test_readme_escapes_server_text_for_markdown(tmp_path):
 @pytest.mark.parametrize("mode", ["keep", "delete"])
 def test_run_outputs_kept_in_the_run_folder_or_deleted(tmp_path, mode):
     from comfyload.orchestration import run_outputs
+
     output, run = tmp_path / "output", tmp_path / "run"
     (output / "sub").mkdir(parents=True)
     (output / "old.png").write_bytes(b"before the run")
@@ -222,7 +268,10 @@ def test_run_outputs_kept_in_the_run_folder_or_deleted(tmp_path, mode):
     count, where = run_outputs.settle(output, before, run, mode)
     assert count == 2 and run_outputs.files_in(output) == {Path("old.png")}, "only this run's files move"
     if mode == "keep":
-        assert where == run / "outputs" and run_outputs.files_in(where) == {Path("ComfyUI_00001_.png"), Path("sub/ComfyUI_00002_.png")}
+        assert where == run / "outputs" and run_outputs.files_in(where) == {
+            Path("ComfyUI_00001_.png"),
+            Path("sub/ComfyUI_00002_.png"),
+        }
     else:
         assert where is None and not (run / "outputs").exists()
     with pytest.raises(UserError, match="--outputs must be keep or delete"):
@@ -230,27 +279,34 @@ def test_run_outputs_kept_in_the_run_folder_or_deleted(tmp_path, mode):
 
 
 # ---- found by scripts/bad_input_tally.py -----------------------------------------------------------
-@pytest.mark.parametrize("argv,said", [
-    (["-m", "comfyload", "run", "--jobs", "x"], "argument --jobs: invalid int value"),
-    (["-m", "comfyload", "run", "--user-class", "Nope"], "invalid choice: 'Nope'"),
-    (["-m", "reports", "build"], "required: run_dir"),
-    (["-m", "gpu_probe", "serve", "--port", "70000"], "--port must be 0-65535"),
-])
+@pytest.mark.parametrize(
+    "argv,said",
+    [
+        (["-m", "comfyload", "run", "--jobs", "x"], "argument --jobs: invalid int value"),
+        (["-m", "comfyload", "run", "--user-class", "Nope"], "invalid choice: 'Nope'"),
+        (["-m", "reports", "build"], "required: run_dir"),
+        (["-m", "gpu_probe", "serve", "--port", "70000"], "--port must be 0-65535"),
+    ],
+)
 def test_parser_errors_are_one_line(argv, said):
     assert said in one_error_line(*run_cli(*argv))
 
 
 def test_run_refuses_an_sla_file_with_a_bad_compare_section(tmp_path):
     (tmp_path / "sla.yaml").write_text("latency_p95_s: 45\ncompare: {p95_pct: x}\n")
-    line = one_error_line(*run_cli("-m", "comfyload", "run", "--host", "http://127.0.0.1:9", "--sla", str(tmp_path / "sla.yaml")))
+    line = one_error_line(
+        *run_cli("-m", "comfyload", "run", "--host", "http://127.0.0.1:9", "--sla", str(tmp_path / "sla.yaml"))
+    )
     assert "compare.p95_pct must be a number" in line
 
 
 def test_workflow_is_a_web_ui_field_of_locusts_parser():
     """Locust's start form shows only options added with include_in_web_ui: the workflow is one,
     so its choices (above) are what the form offers. (Locust is imported in a process of its own.)"""
-    code = ("from locust import argument_parser; from comfyload.workloads import options; p = argument_parser.get_parser(); "
-            "options.add_to_locust_parser(p); print(sorted(p.args_included_in_web_ui))")
+    code = (
+        "from locust import argument_parser; from comfyload.workloads import options; p = argument_parser.get_parser(); "
+        "options.add_to_locust_parser(p); print(sorted(p.args_included_in_web_ui))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=str(REPO))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "workflow" in done.stdout

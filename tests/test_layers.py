@@ -2,6 +2,7 @@
 comfyload/__init__.py draws (orchestration > harness > workloads > analysis > protocol > common;
 reports beside analysis, reading run folders only; gpu_probe independent of ComfyLoad), the
 layers below the Locust integration never import Locust, and nothing edits sys.path."""
+
 import ast
 from pathlib import Path
 
@@ -16,7 +17,7 @@ SOURCES = sorted(p for d in ("comfyload", "reports", "gpu_probe") for p in (REPO
 def layer_of_path(path: Path) -> str | None:
     parts = path.relative_to(REPO).parts
     if parts[0] == "comfyload":
-        return parts[1] if len(parts) > 2 else None   # comfyload/__init__.py, __main__.py: the entry
+        return parts[1] if len(parts) > 2 else None  # comfyload/__init__.py, __main__.py: the entry
     return parts[0]
 
 
@@ -71,10 +72,23 @@ def test_the_check_catches_an_upward_import(tmp_path, monkeypatch):
 
 
 def test_no_sys_path_edits():
-    every = SOURCES + sorted((REPO / "tests").glob("*.py")) + sorted((REPO / "bench").glob("*.py")) + [REPO / "locustfile.py"]
-    edits = [f"{p.relative_to(REPO)}:{n.lineno}" for p in every for n in ast.walk(ast.parse(p.read_text()))
-             if isinstance(n, ast.Attribute) and n.attr in ("insert", "append") and isinstance(n.value, ast.Attribute)
-             and n.value.attr == "path" and isinstance(n.value.value, ast.Name) and n.value.value.id == "sys"]
+    every = (
+        SOURCES
+        + sorted((REPO / "tests").glob("*.py"))
+        + sorted((REPO / "bench").glob("*.py"))
+        + [REPO / "locustfile.py"]
+    )
+    edits = [
+        f"{p.relative_to(REPO)}:{n.lineno}"
+        for p in every
+        for n in ast.walk(ast.parse(p.read_text()))
+        if isinstance(n, ast.Attribute)
+        and n.attr in ("insert", "append")
+        and isinstance(n.value, ast.Attribute)
+        and n.value.attr == "path"
+        and isinstance(n.value.value, ast.Name)
+        and n.value.value.id == "sys"
+    ]
     assert not edits
 
 
@@ -82,6 +96,7 @@ def test_the_entry_points_import():
     """The locustfile and every module load (a moved module leaves no stale import behind)."""
     import subprocess
     import sys
+
     modules = sorted(".".join(p.relative_to(REPO).with_suffix("").parts) for p in SOURCES if p.name != "__main__.py")
     code = "import locustfile, importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules)
     proc = subprocess.run([sys.executable, "-c", code], cwd=str(REPO), capture_output=True, text=True, timeout=120)
@@ -90,6 +105,7 @@ def test_the_entry_points_import():
 
 def test_a_failing_listener_is_logged_and_the_others_still_run(caplog):
     from comfyload.common.hooks import EventHook
+
     hook, heard = EventHook("prompt_done"), []
 
     def broken(result):

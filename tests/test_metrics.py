@@ -1,5 +1,6 @@
 """Unit: SLA file parsing and the metrics model (comfyload.analysis.metrics), checked against cases
 computed by hand: the outcome policy, the load window, outages and recovery, dropped arrivals."""
+
 import pytest
 
 from comfyload.analysis.metrics import calculate_metrics, percentile, steady_state
@@ -17,8 +18,15 @@ def breaches(verdicts):
 
 
 def prompt(i, send, done, outcome="success", **kw):
-    return {"kind": "prompt", "prompt_id": str(i), "intended_send_ts": send, "done_ts": done,
-            "e2e_ms": (done - send) * 1000, "outcome": outcome, **kw}
+    return {
+        "kind": "prompt",
+        "prompt_id": str(i),
+        "intended_send_ts": send,
+        "done_ts": done,
+        "e2e_ms": (done - send) * 1000,
+        "outcome": outcome,
+        **kw,
+    }
 
 
 def test_percentile_of_a_known_list():
@@ -48,9 +56,9 @@ def test_error_budget_breach_is_named():
 
 def test_work_cut_off_on_track_is_not_judged_but_overdue_or_failed_work_is():
     ok = [prompt(i, i, i + 1) for i in range(10)]
-    on_track = prompt(99, 10, 10.5, "cut_off")                    # 0.5 s old when load stopped
-    overdue = prompt(98, 0, 50.0, "cut_off")                      # waited 50 s > the 45 s target
-    retried = prompt(97, 9, 10.0, "cut_off", attempt=2)           # its first attempt had failed
+    on_track = prompt(99, 10, 10.5, "cut_off")  # 0.5 s old when load stopped
+    overdue = prompt(98, 0, 50.0, "cut_off")  # waited 50 s > the 45 s target
+    retried = prompt(97, 9, 10.0, "cut_off", attempt=2)  # its first attempt had failed
     m = calculate_metrics(ok + [on_track], SlaTargets())
     assert m.figures["error_rate_pct"] == 0 and m.population.excluded_cut_off == 1
     m = calculate_metrics(ok + [on_track, overdue, retried], SlaTargets())
@@ -60,19 +68,51 @@ def test_work_cut_off_on_track_is_not_judged_but_overdue_or_failed_work_is():
 
 def test_a_server_dead_until_the_end_fails_recovery_throughput_window_and_cut_off_pages():
     # pages 1 s each from t=0 to 20 s, then the server dies at 20 s; load ends at 150 s
-    pages = [{"kind": "page", "book_id": "b", "page": i, "intended_send_ts": float(i), "done_ts": i + 1.0,
-              "e2e_ms": 1000.0, "outcome": "success", "image_error": [], "retry_count": 0} for i in range(20)]
-    waiting = {"kind": "page", "book_id": "c", "page": 1, "intended_send_ts": 20.0, "done_ts": 150.0, "e2e_ms": None,
-               "outcome": "cut_off", "image_error": [{"outcome": "lost"}], "retry_count": 2}
-    never_begun = {"kind": "page", "book_id": "c", "page": 2, "intended_send_ts": 150.0, "done_ts": 150.0,
-                   "e2e_ms": None, "outcome": "cut_off", "image_error": [], "retry_count": 0}
+    pages = [
+        {
+            "kind": "page",
+            "book_id": "b",
+            "page": i,
+            "intended_send_ts": float(i),
+            "done_ts": i + 1.0,
+            "e2e_ms": 1000.0,
+            "outcome": "success",
+            "image_error": [],
+            "retry_count": 0,
+        }
+        for i in range(20)
+    ]
+    waiting = {
+        "kind": "page",
+        "book_id": "c",
+        "page": 1,
+        "intended_send_ts": 20.0,
+        "done_ts": 150.0,
+        "e2e_ms": None,
+        "outcome": "cut_off",
+        "image_error": [{"outcome": "lost"}],
+        "retry_count": 2,
+    }
+    never_begun = {
+        "kind": "page",
+        "book_id": "c",
+        "page": 2,
+        "intended_send_ts": 150.0,
+        "done_ts": 150.0,
+        "e2e_ms": None,
+        "outcome": "cut_off",
+        "image_error": [],
+        "retry_count": 0,
+    }
     prompts = [dict(p, kind="prompt", server="s") for p in pages]
-    events = [{"kind": "event", "name": "outage.start", "ts": 20.5, "server": "s"},
-              {"kind": "event", "name": "load.end", "ts": 150.0}]
+    events = [
+        {"kind": "event", "name": "outage.start", "ts": 20.5, "server": "s"},
+        {"kind": "event", "name": "load.end", "ts": 150.0},
+    ]
     m = calculate_metrics(pages + [waiting, never_begun] + prompts + events, SlaTargets())
     v = {x.metric: x for x in m.sla}
     assert m.population.start_ts == 0 and m.population.end_ts == 150.0
-    assert v["throughput"].measured == pytest.approx(20 / 2.5)      # 20 images over the 150-s load window
+    assert v["throughput"].measured == pytest.approx(20 / 2.5)  # 20 images over the 150-s load window
     assert v["error_rate"].measured == pytest.approx(100 * 2 / 22)  # both cut-off pages: the server was down
     assert v["recovery"].passed is False and v["recovery"].measured == pytest.approx(129.5)
     assert "not recovered" in v["recovery"].note
@@ -80,10 +120,12 @@ def test_a_server_dead_until_the_end_fails_recovery_throughput_window_and_cut_of
 
 
 def test_recovery_is_measured_for_every_outage_from_its_start_to_the_first_success_after_it():
-    prompts = [prompt(i, float(i), i + 1.0, server="s") for i in range(5)]            # done at 1..5
-    prompts += [prompt(10 + i, 30.0 + i, 31.0 + i, server="s") for i in range(5)]      # done at 31..35
-    events = [{"kind": "event", "name": "outage.start", "ts": 5.5, "server": "s"},
-              {"kind": "event", "name": "outage.end", "ts": 25.0, "server": "s"}]
+    prompts = [prompt(i, float(i), i + 1.0, server="s") for i in range(5)]  # done at 1..5
+    prompts += [prompt(10 + i, 30.0 + i, 31.0 + i, server="s") for i in range(5)]  # done at 31..35
+    events = [
+        {"kind": "event", "name": "outage.start", "ts": 5.5, "server": "s"},
+        {"kind": "event", "name": "outage.end", "ts": 25.0, "server": "s"},
+    ]
     m = calculate_metrics(prompts + events, SlaTargets(recovery_s=20))
     [outage] = m.outages
     assert outage.recovery_s == pytest.approx(31.0 - 5.5)
@@ -93,8 +135,17 @@ def test_recovery_is_measured_for_every_outage_from_its_start_to_the_first_succe
 
 def test_dropped_arrivals_are_failed_units():
     served = [prompt(i, float(i), i + 0.5) for i in range(24)]
-    dropped = [{"kind": "arrival", "unit": "prompt", "outcome": "dropped", "intended_send_ts": 24.0 + i,
-                "done_ts": 24.0 + i, "e2e_ms": None} for i in range(16)]
+    dropped = [
+        {
+            "kind": "arrival",
+            "unit": "prompt",
+            "outcome": "dropped",
+            "intended_send_ts": 24.0 + i,
+            "done_ts": 24.0 + i,
+            "e2e_ms": None,
+        }
+        for i in range(16)
+    ]
     m = calculate_metrics(served + dropped, SlaTargets())
     assert m.figures["error_rate_pct"] == pytest.approx(40.0)
     assert m.figures["units"]["dropped"] == 16 and "error_rate" in m.breached
@@ -125,14 +176,17 @@ def test_every_figure_names_the_population_it_covers():
     assert "judged: 10 prompts" in format_summary(s)
 
 
-@pytest.mark.parametrize("text,match", [
-    ("latency_p95_s: fast\n", "latency_p95_s must be a number"),
-    ("latency_p95: 3\n", "unknown SLA key"),
-    ("[1, 2]\n", "expected a mapping"),
-    ("a: [\n", "invalid YAML"),
-    ("warmup: 5\n", "warmup must be a mapping"),
-    ("error_budget_pct: -1\n", "must be a number >= 0"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("latency_p95_s: fast\n", "latency_p95_s must be a number"),
+        ("latency_p95: 3\n", "unknown SLA key"),
+        ("[1, 2]\n", "expected a mapping"),
+        ("a: [\n", "invalid YAML"),
+        ("warmup: 5\n", "warmup must be a mapping"),
+        ("error_budget_pct: -1\n", "must be a number >= 0"),
+    ],
+)
 def test_bad_sla_file_is_one_clear_error(tmp_path, text, match):
     path = tmp_path / "sla.yaml"
     path.write_text(text)
@@ -142,12 +196,29 @@ def test_bad_sla_file_is_one_clear_error(tmp_path, text, match):
 
 def test_repo_sla_file_matches_design_table():
     t = load_sla("sla.yaml")
-    assert (t.throughput_images_per_min, t.concurrency_books, t.latency_p95_s, t.error_budget_pct, t.recovery_s) == (20, 5, 45, 2, 120)
+    assert (t.throughput_images_per_min, t.concurrency_books, t.latency_p95_s, t.error_budget_pct, t.recovery_s) == (
+        20,
+        5,
+        45,
+        2,
+        120,
+    )
 
 
 def test_summary_figures_and_text():
-    records = [prompt(i, i * 2.0, i * 2.0 + 2.0, create_time=int(i * 2000 + 10), execution_start=int(i * 2000 + 110),
-                      execution_end=int(i * 2000 + 1910), queue_wait_ms=100, execution_ms=1800) for i in range(30)]
+    records = [
+        prompt(
+            i,
+            i * 2.0,
+            i * 2.0 + 2.0,
+            create_time=int(i * 2000 + 10),
+            execution_start=int(i * 2000 + 110),
+            execution_end=int(i * 2000 + 1910),
+            queue_wait_ms=100,
+            execution_ms=1800,
+        )
+        for i in range(30)
+    ]
     s = summarise(records, SlaTargets())
     assert s["prompts_ok"] == 30 and s["prompts_failed"] == 0
     assert s["images_per_minute"] == pytest.approx(30.0)
@@ -159,7 +230,10 @@ def test_summary_figures_and_text():
 
 def test_audit_fails_the_verdict_when_a_record_is_dropped():
     from comfyload.analysis.audit import audit
-    records = [prompt(i, i, i + 1) for i in range(10)] + [{"kind": "event", "name": "audit", "submitted": 10, "recorded": 10}]
+
+    records = [prompt(i, i, i + 1) for i in range(10)] + [
+        {"kind": "event", "name": "audit", "submitted": 10, "recorded": 10}
+    ]
     assert audit(records)["ok"] is True
     assert summarise(records, SlaTargets())["sla_pass"] is True
     dropped = records[1:]  # one prompt record deliberately lost
@@ -172,6 +246,7 @@ def test_audit_fails_the_verdict_when_a_record_is_dropped():
 
 def test_audit_fails_on_a_record_counted_twice_and_sums_processes():
     from comfyload.analysis.audit import audit
+
     records = [prompt(i, i, i + 1) for i in range(4)]
     events = [{"kind": "event", "name": "audit", "submitted": 2}, {"kind": "event", "name": "audit", "submitted": 2}]
     assert audit(records + events)["ok"] is True, "two worker processes, 2 prompts each"
@@ -188,8 +263,8 @@ def test_fleet_figures_per_server_and_imbalance_by_hand():
     fleet = summarise(a + b, SlaTargets())["servers"]
     sa, sb = fleet["by_server"]["a"], fleet["by_server"]["b"]
     assert (sa["prompts"], sa["ok"], sa["failed"], sb["prompts"], sb["ok"], sb["failed"]) == (6, 6, 0, 3, 2, 1)
-    assert sa["p95_ms"] == pytest.approx(5750.0)          # e2e 1000..6000 ms: 5000 + 0.75 * 1000
+    assert sa["p95_ms"] == pytest.approx(5750.0)  # e2e 1000..6000 ms: 5000 + 0.75 * 1000
     assert sa["images_per_minute"] == pytest.approx(6 / (11 / 60))  # first send 0 s, last done 11 s
-    assert sb["images_per_minute"] == pytest.approx(2 / (3 / 60))   # first send 0 s, last done 3 s
+    assert sb["images_per_minute"] == pytest.approx(2 / (3 / 60))  # first send 0 s, last done 3 s
     assert sa["queue_wait_p50_ms"] == pytest.approx(250.0)
-    assert fleet["imbalance"] == pytest.approx(6 / 4)     # busiest 6 over an even share of 8 / 2
+    assert fleet["imbalance"] == pytest.approx(6 / 4)  # busiest 6 over an even share of 8 / 2

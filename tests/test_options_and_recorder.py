@@ -1,5 +1,6 @@
 """Unit: option table, recorder, exact Locust buckets (in a subprocess: importing Locust
 monkey-patches the process)."""
+
 import json
 import subprocess
 import sys
@@ -43,8 +44,12 @@ def test_recorder_flushes_each_line_and_skips_a_truncated_tail(tmp_path):
 
 def test_meta_never_holds_secrets(tmp_path):
     rec = RunRecorder(tmp_path)
-    rec.write_meta({"parameters": {"web_auth": "user:pass", "api_key": "k", "workflow": "w", "web_login": False},
-                    "extra_data": {"auth_token_comfy_org": "t"}})
+    rec.write_meta(
+        {
+            "parameters": {"web_auth": "user:pass", "api_key": "k", "workflow": "w", "web_login": False},
+            "extra_data": {"auth_token_comfy_org": "t"},
+        }
+    )
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["parameters"]["web_auth"] == "<redacted>" and meta["parameters"]["api_key"] == "<redacted>"
     assert meta["extra_data"]["auth_token_comfy_org"] == "<redacted>"
@@ -62,10 +67,12 @@ def test_run_dirs_are_unique(tmp_path):
 
 
 def test_locust_keeps_response_times_exact_to_the_ms():
-    code = ("from comfyload.harness import exact_stats; exact_stats.install()\n"
-            "from locust.stats import StatsEntry, RequestStats\n"
-            "e = StatsEntry(RequestStats(), 'x', 'COMFY')\n"
-            "[e.log(rt, 0) for rt in (12345.4, 44987.0, 187.0)]\n"
-            "print(sorted(e.response_times), e.get_response_time_percentile(1.0))")
+    code = (
+        "from comfyload.harness import exact_stats; exact_stats.install()\n"
+        "from locust.stats import StatsEntry, RequestStats\n"
+        "e = StatsEntry(RequestStats(), 'x', 'COMFY')\n"
+        "[e.log(rt, 0) for rt in (12345.4, 44987.0, 187.0)]\n"
+        "print(sorted(e.response_times), e.get_response_time_percentile(1.0))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[187, 12345, 44987] 44987"

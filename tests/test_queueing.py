@@ -1,5 +1,6 @@
 """The capacity models against cases computed by hand (deterministic service) and against
 queueing theory where it is exact (MVA for exponential service, Pollaczek-Khinchine for M/D/1)."""
+
 import math
 import random
 
@@ -91,8 +92,8 @@ def test_open_md1_mean_wait_matches_pollaczek_khinchine():
 
 
 def test_open_overload_is_unstable_and_more_servers_fix_it():
-    w = sleep_books(1.0, pages=4)      # a book needs 4 s of server time
-    over = simulate_open(w, books_per_hour=1800, servers=1, pages=500)   # 0.5 books/s * 4 s = 2 servers' worth
+    w = sleep_books(1.0, pages=4)  # a book needs 4 s of server time
+    over = simulate_open(w, books_per_hour=1800, servers=1, pages=500)  # 0.5 books/s * 4 s = 2 servers' worth
     assert not over.stable
     c, point = servers_for_rate(w, 1800, p95_target_s=10.0, max_servers=6, pages=2000)
     assert c is not None and c >= 3 and point.stable and point.p95_s <= 10.0

@@ -1,6 +1,7 @@
 """Report charts a release manager can read at a glance, checked on the data they are drawn from
 (synthetic run folders with known answers): rate axes from zero, an outage drawn as zero buckets
 and shaded, no panel for a metric the run did not measure, bucket widths that follow the run."""
+
 import pytest
 from synthetic import meta_for, prompt_record, write_run_folder
 
@@ -18,18 +19,31 @@ OUTAGE = (1030.0, 1060.0)
 
 def run_with_outage():
     """Two completions a second for 90 s, none while the server was down (30 s to 60 s)."""
-    records = [prompt_record(T0 + i * 0.5 - 0.4, T0 + i * 0.5) for i in range(1, 181)
-               if not OUTAGE[0] <= T0 + i * 0.5 < OUTAGE[1]]
-    records += [{"kind": "event", "name": "outage.start", "ts": OUTAGE[0], "server": "http://127.0.0.1:8188"},
-                {"kind": "event", "name": "outage.end", "ts": OUTAGE[1], "server": "http://127.0.0.1:8188"},
-                {"kind": "event", "name": "test.stop", "ts": T0 + 95.0}]
+    records = [
+        prompt_record(T0 + i * 0.5 - 0.4, T0 + i * 0.5)
+        for i in range(1, 181)
+        if not OUTAGE[0] <= T0 + i * 0.5 < OUTAGE[1]
+    ]
+    records += [
+        {"kind": "event", "name": "outage.start", "ts": OUTAGE[0], "server": "http://127.0.0.1:8188"},
+        {"kind": "event", "name": "outage.end", "ts": OUTAGE[1], "server": "http://127.0.0.1:8188"},
+        {"kind": "event", "name": "test.stop", "ts": T0 + 95.0},
+    ]
     return records
 
 
 def host_memory_sample(ts):
     """What the /system_stats fallback records on a CPU-only ComfyUI: host RAM, no utilisation."""
-    return {"kind": "gpu", "ts": ts, "gpu": 0, "name": "cpu", "device_type": "cpu", "source": "system_stats",
-            "mem_used_mb": 7000.0, "mem_total_mb": 24000.0}
+    return {
+        "kind": "gpu",
+        "ts": ts,
+        "gpu": 0,
+        "name": "cpu",
+        "device_type": "cpu",
+        "source": "system_stats",
+        "mem_used_mb": 7000.0,
+        "mem_total_mb": 24000.0,
+    }
 
 
 def charts_of(tmp_path, records):
@@ -78,29 +92,38 @@ def test_a_report_without_gpu_samples_says_not_measured_once(tmp_path):
 
 def test_the_report_page_shows_one_not_measured_line(tmp_path):
     from reports.build import build
+
     run = write_run_folder(tmp_path / "run", run_with_outage(), meta=meta_for())
     summary = build(run)
     page = (run / "report.html").read_text()
     assert page.count('class="not-measured"') == 1 and "gpu_over_time.png" not in " ".join(summary["charts"])
 
 
-@pytest.mark.parametrize("duration, completions, width", [
-    (60, 60, 10),          # >= 10 completions a bucket
-    (31, 60, 5),           # ... where the run allows it: at least 6 buckets remain
-    (600, 100_000, 5),     # a busy run: at most 240 buckets
-    (86_400, 1_000_000, 600),
-    (30, 0, 1),            # nothing completed: still a line of (zero) buckets
-])
+@pytest.mark.parametrize(
+    "duration, completions, width",
+    [
+        (60, 60, 10),  # >= 10 completions a bucket
+        (31, 60, 5),  # ... where the run allows it: at least 6 buckets remain
+        (600, 100_000, 5),  # a busy run: at most 240 buckets
+        (86_400, 1_000_000, 600),
+        (30, 0, 1),  # nothing completed: still a line of (zero) buckets
+    ],
+)
 def test_bucket_width_follows_the_run(duration, completions, width):
     assert bucket_seconds(duration, completions) == width
 
 
 def test_outage_and_fault_windows_pair_by_server_and_fault():
-    events = [{"name": "alert.connection_lost", "ts": 10, "server": "a"},
-              {"name": "alert.connection_lost", "ts": 12, "server": "b"},
-              {"name": "alert.connection_restored", "ts": 15, "server": "b"},
-              {"name": "fault.start", "ts": 20, "fault": "inject_sleep"},
-              {"name": "fault.end", "ts": 30, "fault": "inject_sleep"}]
+    events = [
+        {"name": "alert.connection_lost", "ts": 10, "server": "a"},
+        {"name": "alert.connection_lost", "ts": 12, "server": "b"},
+        {"name": "alert.connection_restored", "ts": 15, "server": "b"},
+        {"name": "fault.start", "ts": 20, "fault": "inject_sleep"},
+        {"name": "fault.end", "ts": 30, "fault": "inject_sleep"},
+    ]
     windows = shaded_windows(events, end_ts=40)
     assert [(w["kind"], w["start"], w["end"], w["open"]) for w in windows] == [
-        ("connection lost", 10, 40, True), ("connection lost", 12, 15, False), ("fault", 20, 30, False)]
+        ("connection lost", 10, 40, True),
+        ("connection lost", 12, 15, False),
+        ("fault", 20, 30, False),
+    ]

@@ -1,5 +1,6 @@
 """Unit: the report's figures against run folders whose answers are known by hand, compare's
 verdicts, and bad run folders refused with one line naming the file."""
+
 import json
 import subprocess
 import sys
@@ -14,8 +15,15 @@ from reports.build import build
 from reports.compare import compare_runs
 from reports.timeseries import request_series, unit_frame
 
-SLA = {"throughput_images_per_min": 20, "concurrency_books": 5, "latency_p95_s": 45, "error_budget_pct": 2,
-       "recovery_s": 120, "warmup_seconds": 0, "warmup_prompts": 0}
+SLA = {
+    "throughput_images_per_min": 20,
+    "concurrency_books": 5,
+    "latency_p95_s": 45,
+    "error_budget_pct": 2,
+    "recovery_s": 120,
+    "warmup_seconds": 0,
+    "warmup_prompts": 0,
+}
 
 
 def known_schedule():
@@ -26,7 +34,9 @@ def known_schedule():
 
 
 def reports_cli(*args):
-    return subprocess.run([sys.executable, "-m", "reports", *args], cwd=str(REPO), capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "reports", *args], cwd=str(REPO), capture_output=True, text=True, timeout=300
+    )
 
 
 def test_figures_match_the_hand_computed_schedule(tmp_path):
@@ -39,9 +49,16 @@ def test_figures_match_the_hand_computed_schedule(tmp_path):
     assert summary["e2e_ms"]["p50"] == pytest.approx(10500)
     assert summary["queue_wait_ms"]["mean"] == pytest.approx(250)
     assert summary["error_rate_pct"] == pytest.approx(100 * 1 / 21)
-    assert summary["errors"] == [{"outcome": "execution_error", "error_type": "RuntimeError", "count": 1,
-                                  "pct_of_renders": pytest.approx(100 / 21), "example_message": "execution_error happened",
-                                  "example_node": None}]
+    assert summary["errors"] == [
+        {
+            "outcome": "execution_error",
+            "error_type": "RuntimeError",
+            "count": 1,
+            "pct_of_renders": pytest.approx(100 / 21),
+            "example_message": "execution_error happened",
+            "example_node": None,
+        }
+    ]
     verdict = {v["metric"]: v for v in summary["sla"]}
     assert verdict["error_rate"]["passed"] is False and "error_rate" in summary["breached"]
     document = json.loads((run / "summary.json").read_text())
@@ -53,10 +70,15 @@ def test_figures_match_the_hand_computed_schedule(tmp_path):
     readme = (run / "README.md").read_text()
     assert "| images_per_minute (judged window) | 5.714 |" in readme and "| p95 latency | 19.05 s |" in readme
     assert "0.3.75" in readme and "custom_nodes.comfyload_drills" in readme
-    assert sorted(p.name for p in (run / "charts").glob("*.png")) == sorted(
-        c.split("/")[1] for c in summary["charts"])
-    assert {"latency_over_time", "throughput_over_time", "errors_over_time", "latency_cdf", "queue_vs_execution",
-            "node_time"} <= {c.split("/")[1][:-4] for c in summary["charts"]}
+    assert sorted(p.name for p in (run / "charts").glob("*.png")) == sorted(c.split("/")[1] for c in summary["charts"])
+    assert {
+        "latency_over_time",
+        "throughput_over_time",
+        "errors_over_time",
+        "latency_cdf",
+        "queue_vs_execution",
+        "node_time",
+    } <= {c.split("/")[1][:-4] for c in summary["charts"]}
     assert "gpu_over_time.png" not in " ".join(summary["charts"]), "no GPU data -> no empty GPU chart"
 
 
@@ -73,22 +95,60 @@ def test_images_per_minute_over_time_of_a_known_schedule():
 
 
 def gpu_sample(ts, util, used, throttle=()):
-    return {"kind": "gpu", "ts": ts, "gpu": 0, "name": "NVIDIA L4", "util_gpu": util, "util_mem": 10, "mem_used_mb": used,
-            "mem_total_mb": 24000, "power_w": util, "power_limit_w": 72, "temp_c": 60,
-            "throttle_reasons": list(throttle), "source": "nvml"}
+    return {
+        "kind": "gpu",
+        "ts": ts,
+        "gpu": 0,
+        "name": "NVIDIA L4",
+        "util_gpu": util,
+        "util_mem": 10,
+        "mem_used_mb": used,
+        "mem_total_mb": 24000,
+        "power_w": util,
+        "power_limit_w": 72,
+        "temp_c": 60,
+        "throttle_reasons": list(throttle),
+        "source": "nvml",
+    }
 
 
 def test_gpu_faults_ramp_and_nodes(tmp_path):
     records = [prompt_record(1000.0 + i, 1001.0 + i, node_ms={"1": 10.0, "2": 30.0, "3": 60.0}) for i in range(30)]
-    records += [gpu_sample(1000 + s, 40 + s, 6000 + 100 * s, ["sw_power_cap"] if s in (3, 4) else ["gpu_idle"]) for s in range(10)]
-    records += [{"kind": "event", "name": "fault.start", "ts": 1010.0, "fault": "kill"},
-                {"kind": "event", "name": "outage.start", "ts": 1010.25, "server": "http://127.0.0.1:8188"},
-                {"kind": "event", "name": "outage.end", "ts": 1010.5, "server": "http://127.0.0.1:8188"}]
-    records += [{"kind": "event", "name": "ramp.step", "ts": 1000 + u, "users": u, "images_per_min": ipm, "p95_s": p95,
-                 "error_pct": 0, "renders": 10, "passed": p95 < 45, "breached": []}
-                for u, ipm, p95 in ((1, 10, 5), (2, 19, 6), (4, 30, 9), (8, 31, 50))]
-    records.append({"kind": "event", "name": "ramp.knee", "ts": 1040, "users": 4, "unit": "books", "first_breach": 8,
-                    "window": None})
+    records += [
+        gpu_sample(1000 + s, 40 + s, 6000 + 100 * s, ["sw_power_cap"] if s in (3, 4) else ["gpu_idle"])
+        for s in range(10)
+    ]
+    records += [
+        {"kind": "event", "name": "fault.start", "ts": 1010.0, "fault": "kill"},
+        {"kind": "event", "name": "outage.start", "ts": 1010.25, "server": "http://127.0.0.1:8188"},
+        {"kind": "event", "name": "outage.end", "ts": 1010.5, "server": "http://127.0.0.1:8188"},
+    ]
+    records += [
+        {
+            "kind": "event",
+            "name": "ramp.step",
+            "ts": 1000 + u,
+            "users": u,
+            "images_per_min": ipm,
+            "p95_s": p95,
+            "error_pct": 0,
+            "renders": 10,
+            "passed": p95 < 45,
+            "breached": [],
+        }
+        for u, ipm, p95 in ((1, 10, 5), (2, 19, 6), (4, 30, 9), (8, 31, 50))
+    ]
+    records.append(
+        {
+            "kind": "event",
+            "name": "ramp.knee",
+            "ts": 1040,
+            "users": 4,
+            "unit": "books",
+            "first_breach": 8,
+            "window": None,
+        }
+    )
     run = write_run_folder(tmp_path / "run", records, meta=meta_for(sla=SLA))
     summary = build(run)
     gpu = summary["gpu"][0]
@@ -108,8 +168,10 @@ def test_gpu_faults_ramp_and_nodes(tmp_path):
 
 def test_server_and_workflow_text_is_escaped(tmp_path):
     evil = "<script>alert('x')</script>"
-    records = [prompt_record(1000.0, 1001.0, workflow=evil),
-               prompt_record(1001.0, 1002.0, "execution_error", error_message=evil, error_type="<img src=x onerror=y>")]
+    records = [
+        prompt_record(1000.0, 1001.0, workflow=evil),
+        prompt_record(1001.0, 1002.0, "execution_error", error_message=evil, error_type="<img src=x onerror=y>"),
+    ]
     meta = meta_for(sla=SLA)
     meta["workflow"]["name"] = evil
     run = write_run_folder(tmp_path / "run", records, meta=meta)
@@ -120,12 +182,15 @@ def test_server_and_workflow_text_is_escaped(tmp_path):
 
 
 def slow_copy(records, factor):
-    return [dict(r, e2e_ms=r["e2e_ms"] * factor, done_ts=r["intended_send_ts"] + r["e2e_ms"] * factor / 1000.0)
-            for r in records]
+    return [
+        dict(r, e2e_ms=r["e2e_ms"] * factor, done_ts=r["intended_send_ts"] + r["e2e_ms"] * factor / 1000.0)
+        for r in records
+    ]
 
 
 def steady_run(seed=0, n=300):
     import random
+
     rng = random.Random(seed)
     records = []
     for i in range(n):
@@ -164,8 +229,9 @@ def test_compare_passes_two_runs_of_the_same_data(tmp_path):
 
 
 def test_compare_thresholds_come_from_sla_yaml(tmp_path):
-    assert load_compare(REPO / "sla.yaml") == CompareThresholds(p95_pct=10, throughput_pct=10, confidence_pct=95,
-                                                               bootstrap_samples=1000)
+    assert load_compare(REPO / "sla.yaml") == CompareThresholds(
+        p95_pct=10, throughput_pct=10, confidence_pct=95, bootstrap_samples=1000
+    )
     path = tmp_path / "sla.yaml"
     path.write_text("latency_p95_s: 30\ncompare:\n  p95_pct: 25\n")
     assert load_compare(path).p95_pct == 25 and load_compare(path).throughput_pct == 10
@@ -182,16 +248,21 @@ def cut(path, keep=0.5):
     path.write_bytes(data[: int(len(data) * keep)])
 
 
-@pytest.mark.parametrize("damage,named", [
-    (lambda run: (run / "meta.json").unlink(), "meta.json: missing"),
-    (lambda run: cut(run / "meta.json"), "meta.json: truncated"),
-    (lambda run: (run / "locust_stats_history.csv").unlink(), "locust_stats_history.csv: missing"),
-    (lambda run: cut(run / "locust_stats_history.csv"), "locust_stats_history.csv: truncated"),
-    (lambda run: (run / "locust_stats.csv").write_text(""), "locust_stats.csv: truncated"),
-    (lambda run: (run / "comfyui_metrics.ndjson").write_text(""), "comfyui_metrics.ndjson: no records"),
-    (lambda run: (run / "comfyui_metrics.ndjson").write_text('{"kind":"prompt"\n{"kind":"event"}\n'),
-     "comfyui_metrics.ndjson: line 1 is not JSON"),
-])
+@pytest.mark.parametrize(
+    "damage,named",
+    [
+        (lambda run: (run / "meta.json").unlink(), "meta.json: missing"),
+        (lambda run: cut(run / "meta.json"), "meta.json: truncated"),
+        (lambda run: (run / "locust_stats_history.csv").unlink(), "locust_stats_history.csv: missing"),
+        (lambda run: cut(run / "locust_stats_history.csv"), "locust_stats_history.csv: truncated"),
+        (lambda run: (run / "locust_stats.csv").write_text(""), "locust_stats.csv: truncated"),
+        (lambda run: (run / "comfyui_metrics.ndjson").write_text(""), "comfyui_metrics.ndjson: no records"),
+        (
+            lambda run: (run / "comfyui_metrics.ndjson").write_text('{"kind":"prompt"\n{"kind":"event"}\n'),
+            "comfyui_metrics.ndjson: line 1 is not JSON",
+        ),
+    ],
+)
 def test_a_damaged_run_folder_is_one_clear_line_naming_the_file(tmp_path, damage, named):
     run = write_run_folder(tmp_path / "run", known_schedule(), meta=meta_for(sla=SLA))
     damage(run)

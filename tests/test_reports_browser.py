@@ -1,5 +1,6 @@
 """The HTML report in a real headless browser (Debian's chromium): every chart loads and none is
 blank. A screenshot is kept in the test's tmp folder."""
+
 import pytest
 from synthetic import meta_for, prompt_record, write_run_folder
 from test_reports import SLA, gpu_sample
@@ -7,8 +8,14 @@ from test_reports import SLA, gpu_sample
 from reports.build import build
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 # For each <img>: loaded size, the share that is not background (near white), and the share in
 # colour: axes and text are grey, so coloured pixels are the data itself.
@@ -27,13 +34,34 @@ MEASURE_IMAGES = """() => Array.from(document.images).map(img => {
 
 def full_run(tmp_path):
     """Every kind of record, so every chart is drawn (GPU, ramp, faults included)."""
-    records = [prompt_record(1000.0 + i, 1001.0 + i + (i % 7) * 0.3, "success" if i % 25 else "oom", queue_ms=200,
-                             node_ms={"1": 5.0, "2": 300.0, "3": 20.0}) for i in range(200)]
+    records = [
+        prompt_record(
+            1000.0 + i,
+            1001.0 + i + (i % 7) * 0.3,
+            "success" if i % 25 else "oom",
+            queue_ms=200,
+            node_ms={"1": 5.0, "2": 300.0, "3": 20.0},
+        )
+        for i in range(200)
+    ]
     records += [gpu_sample(1000 + s, 50 + s % 40, 8000 + 20 * s) for s in range(200)]
-    records += [{"kind": "event", "name": "fault.start", "ts": 1080.0}, {"kind": "event", "name": "fault.recovered",
-                                                                          "ts": 1095.0, "recovery_s": 15.0}]
-    records += [{"kind": "event", "name": "ramp.step", "ts": 1000 + u, "users": u, "images_per_min": ipm, "p95_s": p95,
-                 "error_pct": 0, "passed": p95 < 45} for u, ipm, p95 in ((1, 10, 5), (2, 19, 6), (4, 30, 9), (8, 31, 50))]
+    records += [
+        {"kind": "event", "name": "fault.start", "ts": 1080.0},
+        {"kind": "event", "name": "fault.recovered", "ts": 1095.0, "recovery_s": 15.0},
+    ]
+    records += [
+        {
+            "kind": "event",
+            "name": "ramp.step",
+            "ts": 1000 + u,
+            "users": u,
+            "images_per_min": ipm,
+            "p95_s": p95,
+            "error_pct": 0,
+            "passed": p95 < 45,
+        }
+        for u, ipm, p95 in ((1, 10, 5), (2, 19, 6), (4, 30, 9), (8, 31, 50))
+    ]
     records.append({"kind": "event", "name": "ramp.knee", "ts": 1200, "users": 4, "unit": "books"})
     return write_run_folder(tmp_path / "run", records, meta=meta_for(sla=SLA))
 
@@ -41,6 +69,7 @@ def full_run(tmp_path):
 def test_every_chart_renders_in_headless_chromium(tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     import os
+
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian chromium is not installed (make browser)")
     run = full_run(tmp_path)

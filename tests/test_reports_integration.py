@@ -1,5 +1,6 @@
 """Integration: `python -m comfyload run` writes the report, and `comfyload profile`
 measures workflows one at a time, against the real ComfyUI."""
+
 import json
 import subprocess
 import sys
@@ -29,14 +30,41 @@ def test_a_headless_run_ends_with_the_report(comfy, runs_dir):
 
 def test_profile_names_the_bottleneck_node(comfy, tmp_path):
     workflow = tmp_path / "sleepy.json"
-    workflow.write_text(json.dumps({
-        "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
-        "2": {"class_type": "Sleep", "inputs": {"seconds": 0.4, "image": ["1", 0]}},
-        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "comfyload/profile"}}}))
+    workflow.write_text(
+        json.dumps(
+            {
+                "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+                "2": {"class_type": "Sleep", "inputs": {"seconds": 0.4, "image": ["1", 0]}},
+                "3": {
+                    "class_type": "SaveImage",
+                    "inputs": {"images": ["2", 0], "filename_prefix": "comfyload/profile"},
+                },
+            }
+        )
+    )
     out = tmp_path / "profile"
-    proc = subprocess.run([sys.executable, "-m", "comfyload", "profile", "cpu_smoke", str(workflow), "--host", comfy,
-                           "--runs", "3", "--warmup", "1", "--out", str(out)],
-                          cwd=str(REPO), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "comfyload",
+            "profile",
+            "cpu_smoke",
+            str(workflow),
+            "--host",
+            comfy,
+            "--runs",
+            "3",
+            "--warmup",
+            "1",
+            "--out",
+            str(out),
+        ],
+        cwd=str(REPO),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     profiles = {p["workflow"]: p for p in json.loads((out / "profile.json").read_text())["profiles"]}
     assert profiles["cpu_smoke"]["runs"] == 3 and profiles["cpu_smoke"]["ok"] == 3, "warm-up runs are not measured"

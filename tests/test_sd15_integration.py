@@ -5,6 +5,7 @@ binary preview frames and `progress` messages cross the websocket like on a GPU 
 One ComfyUI of this module's own (its log is read; it holds the ~4 GB fp32 model on a CPU and is
 stopped at the end of the module, by its pid). No timed thresholds: only orderings of the same
 work measured side by side (A B B A)."""
+
 import hashlib
 import io
 import json
@@ -33,8 +34,11 @@ TIMEOUT = 300
 def sd15_server(tmp_path_factory):
     base, code, _pinned = comfyui_command()
     ensure_checkpoint(base[0], code)
-    server = LocalComfyUI(port=free_port(), work_dir=tmp_path_factory.mktemp("comfyui_sd15"),
-                          extra_args=["--preview-method", "latent2rgb"])
+    server = LocalComfyUI(
+        port=free_port(),
+        work_dir=tmp_path_factory.mktemp("comfyui_sd15"),
+        extra_args=["--preview-method", "latent2rgb"],
+    )
     server.start(ready_timeout=300)
     try:
         yield server
@@ -68,22 +72,28 @@ def test_checkpoint_has_the_keys_checkpoint_loader_simple_expects():
     with open(path, "rb") as f:
         header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
     prefixes = {k.split(".")[0] + "." + k.split(".")[1] + "." for k in header if k != "__metadata__"}
-    assert prefixes == {"model.diffusion_model.", "cond_stage_model.transformer.", "first_stage_model.encoder.",
-                        "first_stage_model.decoder.", "first_stage_model.quant_conv.", "first_stage_model.post_quant_conv."}
+    assert prefixes == {
+        "model.diffusion_model.",
+        "cond_stage_model.transformer.",
+        "first_stage_model.encoder.",
+        "first_stage_model.decoder.",
+        "first_stage_model.quant_conv.",
+        "first_stage_model.post_quant_conv.",
+    }
     assert {v["dtype"] for k, v in header.items() if k != "__metadata__"} == {"F16"}
 
 
 def test_comfyui_detects_sd15_and_the_first_prompt_pays_the_load(sd15_server, first_two):
     assert [r.outcome for r in first_two] == ["success", "success"]
     log = sd15_server.log_path.read_text(errors="replace")
-    assert "model_type EPS" in log                      # SD1.5 is an epsilon-prediction model
-    assert "Requested to load SD1ClipModel" in log      # the SD15 config's text encoder
+    assert "model_type EPS" in log  # SD1.5 is an epsilon-prediction model
+    assert "Requested to load SD1ClipModel" in log  # the SD15 config's text encoder
     assert "Requested to load BaseModel" in log
     first, second = first_two
     assert first.node_classes["1"] == "CheckpointLoaderSimple"
-    assert "1" in first.node_ms and "1" not in second.node_ms   # loaded once, then cached by ComfyUI
+    assert "1" in first.node_ms and "1" not in second.node_ms  # loaded once, then cached by ComfyUI
     assert "1" in second.cached_nodes
-    assert first.node_ms["1"] > 0                               # the load is in the first prompt's time
+    assert first.node_ms["1"] > 0  # the load is in the first prompt's time
 
 
 def test_every_request_gives_a_different_image(sd15_server, first_two):
@@ -91,11 +101,12 @@ def test_every_request_gives_a_different_image(sd15_server, first_two):
     digests = []
     for result in first_two:
         [output] = result.outputs
-        png = requests.get(sd15_server.url + "/view", params={k: output[k] for k in ("filename", "subfolder", "type")},
-                           timeout=30).content
+        png = requests.get(
+            sd15_server.url + "/view", params={k: output[k] for k in ("filename", "subfolder", "type")}, timeout=30
+        ).content
         image = Image.open(io.BytesIO(png)).convert("RGB")
         assert image.size == (64, 64)
-        assert len(image.getcolors(maxcolors=64 * 64)) > 100   # not a flat or black frame
+        assert len(image.getcolors(maxcolors=64 * 64)) > 100  # not a flat or black frame
         digests.append(hashlib.sha256(image.tobytes()).hexdigest())
     assert digests[0] != digests[1]
 
@@ -107,7 +118,7 @@ def test_node_profile_names_the_sampler_and_adds_up_to_the_execution_span(first_
     table = times.table()
     classes = [row["class_type"] for row in table]
     assert "KSampler" in classes and "VAEDecode" in classes
-    assert table[0]["class_type"] == "KSampler"             # the bottleneck of a warm prompt
+    assert table[0]["class_type"] == "KSampler"  # the bottleneck of a warm prompt
     total = sum(warm.node_ms.values())
     assert abs(total - warm.execution_ms) <= 0.1 * warm.execution_ms + 100, (total, warm.execution_ms)
 
@@ -135,7 +146,7 @@ def test_execution_grows_with_steps_and_pixels(sd15_server, client):
     one, six = {}, {}
     for label, steps in (("a", 1), ("b", 6), ("c", 6), ("d", 1)):
         (one if steps == 1 else six)[label] = cpu_seconds(64, steps)
-    assert sum(six.values()) > 1.2 * sum(one.values()), (one, six)   # measured ~1.6x: text encoding and decode stay
+    assert sum(six.values()) > 1.2 * sum(one.values()), (one, six)  # measured ~1.6x: text encoding and decode stay
     small, large = {}, {}
     for label, px in (("a", 64), ("b", 192), ("c", 192), ("d", 64)):
         (small if px == 64 else large)[label] = cpu_seconds(px, 1)
@@ -149,8 +160,9 @@ def test_preview_frames_and_progress_flow_on_the_socket(sd15_server, client):
     ws = websocket.create_connection(sd15_server.url.replace("http", "ws") + f"/ws?clientId={client_id}", timeout=30)
     try:
         graph = sized(64, 3, random.Random(3))
-        prompt_id = requests.post(sd15_server.url + "/prompt", json={"prompt": graph, "client_id": client_id},
-                                  timeout=30).json()["prompt_id"]
+        prompt_id = requests.post(
+            sd15_server.url + "/prompt", json={"prompt": graph, "client_id": client_id}, timeout=30
+        ).json()["prompt_id"]
         binary, progress, deadline = 0, [], time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
             opcode, frame = ws.recv_data_frame(True)
@@ -166,6 +178,6 @@ def test_preview_frames_and_progress_flow_on_the_socket(sd15_server, client):
     finally:
         ws.close()
     assert progress == [1, 2, 3]
-    assert binary >= 3                                      # a latent2rgb preview per step
+    assert binary >= 3  # a latent2rgb preview per step
     result = client.run_prompt(sized(64, 1, random.Random(4)), "sd15_cpu_small", timeout=TIMEOUT)
     assert result.outcome == "success" and result.progress["value"] == 1

@@ -2,6 +2,7 @@
 restarts), and open-loop overload on the shared one: a dead server fails, every unit of work is
 accounted for, recovery is measured on a plain run, drops fail the error budget, and the console,
 summary.json, report.html and README of one run show the same figures."""
+
 import json
 import re
 import subprocess
@@ -21,8 +22,13 @@ def records_of(run_dir):
 
 
 def start_cli(*args):
-    return subprocess.Popen([sys.executable, "-m", "comfyload", "run", *args], cwd=str(REPO),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "comfyload", "run", *args],
+        cwd=str(REPO),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture
@@ -54,9 +60,24 @@ def kill_when_books_run(server, run_dir_root, at_least_pages: int = 4, timeout: 
 def test_a_server_killed_for_good_fails_the_run_on_time_with_every_book_and_page_recorded(own_server, runs_dir):
     run_time = 25
     started = time.monotonic()
-    proc = start_cli("--host", own_server.url, "--user-class", "BookUser", "--book-profile", "cpu_medium",
-                     "--concurrency", "3", "--jobs", "0", "--run-time", f"{run_time}s", "--per-prompt-timeout", "60",
-                     "--retry-backoff-sec", "3")
+    proc = start_cli(
+        "--host",
+        own_server.url,
+        "--user-class",
+        "BookUser",
+        "--book-profile",
+        "cpu_medium",
+        "--concurrency",
+        "3",
+        "--jobs",
+        "0",
+        "--run-time",
+        f"{run_time}s",
+        "--per-prompt-timeout",
+        "60",
+        "--retry-backoff-sec",
+        "3",
+    )
     try:
         killed = kill_when_books_run(own_server, runs_dir)
         out, err = proc.communicate(timeout=run_time + 120)
@@ -86,13 +107,31 @@ def test_a_server_killed_for_good_fails_the_run_on_time_with_every_book_and_page
     assert summary["audit"]["books"]["started"] == len(books) and summary["audit"]["pages"]["started"] == len(pages)
     assert "OUTAGE" in err and "DIED" not in err, "the kill came from the test: `run` did not start this server"
     assert verdict["throughput"]["measured"] * summary["population"]["duration_s"] / 60 == pytest.approx(
-        summary["units"]["ok"]), "throughput is the judged successes over the whole load window"
+        summary["units"]["ok"]
+    ), "throughput is the judged successes over the whole load window"
 
 
 def test_a_server_killed_and_restarted_in_a_plain_run_has_its_recovery_measured_and_judged(own_server, runs_dir):
-    proc = start_cli("--host", own_server.url, "--user-class", "BookUser", "--book-profile", "cpu_small",
-                     "--concurrency", "2", "--jobs", "0", "--run-time", "45s", "--per-prompt-timeout", "60",
-                     "--retry-backoff-sec", "2", "--max-retries", "20")
+    proc = start_cli(
+        "--host",
+        own_server.url,
+        "--user-class",
+        "BookUser",
+        "--book-profile",
+        "cpu_small",
+        "--concurrency",
+        "2",
+        "--jobs",
+        "0",
+        "--run-time",
+        "45s",
+        "--per-prompt-timeout",
+        "60",
+        "--retry-backoff-sec",
+        "2",
+        "--max-retries",
+        "20",
+    )
     try:
         killed = kill_when_books_run(own_server, runs_dir)
         time.sleep(2)
@@ -112,9 +151,26 @@ def test_a_server_killed_and_restarted_in_a_plain_run_has_its_recovery_measured_
 
 
 def test_open_loop_drops_fail_the_error_budget(comfy, runs_dir):
-    proc = start_cli("--host", comfy, "--user-class", "OpenLoopUser", "--workflow", "sleep",
-                     "--arrival", "constant", "--arrival-rate", "8", "--max-in-flight", "1", "--max-backlog", "0",
-                     "--jobs", "40", "--run-time", "30s")
+    proc = start_cli(
+        "--host",
+        comfy,
+        "--user-class",
+        "OpenLoopUser",
+        "--workflow",
+        "sleep",
+        "--arrival",
+        "constant",
+        "--arrival-rate",
+        "8",
+        "--max-in-flight",
+        "1",
+        "--max-backlog",
+        "0",
+        "--jobs",
+        "40",
+        "--run-time",
+        "30s",
+    )
     try:
         out, err = proc.communicate(timeout=120)
     finally:
@@ -155,9 +211,14 @@ def test_the_local_comfyui_dying_under_run_is_named_at_once(runs_dir):
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and died_at is None:  # wait until load is on, then kill it
             dirs = [p for p in runs_dir.iterdir() if p.is_dir()]
-            if dirs and (dirs[0] / "comfyui_metrics.ndjson").exists() and \
-                    (dirs[0] / "comfyui_metrics.ndjson").read_text().count('"kind":"prompt"') >= 5:
-                pids = subprocess.run(["pgrep", "-f", f"main.py.*--port {port}"], capture_output=True, text=True).stdout.split()
+            if (
+                dirs
+                and (dirs[0] / "comfyui_metrics.ndjson").exists()
+                and (dirs[0] / "comfyui_metrics.ndjson").read_text().count('"kind":"prompt"') >= 5
+            ):
+                pids = subprocess.run(
+                    ["pgrep", "-f", f"main.py.*--port {port}"], capture_output=True, text=True
+                ).stdout.split()
                 assert pids, "the local ComfyUI `run` started"
                 for pid in pids:
                     subprocess.run(["kill", "-9", pid])

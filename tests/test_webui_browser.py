@@ -2,6 +2,7 @@
 started from the form against the real ComfyUI, the GPU tab shows the probe's latest values (the
 /system_stats fallback where there is no NVIDIA GPU), the SLA tab judges the live window in
 green/red, and the live page's memory chart draws the samples. Screenshots are kept in the test's tmp folder."""
+
 import json
 import os
 import subprocess
@@ -18,8 +19,14 @@ from comfyload.orchestration.server import free_port
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 GREEN, RED = "rgb(27, 127, 27)", "rgb(198, 40, 40)"
 # share of a canvas's pixels that are coloured (the plotted lines; axes and text are grey)
 CANVAS_INK = """id => { const c = document.getElementById(id), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -33,11 +40,30 @@ def web_ui(comfy, tmp_path):
     port = free_port()
     run_dir = tmp_path / "run"
     log = open(tmp_path / "locust.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "locust", "-f", "locustfile.py", "--web-host", "127.0.0.1",
-                             "--web-port", str(port), "--host", comfy, "--run-dir", str(run_dir), "--gpu-interval", "0.5",
-                             "PromptUser"],
-                            cwd=str(REPO), env={**os.environ, "COMFY_RUNS_DIR": str(tmp_path)}, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            "locustfile.py",
+            "--web-host",
+            "127.0.0.1",
+            "--web-port",
+            str(port),
+            "--host",
+            comfy,
+            "--run-dir",
+            str(run_dir),
+            "--gpu-interval",
+            "0.5",
+            "PromptUser",
+        ],
+        cwd=str(REPO),
+        env={**os.environ, "COMFY_RUNS_DIR": str(tmp_path)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -57,8 +83,10 @@ def web_ui(comfy, tmp_path):
 
 
 def cell_texts(page) -> list[list[str]]:
-    return page.evaluate("() => Array.from(document.querySelectorAll('tbody tr')).map(r => "
-                         "Array.from(r.querySelectorAll('td')).map(td => td.textContent.trim()))")
+    return page.evaluate(
+        "() => Array.from(document.querySelectorAll('tbody tr')).map(r => "
+        "Array.from(r.querySelectorAll('td')).map(td => td.textContent.trim()))"
+    )
 
 
 def wait_for_rows(page, condition, what, timeout=60):
@@ -86,8 +114,11 @@ def test_gpu_and_sla_tabs_and_chart_in_chromium(web_ui, tmp_path):
             page.click("button[type=submit]")
 
             page.get_by_role("tab", name="GPU").click()
-            rows = wait_for_rows(page, lambda rows: rows and len(rows[0]) >= 5 and rows[0][2] in ("nvml", "system_stats")
-                                 and rows[0][4], "a GPU row with VRAM")
+            rows = wait_for_rows(
+                page,
+                lambda rows: rows and len(rows[0]) >= 5 and rows[0][2] in ("nvml", "system_stats") and rows[0][4],
+                "a GPU row with VRAM",
+            )
             gpu, name, source, util, vram = rows[0][:5]
             used, total = (float(v) for v in vram.split(" / "))
             assert gpu.isdigit() and name and 0 < used <= total
@@ -96,23 +127,29 @@ def test_gpu_and_sla_tabs_and_chart_in_chromium(web_ui, tmp_path):
             page.screenshot(path=str(tmp_path / "webui_gpu.png"), full_page=True)
 
             page.get_by_role("tab", name="SLA").click()
-            rows = wait_for_rows(page, lambda rows: any(r[:1] == ["throughput"] and r[2] != "not measured" for r in rows),
-                                 "the SLA window to measure throughput")
+            rows = wait_for_rows(
+                page,
+                lambda rows: any(r[:1] == ["throughput"] and r[2] != "not measured" for r in rows),
+                "the SLA window to measure throughput",
+            )
             by_metric = {r[0]: r for r in rows}
             assert set(by_metric) == {"throughput", "concurrency", "latency_p95", "error_rate", "recovery"}
             assert by_metric["throughput"][1].startswith(">= ") and "images/min" in by_metric["throughput"][2]
             assert by_metric["latency_p95"][3] in ("PASS", "FAIL") and by_metric["concurrency"][3] == "n/a"
-            colours = page.evaluate("() => Array.from(document.querySelectorAll('td')).filter(td => "
-                                    "['PASS', 'FAIL'].includes(td.textContent.trim())).map(td => "
-                                    "[td.textContent.trim(), getComputedStyle(td).color])")
+            colours = page.evaluate(
+                "() => Array.from(document.querySelectorAll('td')).filter(td => "
+                "['PASS', 'FAIL'].includes(td.textContent.trim())).map(td => "
+                "[td.textContent.trim(), getComputedStyle(td).color])"
+            )
             assert colours and all(c == (GREEN if text == "PASS" else RED) for text, c in colours), colours
             page.screenshot(path=str(tmp_path / "webui_sla.png"), full_page=True)
 
             assert page.locator("#comfyload-gpu-chart").count() == 0, "no link over the users chart's axis"
             chart = browser.new_page(viewport={"width": 1400, "height": 1100})
             chart.goto(url + "/comfyload/live")  # the GPU chart is part of the live ComfyLoad page now
-            chart.wait_for_function("() => document.getElementById('h-gpu-mem').textContent.length > 0 && "
-                                    "document.body.dataset.updated")
+            chart.wait_for_function(
+                "() => document.getElementById('h-gpu-mem').textContent.length > 0 && document.body.dataset.updated"
+            )
             time.sleep(2.5)  # a couple more polls, so there is a line to draw
             assert chart.evaluate(CANVAS_INK, "gpu-mem") > 0.001, "the memory chart draws the samples"
             heading = chart.inner_text("#h-gpu-mem")
@@ -125,5 +162,6 @@ def test_gpu_and_sla_tabs_and_chart_in_chromium(web_ui, tmp_path):
     (test_dir,) = list(tmp_path.glob("*-adhoc"))  # each test started in the web UI: its own folder beside --run-dir
     records = [json.loads(line) for line in (test_dir / "comfyui_metrics.ndjson").read_text().splitlines()]
     gpu_records = [r for r in records if r["kind"] == "gpu"]
-    assert gpu_records and all(r["source"] in ("nvml", "system_stats") for r in gpu_records), \
+    assert gpu_records and all(r["source"] in ("nvml", "system_stats") for r in gpu_records), (
         "samples taken during the run are in its records"
+    )

@@ -9,6 +9,7 @@ real ComfyUI, through `python -m comfyload ui` as a tester starts it:
   depth and prompts in flight.
 
 Screenshots are kept in tests/artifacts/<test>/ (git-ignored) and in the test's tmp folder."""
+
 import json
 import os
 import shutil
@@ -26,8 +27,14 @@ from comfyload.orchestration.server import free_port
 
 pytestmark = pytest.mark.integration
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = REPO / "tests" / "artifacts"
 
 
@@ -61,10 +68,23 @@ def start_ui(comfy, tmp_path, workers=0, extra=()):
     runs.mkdir()
     log_path = tmp_path / "ui.log"
     log = open(log_path, "w")
-    cmd = [sys.executable, "-m", "comfyload", "ui", "--host", comfy, "--web-port", str(port), "--gpu-interval", "0.5",
-           *(["--workers", str(workers)] if workers else []), *extra]
-    proc = subprocess.Popen(cmd, cwd=str(REPO), env={**os.environ, "COMFY_RUNS_DIR": str(runs)}, stdout=log,
-                            stderr=subprocess.STDOUT)
+    cmd = [
+        sys.executable,
+        "-m",
+        "comfyload",
+        "ui",
+        "--host",
+        comfy,
+        "--web-port",
+        str(port),
+        "--gpu-interval",
+        "0.5",
+        *(["--workers", str(workers)] if workers else []),
+        *extra,
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=str(REPO), env={**os.environ, "COMFY_RUNS_DIR": str(runs)}, stdout=log, stderr=subprocess.STDOUT
+    )
     log.close()
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
@@ -124,12 +144,16 @@ def wait_for_last_run(page, contains, timeout=120):
     """The last run's banner with its stop reason and verdict; the live frame is looked up afresh
     each time (the index page reloads itself once Locust's own view is stuck in "cleanup")."""
     from playwright.sync_api import Error
+
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
             frame = live_frame(page)
-            if frame.evaluate("s => (document.getElementById('last-reason') || {}).textContent?.includes(s) && "
-                              "!!document.querySelector('#last .verdict-PASS, #last .verdict-FAIL')", contains):
+            if frame.evaluate(
+                "s => (document.getElementById('last-reason') || {}).textContent?.includes(s) && "
+                "!!document.querySelector('#last .verdict-PASS, #last .verdict-FAIL')",
+                contains,
+            ):
                 return frame
         except (Error, AssertionError):
             pass
@@ -176,7 +200,9 @@ def test_form_sets_workflow_user_class_and_book_profile(comfy, tmp_path, workers
         assert len({r["worker"] for r in rec if r["kind"] == "prompt"}) == 2, "both workers got the form's values"
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["parameters"]["book_profile"] == "cpu_small" and meta["parameters"]["user_class"] == "BookUser"
-    assert meta["parameters"]["workflow"] == "sleep", "the form's workflow reached the harness (books use their profile's)"
+    assert meta["parameters"]["workflow"] == "sleep", (
+        "the form's workflow reached the harness (books use their profile's)"
+    )
     stop = [r for r in rec if r.get("name") == "run.stop"]
     assert stop and stop[0]["reason"].startswith("job budget")
     assert (run_dir / "report.html").is_file() and (run_dir / "summary.json").is_file()
@@ -200,13 +226,18 @@ def test_live_tab_run_time_stop_and_a_second_test_in_its_own_folder(comfy, tmp_p
                 page.fill("input[name=runTime]", "16s")
                 page.click("button[type=submit]")
                 frame = live_frame(page)
-                frame.wait_for_function("() => document.querySelectorAll('#figures tr').length >= 5 && "
-                                        "!document.querySelector('#figures').textContent.includes('–')", timeout=60_000)
+                frame.wait_for_function(
+                    "() => document.querySelectorAll('#figures tr').length >= 5 && "
+                    "!document.querySelector('#figures').textContent.includes('–')",
+                    timeout=60_000,
+                )
                 figures = frame.inner_text("#figures")
                 assert "images/min" in figures and ">= 20" in figures and "<= 45 s" in figures and "<= 2 %" in figures
                 assert "p95 end-to-end" in figures
                 live = requests.get(url + "/comfyload/live.json", timeout=5).json()
-                assert live["targets"] == {"images_per_min": 20, "p95_s": 45, "error_pct": 2}, "SLA lines drawn from sla.yaml"
+                assert live["targets"] == {"images_per_min": 20, "p95_s": 45, "error_pct": 2}, (
+                    "SLA lines drawn from sla.yaml"
+                )
                 time.sleep(4)  # a few queue samples
                 live = requests.get(url + "/comfyload/live.json", timeout=5).json()
                 assert any(q["queue_remaining"] is not None for q in live["queue"]), "ComfyUI's queue depth is sampled"
@@ -215,8 +246,10 @@ def test_live_tab_run_time_stop_and_a_second_test_in_its_own_folder(comfy, tmp_p
                 assert "queue depth" in frame.inner_text("#h-queue")
                 shots.take(page, "1_live_tab_while_running", full_page=False)
                 page.get_by_role("tab", name="SLA").click()
-                page.wait_for_function("() => Array.from(document.querySelectorAll('td')).some(td => "
-                                       "td.textContent.trim() === 'throughput')")
+                page.wait_for_function(
+                    "() => Array.from(document.querySelectorAll('td')).some(td => "
+                    "td.textContent.trim() === 'throughput')"
+                )
                 page.wait_for_selector("#comfyload-live", state="hidden", timeout=5000)  # it covers only its own tab
                 shots.take(page, "3_sla_tab_while_running", full_page=False)
 

@@ -1,4 +1,5 @@
 """Unit: workflow loading, cache-busting parameters, validation against /object_info."""
+
 import json
 import random
 
@@ -19,8 +20,14 @@ def test_cpu_smoke_varies_its_nonce_and_keeps_the_rest():
 
 def test_sampler_seeds_are_always_varied(tmp_path):
     path = tmp_path / "wf.json"
-    path.write_text(json.dumps({"1": {"class_type": "KSampler", "inputs": {"seed": 5, "model": ["2", 0]}},
-                                "2": {"class_type": "RandomNoise", "inputs": {"noise_seed": 5}}}))
+    path.write_text(
+        json.dumps(
+            {
+                "1": {"class_type": "KSampler", "inputs": {"seed": 5, "model": ["2", 0]}},
+                "2": {"class_type": "RandomNoise", "inputs": {"noise_seed": 5}},
+            }
+        )
+    )
     wf = load_workflow(str(path))
     g = wf.parameterise(random.Random(7))
     assert g["1"]["inputs"]["seed"] != 5 and g["2"]["inputs"]["noise_seed"] != 5
@@ -29,10 +36,18 @@ def test_sampler_seeds_are_always_varied(tmp_path):
 
 
 def test_spec_pool_and_suffix(tmp_path):
-    (tmp_path / "wf.json").write_text(json.dumps({"1": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat"}},
-                                                  "2": {"class_type": "X", "inputs": {"style": "a"}}}))
-    (tmp_path / "wf.spec.yaml").write_text("varying:\n  - {node: 1, input: text, kind: suffix}\n"
-                                           "  - {node: '2', input: style, kind: pool, values: [b, c]}\n")
+    (tmp_path / "wf.json").write_text(
+        json.dumps(
+            {
+                "1": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat"}},
+                "2": {"class_type": "X", "inputs": {"style": "a"}},
+            }
+        )
+    )
+    (tmp_path / "wf.spec.yaml").write_text(
+        "varying:\n  - {node: 1, input: text, kind: suffix}\n"
+        "  - {node: '2', input: style, kind: pool, values: [b, c]}\n"
+    )
     g = load_workflow(str(tmp_path / "wf.json")).parameterise(random.Random(3))
     assert g["1"]["inputs"]["text"].startswith("a cat ") and len(g["1"]["inputs"]["text"]) > 8
     assert g["2"]["inputs"]["style"] in ("b", "c")
@@ -68,9 +83,11 @@ OBJECT_INFO = {
 
 
 def test_validation_names_unknown_class_and_missing_model_in_one_error():
-    graph = {"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "missing.safetensors"}},
-             "2": {"class_type": "NoSuchNode", "inputs": {}},
-             "3": {"class_type": "KSampler", "inputs": {"sampler_name": "euler"}}}
+    graph = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "missing.safetensors"}},
+        "2": {"class_type": "NoSuchNode", "inputs": {}},
+        "3": {"class_type": "KSampler", "inputs": {"sampler_name": "euler"}},
+    }
     with pytest.raises(UserError) as err:
         validate_against_server(graph, OBJECT_INFO, "wf")
     text = str(err.value)
@@ -80,7 +97,9 @@ def test_validation_names_unknown_class_and_missing_model_in_one_error():
 
 
 def test_validation_passes_known_values():
-    validate_against_server({"3": {"class_type": "KSampler", "inputs": {"sampler_name": "dpmpp_2m"}}}, OBJECT_INFO, "wf")
+    validate_against_server(
+        {"3": {"class_type": "KSampler", "inputs": {"sampler_name": "dpmpp_2m"}}}, OBJECT_INFO, "wf"
+    )
 
 
 SHIPPED = sorted(p for p in WORKFLOWS_DIR.rglob("*.json"))
@@ -89,8 +108,17 @@ SHIPPED = sorted(p for p in WORKFLOWS_DIR.rglob("*.json"))
 def test_every_shipped_workflow_is_found():
     """The parametrised test below covers what the glob finds: an empty or partial glob fails here."""
     names = {str(p.relative_to(WORKFLOWS_DIR).with_suffix("")) for p in SHIPPED}
-    assert {"cpu_smoke", "cpu_reference", "sleep", "book_small", "book_medium", "book_large",
-            "drills/page", "drills/page_empty", "drills/page_oom_once"} <= names
+    assert {
+        "cpu_smoke",
+        "cpu_reference",
+        "sleep",
+        "book_small",
+        "book_medium",
+        "book_large",
+        "drills/page",
+        "drills/page_empty",
+        "drills/page_oom_once",
+    } <= names
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(WORKFLOWS_DIR)))
@@ -103,8 +131,10 @@ def test_shipped_workflow_loads_with_its_spec(path):
         assert v.node in graph and v.input in graph[v.node]["inputs"]
 
 
-PNG_1PX = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                        "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082")
+PNG_1PX = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082"
+)
 
 
 def workflow_with_input(folder, file_entry):
@@ -145,14 +175,28 @@ def test_spec_input_that_is_not_an_image_is_refused(tmp_path):
     assert load_workflow(path).inputs[0].file == (folder / "notes.png").resolve()
 
 
-INT_INFO = {"EmptyImage": {"input": {"required": {"width": ["INT", {"min": 1, "max": 16384}],
-                                                  "color": ["INT", {"min": 0, "max": 16777215}]}}}}
+INT_INFO = {
+    "EmptyImage": {
+        "input": {
+            "required": {"width": ["INT", {"min": 1, "max": 16384}], "color": ["INT", {"min": 0, "max": 16777215}]}
+        }
+    }
+}
 
 
-@pytest.mark.parametrize("value,said", [("twelve", "width='twelve' must be INT"), (0, "below the server's minimum 1"),
-                                        (True, "must be INT"), (99999, "above the server's maximum")])
+@pytest.mark.parametrize(
+    "value,said",
+    [
+        ("twelve", "width='twelve' must be INT"),
+        (0, "below the server's minimum 1"),
+        (True, "must be INT"),
+        (99999, "above the server's maximum"),
+    ],
+)
 def test_validation_checks_literal_inputs_against_declared_types(value, said):
     graph = {"1": {"class_type": "EmptyImage", "inputs": {"width": value, "color": 0}}}
     with pytest.raises(UserError, match=said):
         validate_against_server(graph, INT_INFO, "wf")
-    validate_against_server({"1": {"class_type": "EmptyImage", "inputs": {"width": 64, "color": ["2", 0]}}}, INT_INFO, "wf")
+    validate_against_server(
+        {"1": {"class_type": "EmptyImage", "inputs": {"width": 64, "color": ["2", 0]}}}, INT_INFO, "wf"
+    )

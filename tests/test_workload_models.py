@@ -1,4 +1,5 @@
 """Unit: retry policy, arrival processes, book profiles, the ramp's bisection."""
+
 import random
 import statistics
 from types import SimpleNamespace
@@ -53,6 +54,7 @@ def test_gamma_is_burstier_than_poisson():
         gaps = arrival_model(kind, 1.0, 3.0).gaps(random.Random(2))
         sample = [next(gaps) for _ in range(20000)]
         return statistics.pstdev(sample) / statistics.mean(sample)
+
     assert cv("constant") == 0
     assert cv("poisson") == pytest.approx(1.0, rel=0.05)
     assert cv("gamma") == pytest.approx(3.0, rel=0.1)
@@ -86,25 +88,40 @@ def test_per_page_workflows_cycle():
     assert [profile.workflow_for(n).name for n in (1, 2, 3)] == ["sleep_short", "fault_once", "sleep_short"]
 
 
-@pytest.mark.parametrize("passed,level,expected", [
-    ({}, 2, 4),                                   # nothing judged yet: up a step
-    ({2: True, 4: True}, 4, 6),
-    ({2: True, 4: True, 6: False}, 6, 5),         # bisect between 4 and 6
-    ({2: True, 4: True, 6: False, 5: False}, 5, None),  # 4 and 5 adjacent: done, knee 4
-    ({2: True, 4: True, 6: False, 5: True}, 5, None),
-    ({2: False}, 2, None),                        # the first step already breaches
-    ({2: True, 10: True, 12: True}, 12, None),    # ramp_max reached
-    ({2: True, 10: False}, 10, 6),
-])
+@pytest.mark.parametrize(
+    "passed,level,expected",
+    [
+        ({}, 2, 4),  # nothing judged yet: up a step
+        ({2: True, 4: True}, 4, 6),
+        ({2: True, 4: True, 6: False}, 6, 5),  # bisect between 4 and 6
+        ({2: True, 4: True, 6: False, 5: False}, 5, None),  # 4 and 5 adjacent: done, knee 4
+        ({2: True, 4: True, 6: False, 5: True}, 5, None),
+        ({2: False}, 2, None),  # the first step already breaches
+        ({2: True, 10: True, 12: True}, 12, None),  # ramp_max reached
+        ({2: True, 10: False}, 10, 6),
+    ],
+)
 def test_ramp_next_level(passed, level, expected):
     from comfyload.analysis.ramp import next_level
+
     assert next_level(passed, level, step=2, maximum=12) == expected
 
 
 def test_knee_is_the_most_users_that_passed():
     from comfyload.analysis.ramp import knee_event
-    steps = {u: {"users": u, "passed": ok, "start_ts": u - 1, "settled_ts": u, "end_ts": u + 1, "images_per_min": u * 10.0, "p95_s": u / 2}
-             for u, ok in ((2, True), (4, True), (6, False), (5, False))}
+
+    steps = {
+        u: {
+            "users": u,
+            "passed": ok,
+            "start_ts": u - 1,
+            "settled_ts": u,
+            "end_ts": u + 1,
+            "images_per_min": u * 10.0,
+            "p95_s": u / 2,
+        }
+        for u, ok in ((2, True), (4, True), (6, False), (5, False))
+    }
     knee = knee_event(steps, "books")
     assert (knee["users"], knee["first_breach"], knee["window"], knee["images_per_min"]) == (4, 5, [4, 5], 40.0)
     assert knee_event({2: {**steps[2], "passed": False}}, "books")["users"] == 0
@@ -113,9 +130,12 @@ def test_knee_is_the_most_users_that_passed():
 def test_step_judged_on_its_own_window_after_settling():
     from comfyload.analysis.ramp import judge_step
     from comfyload.analysis.sla import SlaTargets
+
     early = [{"kind": "prompt", "intended_send_ts": 100.5, "done_ts": 110, "e2e_ms": 9500, "outcome": "success"}]
-    steady = [{"kind": "prompt", "intended_send_ts": 103 + i, "done_ts": 104 + i, "e2e_ms": 1000, "outcome": "success"}
-              for i in range(5)]
+    steady = [
+        {"kind": "prompt", "intended_send_ts": 103 + i, "done_ts": 104 + i, "e2e_ms": 1000, "outcome": "success"}
+        for i in range(5)
+    ]
     late = [{"kind": "prompt", "intended_send_ts": 109, "done_ts": 115, "e2e_ms": 6000, "outcome": "success"}]
     harness = SimpleNamespace(recent=early + steady + late, sla=SlaTargets(latency_p95_s=2))
     step = judge_step(harness, users=3, start=100.0, end=110.0)
@@ -127,11 +147,14 @@ def test_step_judged_on_its_own_window_after_settling():
 def test_step_window_opens_when_the_previous_levels_work_is_done():
     from comfyload.analysis.ramp import judge_step
     from comfyload.analysis.sla import SlaTargets
+
     # sent at the previous level, still queued until 105.5: prompts sent before then waited behind it
     carried = [{"kind": "prompt", "intended_send_ts": 99.0, "done_ts": 105.5, "e2e_ms": 6500, "outcome": "success"}]
     behind = [{"kind": "prompt", "intended_send_ts": 103.0, "done_ts": 109.0, "e2e_ms": 6000, "outcome": "success"}]
-    steady = [{"kind": "prompt", "intended_send_ts": 106 + i, "done_ts": 107 + i, "e2e_ms": 1000, "outcome": "success"}
-              for i in range(3)]
+    steady = [
+        {"kind": "prompt", "intended_send_ts": 106 + i, "done_ts": 107 + i, "e2e_ms": 1000, "outcome": "success"}
+        for i in range(3)
+    ]
     harness = SimpleNamespace(recent=carried + behind + steady, sla=SlaTargets(latency_p95_s=2))
     step = judge_step(harness, users=2, start=100.0, end=110.0)
     assert step["settled_ts"] == 105.5 and step["renders"] == 3 and step["passed"]

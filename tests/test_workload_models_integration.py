@@ -1,5 +1,6 @@
 """Integration (real local ComfyUI): closed loop against a Sleep of known cost, books with
 retries, input uploads, open-loop arrivals, the step ramp's knee, SLA breach exit codes."""
+
 import json
 import re
 import statistics
@@ -29,14 +30,17 @@ def summary_of(runs_dir):
 
 
 def test_one_user_throughput_is_one_over_the_sleep(comfy, runs_dir, tmp_path):
-    proc = run_cli("run", "--host", comfy, "--workflow", sleep_workflow(tmp_path, 0.5), "--jobs", "8", "--concurrency", "1")
+    proc = run_cli(
+        "run", "--host", comfy, "--workflow", sleep_workflow(tmp_path, 0.5), "--jobs", "8", "--concurrency", "1"
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     s = summary_of(runs_dir)
     prompts = records_of(runs_dir, "prompt")
     load_end = max(e["ts"] for e in records_of(runs_dir, "event") if e["name"] == "load.end")
     window = max(load_end, max(p["done_ts"] for p in prompts)) - min(p["intended_send_ts"] for p in prompts)
-    assert s["images_per_minute"] == pytest.approx(len(prompts) / (window / 60), rel=1e-9), \
+    assert s["images_per_minute"] == pytest.approx(len(prompts) / (window / 60), rel=1e-9), (
         "the figure is the records' count over the load window (first intended send to the end of load)"
+    )
     # 1 user x 0.5 s Sleep = 120/min; ComfyUI's own periodic gc pause (~0.4 s every 10 s) costs a little
     assert 95 <= s["images_per_minute"] <= 121
     assert s["e2e_ms"]["p50"] == pytest.approx(500, abs=80)
@@ -44,7 +48,9 @@ def test_one_user_throughput_is_one_over_the_sleep(comfy, runs_dir, tmp_path):
 
 
 def test_n_users_on_one_server_wait_n_times_the_sleep(comfy, runs_dir, tmp_path):
-    proc = run_cli("run", "--host", comfy, "--workflow", sleep_workflow(tmp_path, 0.5), "--jobs", "15", "--concurrency", "3")
+    proc = run_cli(
+        "run", "--host", comfy, "--workflow", sleep_workflow(tmp_path, 0.5), "--jobs", "15", "--concurrency", "3"
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     prompts = sorted(records_of(runs_dir, "prompt"), key=lambda r: r["intended_send_ts"])
     steady = [r["e2e_ms"] for r in prompts[3:]]  # after the first round the queue holds 3
@@ -54,8 +60,22 @@ def test_n_users_on_one_server_wait_n_times_the_sleep(comfy, runs_dir, tmp_path)
 
 
 def book_args(comfy, profile, *extra):
-    return ("run", "--host", comfy, "--user-class", "BookUser", "--book-profiles", str(TEST_WORKFLOWS / "books.yaml"),
-            "--book-profile", profile, "--retry-backoff-sec", "0.2", "--concurrency", "1", *extra)
+    return (
+        "run",
+        "--host",
+        comfy,
+        "--user-class",
+        "BookUser",
+        "--book-profiles",
+        str(TEST_WORKFLOWS / "books.yaml"),
+        "--book-profile",
+        profile,
+        "--retry-backoff-sec",
+        "0.2",
+        "--concurrency",
+        "1",
+        *extra,
+    )
 
 
 def test_a_page_that_fails_once_is_retried_and_the_book_succeeds(comfy, runs_dir):
@@ -105,11 +125,16 @@ def test_input_images_are_uploaded_once_or_per_request(comfy, runs_dir, tmp_path
     (tmp_path / "inputs").mkdir()
     (tmp_path / "inputs" / "character_ref.png").write_bytes((src / "inputs" / "character_ref.png").read_bytes())
     (tmp_path / "ref.json").write_text((src / "cpu_reference.json").read_text())
-    (tmp_path / "ref.spec.yaml").write_text((src / "cpu_reference.spec.yaml").read_text().replace("per_request: false", "per_request: true"))
+    (tmp_path / "ref.spec.yaml").write_text(
+        (src / "cpu_reference.spec.yaml").read_text().replace("per_request: false", "per_request: true")
+    )
     for d in runs_dir.iterdir():
         import shutil
+
         shutil.rmtree(d)
-    proc = run_cli("run", "--host", comfy, "--workflow", str(tmp_path / "ref.json"), "--jobs", "3", "--concurrency", "1")
+    proc = run_cli(
+        "run", "--host", comfy, "--workflow", str(tmp_path / "ref.json"), "--jobs", "3", "--concurrency", "1"
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     prompts = records_of(runs_dir, "prompt")
     uploads = [name for p in prompts for name in p["uploads"]]
@@ -132,9 +157,25 @@ def test_missing_model_is_named_before_load(comfy, runs_dir):
 
 
 def test_open_loop_above_capacity_counts_late_arrivals_and_latency_grows(comfy, runs_dir, tmp_path):
-    proc = run_cli("run", "--host", comfy, "--user-class", "OpenLoopUser", "--workflow", sleep_workflow(tmp_path, 0.5),
-                   "--arrival", "constant", "--arrival-rate", "5", "--max-in-flight", "2", "--jobs", "16",
-                   "--run-time", "60s")
+    proc = run_cli(
+        "run",
+        "--host",
+        comfy,
+        "--user-class",
+        "OpenLoopUser",
+        "--workflow",
+        sleep_workflow(tmp_path, 0.5),
+        "--arrival",
+        "constant",
+        "--arrival-rate",
+        "5",
+        "--max-in-flight",
+        "2",
+        "--jobs",
+        "16",
+        "--run-time",
+        "60s",
+    )
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     prompts = sorted(records_of(runs_dir, "prompt"), key=lambda r: r["intended_send_ts"])
     assert len(prompts) == 16 and {p["outcome"] for p in prompts} == {"success"}
@@ -156,8 +197,10 @@ def test_step_ramp_stops_at_the_knee_the_sla_predicts(comfy, runs_dir, tmp_path)
     sla = tmp_path / "sla.yaml"
     sla.write_text("latency_p95_s: 5.2\nthroughput_images_per_min: 10\nerror_budget_pct: 2\n")
     scenario = tmp_path / "ramp.yaml"
-    scenario.write_text(f"user_class: PromptUser\nshape: step_ramp\nrun_time: 150s\nworkflow: {sleep_workflow(tmp_path, 2.0)}\n"
-                        f"sla: {sla}\nramp_start: 1\nramp_step: 2\nramp_hold: 14\nramp_max: 9\nper_prompt_timeout: 30\n")
+    scenario.write_text(
+        f"user_class: PromptUser\nshape: step_ramp\nrun_time: 150s\nworkflow: {sleep_workflow(tmp_path, 2.0)}\n"
+        f"sla: {sla}\nramp_start: 1\nramp_step: 2\nramp_hold: 14\nramp_max: 9\nper_prompt_timeout: 30\n"
+    )
     proc = run_cli("run", "--host", comfy, "--scenario", str(scenario), timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     steps = {s["users"]: s for s in records_of(runs_dir, "event", "ramp.step")}
@@ -172,15 +215,38 @@ def test_step_ramp_stops_at_the_knee_the_sla_predicts(comfy, runs_dir, tmp_path)
 def test_latency_breach_makes_the_exit_code_non_zero_and_names_the_metric(comfy, runs_dir, tmp_path):
     sla = tmp_path / "sla.yaml"
     sla.write_text("latency_p95_s: 0.3\n")
-    proc = run_cli("run", "--host", comfy, "--workflow", sleep_workflow(tmp_path, 0.5), "--jobs", "3", "--concurrency", "1",
-                   "--sla", str(sla))
+    proc = run_cli(
+        "run",
+        "--host",
+        comfy,
+        "--workflow",
+        sleep_workflow(tmp_path, 0.5),
+        "--jobs",
+        "3",
+        "--concurrency",
+        "1",
+        "--sla",
+        str(sla),
+    )
     assert proc.returncode == 1
     assert "FAIL  latency_p95" in proc.stdout and "SLA verdict: FAIL (latency_p95)" in proc.stdout
 
 
 def test_parallel_pages_are_sent_together(comfy, runs_dir, tmp_path):
-    proc = run_cli("run", "--host", comfy, "--user-class", "BookUser", "--book-profile", "cpu_small",
-                   "--allow-parallel-pages", "--jobs", "2", "--concurrency", "1")
+    proc = run_cli(
+        "run",
+        "--host",
+        comfy,
+        "--user-class",
+        "BookUser",
+        "--book-profile",
+        "cpu_small",
+        "--allow-parallel-pages",
+        "--jobs",
+        "2",
+        "--concurrency",
+        "1",
+    )
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     prompts = records_of(runs_dir, "prompt")
     for book in {p["book_id"] for p in prompts}:

@@ -8,6 +8,7 @@ well inside passes once enough pages (45 at 90 %) came in under T. Undecided ste
 they hold the completions a p95 needs for a confidence interval of the asked width (the
 distribution-free order-statistic interval: ranks n*q -/+ z*sqrt(n*q*(1-q))), then are judged
 on the point estimate and marked undecided, which widens the knee's interval."""
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,9 @@ def binom_cdf(k: int, n: int, p: float) -> float:
     if p >= 1:
         return 0.0
     lp, lq = math.log(p), math.log1p(-p)
-    terms = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq for i in range(k + 1)]
+    terms = [
+        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq for i in range(k + 1)
+    ]
     top = max(terms)
     return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
 
@@ -69,7 +72,7 @@ def completions_needed(width: float, confidence: float, q: float = Q) -> int:
     """Completions for the order-statistic interval of the q-quantile to span at most `width` in
     quantile level (e.g. 0.1: between the ~p90 and the ~p100 of the sample)."""
     z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
-    return math.ceil((2 * z) ** 2 * q * (1 - q) / width ** 2)
+    return math.ceil((2 * z) ** 2 * q * (1 - q) / width**2)
 
 
 def quantile_interval(latencies, confidence: float, q: float = Q):
@@ -114,8 +117,9 @@ def knee_interval(steps: dict) -> tuple[int, int]:
     the first failure, high the lowest decided failure minus one. Undecided steps add no certainty."""
     bad_decided = [u for u, s in steps.items() if not s["passed"] and s.get("decided")]
     first_bad = min([u for u, s in steps.items() if not s["passed"]], default=None)
-    good_decided = [u for u, s in steps.items() if s["passed"] and s.get("decided")
-                    and (first_bad is None or u < first_bad)]
+    good_decided = [
+        u for u, s in steps.items() if s["passed"] and s.get("decided") and (first_bad is None or u < first_bad)
+    ]
     low = max(good_decided, default=0)
     high = (min(bad_decided) - 1) if bad_decided else max(steps, default=0)
     return low, max(low, high)

@@ -4,14 +4,15 @@ Charts tell the truth: a bucket in which nothing completed is a zero, not a gap 
 across; the bucket width follows the run's length, wide enough for about MIN_PER_BUCKET
 completions each where the run has that many (1-s buckets on a short run make throughput jump in
 steps of 60/min); outages and faults are windows, shaded."""
+
 from __future__ import annotations
 
 import math
 
 STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 MAX_BUCKETS = 240
-MIN_BUCKETS = 6          # fewer is no longer a line
-MIN_PER_BUCKET = 10      # completions per bucket, where the run allows it
+MIN_BUCKETS = 6  # fewer is no longer a line
+MIN_PER_BUCKET = 10  # completions per bucket, where the run allows it
 
 # event name pairs that open and close a shaded window, and what the legend calls them
 WINDOW_EVENTS = {
@@ -54,9 +55,22 @@ def shaded_windows(events, end_ts: float) -> list[dict]:
             continue
         closing, kind = pair
         key = start.get("server") if kind != "fault" else start.get("fault")
-        end = next((e["ts"] for e in events[i + 1:] if e.get("name") == closing
-                    and (e.get("server") if kind != "fault" else e.get("fault")) == key), None)
+        end = next(
+            (
+                e["ts"]
+                for e in events[i + 1 :]
+                if e.get("name") == closing and (e.get("server") if kind != "fault" else e.get("fault")) == key
+            ),
+            None,
+        )
         label = kind + (f" {key}" if key else "")
-        windows.append({"start": start["ts"], "end": end if end is not None else end_ts, "open": end is None,
-                        "kind": kind, "label": label})
+        windows.append(
+            {
+                "start": start["ts"],
+                "end": end if end is not None else end_ts,
+                "open": end is None,
+                "kind": kind,
+                "label": label,
+            }
+        )
     return windows

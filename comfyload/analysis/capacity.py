@@ -7,6 +7,7 @@ overhead per page, the failure rate and the retry policy; from the book profile,
 structure. comfyload.analysis.queueing then predicts, for c = 1..C servers and N = 1..K books, images/min
 and p95 page latency, the knee (most books within the SLA's p95 and error budget), and the servers
 a target needs. Deterministic for a seed."""
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from comfyload.analysis.queueing import Point, Profile, Workload, knee, predict_closed, servers_for_books, servers_for_rate
+from comfyload.analysis.queueing import (
+    Point,
+    Profile,
+    Workload,
+    knee,
+    predict_closed,
+    servers_for_books,
+    servers_for_rate,
+)
 from comfyload.common.errors import UserError
 
 DEFAULT_MAX_BOOKS = 20
@@ -24,12 +33,12 @@ DEFAULT_MAX_SERVERS = 4
 @dataclass
 class Measured:
     workload: Workload
-    service: dict            # workflow -> {"count", "p50_s", "mean_s"}
+    service: dict  # workflow -> {"count", "p50_s", "mean_s"}
     server_gap_s: float
     client_s: float
     prompts: int
     profile_spec: str
-    measured_knee: dict | None   # a ramp's knee event, when the run was a ramp
+    measured_knee: dict | None  # a ramp's knee event, when the run was a ramp
 
 
 def server_gap_s(prompts: list[dict]) -> float:
@@ -74,8 +83,11 @@ def measure(records: list[dict], mix=None, policy=None, service_since: float | N
     samples: dict = {}
     for i, r in enumerate(timed):  # each execution with one measured gap: the gc pauses keep their share
         samples.setdefault(r["workflow"], []).append(r["execution_ms"] / 1000.0 + gaps[i % len(gaps)])
-    overheads = [(r["e2e_ms"] - (r.get("queue_wait_ms") or 0) - r["execution_ms"]) / 1000.0 - gap
-                 for r in timed if r.get("e2e_ms") is not None]
+    overheads = [
+        (r["e2e_ms"] - (r.get("queue_wait_ms") or 0) - r["execution_ms"]) / 1000.0 - gap
+        for r in timed
+        if r.get("e2e_ms") is not None
+    ]
     client_s = max(0.0, float(np.median(overheads))) if overheads else 0.0
     fail_p = sum(r.get("outcome") != "success" for r in prompts) / len(prompts)
     if mix is not None:
@@ -86,19 +98,29 @@ def measure(records: list[dict], mix=None, policy=None, service_since: float | N
             for page in range(1, p.pages + 1):
                 name = p.workflow_for(page).name
                 if name not in samples:
-                    raise UserError(f"book profile {p.name}: workflow {name} was not measured in this run "
-                                    f"(measured: {', '.join(sorted(samples))})")
+                    raise UserError(
+                        f"book profile {p.name}: workflow {name} was not measured in this run "
+                        f"(measured: {', '.join(sorted(samples))})"
+                    )
                 pages.append(tuple(samples[name]))
             profiles.append(Profile(p.name, tuple(pages), weight))
     else:  # a prompt run: each prompt is a one-page "book", workflows mixed as measured
         spec = "prompts"
         profiles = [Profile(name, (tuple(s),), len(s)) for name, s in sorted(samples.items())]
-    workload = Workload(tuple(profiles), client_s=client_s, fail_p=fail_p, pause_every_s=pause_every_s,
-                        pause_s=float(np.median(pauses)) if pauses else 0.0, pause_samples=tuple(pauses),
-                        max_retries=policy.max_retries if policy is not None else 3,
-                        backoff_s=tuple(policy.backoff_s) if policy is not None else (15.0, 45.0, 90.0))
-    service = {name: {"count": len(s), "p50_s": float(np.median(s)), "mean_s": float(np.mean(s))}
-               for name, s in sorted(samples.items())}
+    workload = Workload(
+        tuple(profiles),
+        client_s=client_s,
+        fail_p=fail_p,
+        pause_every_s=pause_every_s,
+        pause_s=float(np.median(pauses)) if pauses else 0.0,
+        pause_samples=tuple(pauses),
+        max_retries=policy.max_retries if policy is not None else 3,
+        backoff_s=tuple(policy.backoff_s) if policy is not None else (15.0, 45.0, 90.0),
+    )
+    service = {
+        name: {"count": len(s), "p50_s": float(np.median(s)), "mean_s": float(np.mean(s))}
+        for name, s in sorted(samples.items())
+    }
     knees = [r for r in records if r.get("kind") == "event" and r.get("name") == "ramp.knee"]
     return Measured(workload, service, gap, client_s, len(prompts), spec, knees[-1] if knees else None)
 
@@ -120,7 +142,7 @@ def server_pauses(gaps: list[float], timed: list[dict]) -> tuple[float, list[flo
 @dataclass
 class Plan:
     points: list[Point]
-    knees: dict              # servers -> books
+    knees: dict  # servers -> books
     p95_target_s: float
     error_budget_pct: float
     target_books: int | None
@@ -130,29 +152,48 @@ class Plan:
     rate_point: Point | None
 
 
-def make_plan(measured: Measured, p95_target_s: float, error_budget_pct: float, max_books: int, max_servers: int,
-              target_books: int | None = None, target_per_hour: float | None = None, seed: int = 1,
-              pages: int = 3000) -> Plan:
+def make_plan(
+    measured: Measured,
+    p95_target_s: float,
+    error_budget_pct: float,
+    max_books: int,
+    max_servers: int,
+    target_books: int | None = None,
+    target_per_hour: float | None = None,
+    seed: int = 1,
+    pages: int = 3000,
+) -> Plan:
     points = predict_closed(measured.workload, max_books, max_servers, seed, pages)
     knees = {c: knee(points, c, p95_target_s, error_budget_pct) for c in range(1, max_servers + 1)}
     need_books = servers_for_books(points, target_books, p95_target_s, error_budget_pct) if target_books else None
-    need_rate, rate_point = (servers_for_rate(measured.workload, target_per_hour, p95_target_s, max_servers, seed, pages,
-                                              error_budget_pct) if target_per_hour else (None, None))
-    return Plan(points, knees, p95_target_s, error_budget_pct, target_books, need_books, target_per_hour, need_rate,
-                rate_point)
+    need_rate, rate_point = (
+        servers_for_rate(measured.workload, target_per_hour, p95_target_s, max_servers, seed, pages, error_budget_pct)
+        if target_per_hour
+        else (None, None)
+    )
+    return Plan(
+        points, knees, p95_target_s, error_budget_pct, target_books, need_books, target_per_hour, need_rate, rate_point
+    )
 
 
 def format_plan(measured: Measured, plan: Plan) -> str:
     w = measured.workload
-    pause = (f"; server pause {w.pause_s:.2f} s (p50; max {max(w.pause_samples):.2f}) every {w.pause_every_s:.1f} s"
-             if w.pause_every_s else "")
-    lines = [f"measured: {measured.prompts} prompts; server gap between queued prompts {measured.server_gap_s:.3f} s{pause}; "
-             f"harness overhead per page {measured.client_s:.3f} s; failed attempts {100 * w.fail_p:.1f} % "
-             f"(retries {w.max_retries}, backoff {','.join(f'{b:g}' for b in w.backoff_s)} s)"]
+    pause = (
+        f"; server pause {w.pause_s:.2f} s (p50; max {max(w.pause_samples):.2f}) every {w.pause_every_s:.1f} s"
+        if w.pause_every_s
+        else ""
+    )
+    lines = [
+        f"measured: {measured.prompts} prompts; "
+        f"server gap between queued prompts {measured.server_gap_s:.3f} s{pause}; "
+        f"harness overhead per page {measured.client_s:.3f} s; failed attempts {100 * w.fail_p:.1f} % "
+        f"(retries {w.max_retries}, backoff {','.join(f'{b:g}' for b in w.backoff_s)} s)"
+    ]
     for name, s in measured.service.items():
         lines.append(f"  service time {name}: p50 {s['p50_s']:.3f} s, mean {s['mean_s']:.3f} s ({s['count']} prompts)")
-    lines.append(f"book: {measured.profile_spec} ({w.mean_pages:g} pages, {w.mean_book_service_s:.2f} s of server time "
-                 f"a book)")
+    lines.append(
+        f"book: {measured.profile_spec} ({w.mean_pages:g} pages, {w.mean_book_service_s:.2f} s of server time a book)"
+    )
     lines.append(f"SLA: page p95 <= {plan.p95_target_s:g} s, errors <= {plan.error_budget_pct:g} %")
     servers = sorted(plan.knees)
     lines.append("predicted, closed loop (books in flight): images/min | p95 page latency")
@@ -166,34 +207,57 @@ def format_plan(measured: Measured, plan: Plan) -> str:
             cells.append(f"{p.images_per_min:8.1f} | {p.p95_s:7.2f} s{mark}")
         lines.append(f"{n:>5}  " + "  ".join(f"{cell:>20}" for cell in cells))
     top = max(n for _, n in by)
-    lines.append("predicted knee (* above): " + ", ".join(
-        f"{c} server{'s' if c > 1 else ''}: {'>= ' if plan.knees[c] == top else ''}{plan.knees[c]} books" for c in servers))
+    lines.append(
+        "predicted knee (* above): "
+        + ", ".join(
+            f"{c} server{'s' if c > 1 else ''}: {'>= ' if plan.knees[c] == top else ''}{plan.knees[c]} books"
+            for c in servers
+        )
+    )
     if plan.target_books:
-        lines.append(f"servers for {plan.target_books} simultaneous books: "
-                     + (str(plan.servers_for_books) if plan.servers_for_books else f"more than {servers[-1]}"))
+        lines.append(
+            f"servers for {plan.target_books} simultaneous books: "
+            + (str(plan.servers_for_books) if plan.servers_for_books else f"more than {servers[-1]}")
+        )
     if plan.target_per_hour:
         p = plan.rate_point
-        lines.append(f"servers for {plan.target_per_hour:g} books arriving per hour (open loop): "
-                     + (f"{plan.servers_for_rate} (p95 {p.p95_s:.2f} s, {p.images_per_min:.1f} images/min)"
-                        if plan.servers_for_rate else f"more than {servers[-1]}"))
+        lines.append(
+            f"servers for {plan.target_per_hour:g} books arriving per hour (open loop): "
+            + (
+                f"{plan.servers_for_rate} (p95 {p.p95_s:.2f} s, {p.images_per_min:.1f} images/min)"
+                if plan.servers_for_rate
+                else f"more than {servers[-1]}"
+            )
+        )
     if measured.measured_knee:
         k = measured.measured_knee
-        lines.append(f"measured knee in this run: {k.get('users')} {k.get('unit', 'books')}"
-                     + (f" (first breach at {k['first_breach']})" if k.get("first_breach") else ""))
+        lines.append(
+            f"measured knee in this run: {k.get('users')} {k.get('unit', 'books')}"
+            + (f" (first breach at {k['first_breach']})" if k.get("first_breach") else "")
+        )
     return "\n".join(lines)
 
 
 def plan_document(measured: Measured, plan: Plan) -> dict:
-    return {"service": measured.service, "server_gap_s": measured.server_gap_s, "client_s": measured.client_s,
-            "pause_s": measured.workload.pause_s, "pause_every_s": measured.workload.pause_every_s,
-            "fail_p": measured.workload.fail_p, "profile": measured.profile_spec,
-            "p95_target_s": plan.p95_target_s, "error_budget_pct": plan.error_budget_pct,
-            "knees": {str(c): n for c, n in plan.knees.items()},
-            "target_books": plan.target_books, "servers_for_books": plan.servers_for_books,
-            "target_per_hour": plan.target_per_hour, "servers_for_rate": plan.servers_for_rate,
-            "rate_point": plan.rate_point.as_dict() if plan.rate_point else None,
-            "points": [_finite(p.as_dict()) for p in plan.points],
-            "measured_knee": measured.measured_knee}
+    return {
+        "service": measured.service,
+        "server_gap_s": measured.server_gap_s,
+        "client_s": measured.client_s,
+        "pause_s": measured.workload.pause_s,
+        "pause_every_s": measured.workload.pause_every_s,
+        "fail_p": measured.workload.fail_p,
+        "profile": measured.profile_spec,
+        "p95_target_s": plan.p95_target_s,
+        "error_budget_pct": plan.error_budget_pct,
+        "knees": {str(c): n for c, n in plan.knees.items()},
+        "target_books": plan.target_books,
+        "servers_for_books": plan.servers_for_books,
+        "target_per_hour": plan.target_per_hour,
+        "servers_for_rate": plan.servers_for_rate,
+        "rate_point": plan.rate_point.as_dict() if plan.rate_point else None,
+        "points": [_finite(p.as_dict()) for p in plan.points],
+        "measured_knee": measured.measured_knee,
+    }
 
 
 def _finite(d: dict) -> dict:

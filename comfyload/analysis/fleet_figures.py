@@ -2,6 +2,7 @@
 (time-weighted mean and peak) and the latency they saw, and two imbalances. Completions alone hide
 a bad split: 21/19 completions looked even while one server held 3 prompts and the other 1, and
 their p50s were 1.5 s and 0.5 s. Pure function of the prompt records (summary and report read it)."""
+
 from __future__ import annotations
 
 from comfyload.analysis.metrics import percentile
@@ -39,14 +40,22 @@ def server_balance(prompts: list[dict]) -> dict | None:
         mine = [r for r in done if r["server"] == server]
         ok = [r["e2e_ms"] for r in mine if r.get("outcome") == "success" and r.get("e2e_ms") is not None]
         mean, peak = _in_flight([(_start(r), r["done_ts"]) for r in mine], begin, end)
-        by_server[server] = {"prompts": len(mine), "ok": len(ok), "mean_in_flight": mean, "max_in_flight": peak,
-                             "p50_ms": percentile(ok, 50), "p95_ms": percentile(ok, 95)}
+        by_server[server] = {
+            "prompts": len(mine),
+            "ok": len(ok),
+            "mean_in_flight": mean,
+            "max_in_flight": peak,
+            "p50_ms": percentile(ok, 50),
+            "p95_ms": percentile(ok, 95),
+        }
     means = [v["mean_in_flight"] for v in by_server.values()]
     p50s = [v["p50_ms"] for v in by_server.values() if v["p50_ms"]]
     fleet_mean = sum(means) / len(means)
-    return {"by_server": by_server,
-            "in_flight_imbalance": max(means) / fleet_mean if fleet_mean else None,
-            "latency_imbalance": max(p50s) / min(p50s) if len(p50s) == len(by_server) else None}
+    return {
+        "by_server": by_server,
+        "in_flight_imbalance": max(means) / fleet_mean if fleet_mean else None,
+        "latency_imbalance": max(p50s) / min(p50s) if len(p50s) == len(by_server) else None,
+    }
 
 
 def format_balance(balance: dict) -> list[str]:
@@ -55,9 +64,16 @@ def format_balance(balance: dict) -> list[str]:
     for server, v in balance["by_server"].items():
         p50 = "-" if v["p50_ms"] is None else f"{v['p50_ms'] / 1000:.3f} s"
         p95 = "-" if v["p95_ms"] is None else f"{v['p95_ms'] / 1000:.3f} s"
-        lines.append(f"  {server}: in flight mean {v['mean_in_flight']:.2f} (max {v['max_in_flight']}), "
-                     f"p50 {p50}, p95 {p95}, {v['ok']} ok")
+        lines.append(
+            f"  {server}: in flight mean {v['mean_in_flight']:.2f} (max {v['max_in_flight']}), "
+            f"p50 {p50}, p95 {p95}, {v['ok']} ok"
+        )
     fi, li = balance["in_flight_imbalance"], balance["latency_imbalance"]
-    lines.append("fleet balance: in flight " + ("-" if fi is None else f"{fi:.2f}") + " (busiest / even), p50 "
-                 + ("-" if li is None else f"{li:.2f}") + " (slowest / fastest)")
+    lines.append(
+        "fleet balance: in flight "
+        + ("-" if fi is None else f"{fi:.2f}")
+        + " (busiest / even), p50 "
+        + ("-" if li is None else f"{li:.2f}")
+        + " (slowest / fastest)"
+    )
     return lines

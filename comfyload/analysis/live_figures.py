@@ -1,5 +1,6 @@
 """Every figure the web UI shows, read in ONE place, from the metrics model
 (comfyload.analysis.metrics) over the harness's recent records."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -33,6 +34,12 @@ def completed_between(units_: list[dict], start: float, end: float) -> dict:
     ok = [u for u in done if u.get("outcome") == "success"]
     minutes = max(end - start, 1e-9) / 60.0
     p50, p95 = percentiles([u["e2e_ms"] / 1000.0 for u in ok if u.get("e2e_ms") is not None], [50, 95]) or (None, None)
-    return {"completed": len(done), "ok": len(ok), "images_per_min": len(ok) / minutes,
-            "p50_s": p50, "p95_s": p95, "error_pct": 100.0 * (len(done) - len(ok)) / len(done) if done else None,
-            "seconds": end - start}
+    return {
+        "completed": len(done),
+        "ok": len(ok),
+        "images_per_min": len(ok) / minutes,
+        "p50_s": p50,
+        "p95_s": p95,
+        "error_pct": 100.0 * (len(done) - len(ok)) / len(done) if done else None,
+        "seconds": end - start,
+    }

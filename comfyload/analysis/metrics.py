@@ -16,6 +16,7 @@ The outcome policy (README "Outcome policy"):
 - an outage (the server stopped answering) is recovered at the first success after it began;
   one still open when load stopped is "not recovered" and fails `recovery`.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_left
@@ -50,8 +51,15 @@ def stats(values) -> dict:
     if not values:
         return {"count": 0}
     p50, p90, p95, p99 = percentiles(values, [50, 90, 95, 99])
-    return {"count": len(values), "mean": sum(values) / len(values), "p50": p50, "p90": p90, "p95": p95, "p99": p99,
-            "max": max(values)}
+    return {
+        "count": len(values),
+        "mean": sum(values) / len(values),
+        "p50": p50,
+        "p90": p90,
+        "p95": p95,
+        "p99": p99,
+        "max": max(values),
+    }
 
 
 def by_kind(records) -> dict:
@@ -86,8 +94,8 @@ def steady_state(units: list[dict], targets: SlaTargets) -> list[dict]:
     if not units:
         return []
     start = units[0]["intended_send_ts"] + targets.warmup_seconds
-    after = units[targets.warmup_prompts:]
-    return after[bisect_left(after, start, key=send):]  # sorted: those sent at or after `start` are a tail
+    after = units[targets.warmup_prompts :]
+    return after[bisect_left(after, start, key=send) :]  # sorted: those sent at or after `start` are a tail
 
 
 def load_end_of(events) -> float | None:
@@ -99,9 +107,10 @@ def load_end_of(events) -> float | None:
 @dataclass
 class Outage:
     """A time the server stopped answering, and how long until it rendered again."""
+
     server: str | None
     start_ts: float
-    end_ts: float | None        # None: still down when load stopped
+    end_ts: float | None  # None: still down when load stopped
     recovered_ts: float | None  # the first success that finished after the outage began
     cause: str | None = None
 
@@ -113,9 +122,15 @@ class Outage:
         return self.start_ts <= ts and (self.end_ts is None or ts <= self.end_ts)
 
     def as_dict(self) -> dict:
-        return {"server": self.server, "start_ts": self.start_ts, "end_ts": self.end_ts, "cause": self.cause,
-                "duration_s": None if self.end_ts is None else self.end_ts - self.start_ts,
-                "recovered": self.recovered_ts is not None, "recovery_s": self.recovery_s}
+        return {
+            "server": self.server,
+            "start_ts": self.start_ts,
+            "end_ts": self.end_ts,
+            "cause": self.cause,
+            "duration_s": None if self.end_ts is None else self.end_ts - self.start_ts,
+            "recovered": self.recovered_ts is not None,
+            "recovery_s": self.recovery_s,
+        }
 
 
 def outages_of(events: list[dict], prompts: list[dict]) -> list[Outage]:
@@ -158,17 +173,21 @@ def failed_before_cut_off(unit: dict) -> bool:
 def cut_off_is_failure(unit: dict, targets: SlaTargets, outages: list[Outage]) -> bool:
     """The policy for work in flight when load stopped (module docstring)."""
     waited = (unit.get("done_ts") or 0) - unit["intended_send_ts"]
-    return (failed_before_cut_off(unit) or waited > targets.latency_p95_s
-            or any(o.covers(unit.get("done_ts") or 0) for o in outages))
+    return (
+        failed_before_cut_off(unit)
+        or waited > targets.latency_p95_s
+        or any(o.covers(unit.get("done_ts") or 0) for o in outages)
+    )
 
 
 @dataclass
 class Population:
     """The judged units and the window they are judged over, with a name that says which."""
+
     label: str
     unit: str
-    units: list = field(repr=False)           # judged: successes and failures
-    excluded_cut_off: int                     # cut off on track: not judged
+    units: list = field(repr=False)  # judged: successes and failures
+    excluded_cut_off: int  # cut off on track: not judged
     warmup_excluded: int
     start_ts: float | None
     end_ts: float | None
@@ -183,14 +202,27 @@ class Population:
         return [u for u in self.units if u.get("outcome") == "success"]
 
     def describe(self) -> dict:
-        return {"label": self.label, "unit": self.unit, "judged": len(self.units),
-                "cut_off_on_track_excluded": self.excluded_cut_off, "warmup_excluded": self.warmup_excluded,
-                "start_ts": self.start_ts, "end_ts": self.end_ts,
-                "duration_s": None if self.minutes is None else self.minutes * 60.0}
+        return {
+            "label": self.label,
+            "unit": self.unit,
+            "judged": len(self.units),
+            "cut_off_on_track_excluded": self.excluded_cut_off,
+            "warmup_excluded": self.warmup_excluded,
+            "start_ts": self.start_ts,
+            "end_ts": self.end_ts,
+            "duration_s": None if self.minutes is None else self.minutes * 60.0,
+        }
 
 
-def population(units: list[dict], targets: SlaTargets, outages: list[Outage], label: str, unit: str,
-               window_end: float | None = None, warmup_excluded: int = 0) -> Population:
+def population(
+    units: list[dict],
+    targets: SlaTargets,
+    outages: list[Outage],
+    label: str,
+    unit: str,
+    window_end: float | None = None,
+    warmup_excluded: int = 0,
+) -> Population:
     """Splits cut-off work by the policy and fixes the load window of `units`."""
     judged = [u for u in units if u.get("outcome") != CUT_OFF or cut_off_is_failure(u, targets, outages)]
     start = min(map(itemgetter("intended_send_ts"), units), default=None)
@@ -201,8 +233,9 @@ def population(units: list[dict], targets: SlaTargets, outages: list[Outage], la
     return Population(label, unit, judged, len(units) - len(judged), warmup_excluded, start, end)
 
 
-def judge(pop: Population, targets: SlaTargets, books: float | None = None,
-          outages: list[Outage] | None = None) -> list[MetricVerdict]:
+def judge(
+    pop: Population, targets: SlaTargets, books: float | None = None, outages: list[Outage] | None = None
+) -> list[MetricVerdict]:
     """The five SLA metrics over one population: the run's verdict, a ramp step's, a web UI
     window's and a drill phase's all come from here."""
     ok_e2e = [u["e2e_ms"] for u in pop.units if u.get("outcome") == "success"]  # the successes, in one pass
@@ -233,8 +266,9 @@ def judge(pop: Population, targets: SlaTargets, books: float | None = None,
     ]
 
 
-def judge_units(units: list[dict], targets: SlaTargets, start: float | None = None, end: float | None = None,
-                label: str = "window") -> dict:
+def judge_units(
+    units: list[dict], targets: SlaTargets, start: float | None = None, end: float | None = None, label: str = "window"
+) -> dict:
     """{metric: MetricVerdict} over a plain window of units (ramp steps, web UI, drill phases)."""
     pop = population(units, targets, [], label, "units", window_end=end)
     if start is not None and pop.units:
@@ -263,12 +297,13 @@ def knee_of(events) -> dict | None:
 @dataclass
 class RunMetrics:
     """Everything the suite says about one run. `as_dict()` is summary.json's core."""
+
     population: Population
     sla: list[MetricVerdict]
     audit: dict
     outages: list[Outage]
-    figures: dict                      # counts, rates, latency splits, books, arrivals, servers
-    drill: dict | None = None          # a drill's verdict (fault_verdict.json), when the run is a drill
+    figures: dict  # counts, rates, latency splits, books, arrivals, servers
+    drill: dict | None = None  # a drill's verdict (fault_verdict.json), when the run is a drill
 
     @property
     def breached(self) -> list[str]:
@@ -283,17 +318,30 @@ class RunMetrics:
         """The headline: a drill is judged on its expected behaviour, any other run on the SLA."""
         if self.drill is not None:
             passed = bool(self.drill.get("passed"))
-            return {"judged_by": "drill", "passed": passed,
-                    "text": f"Drill verdict: {'PASS' if passed else 'FAIL'} ({self.drill.get('scenario')}: "
-                            f"{self.drill.get('expected')})"}
-        return {"judged_by": "sla", "passed": self.sla_pass,
-                "text": "SLA verdict: " + ("PASS" if self.sla_pass else "FAIL (" + ", ".join(self.breached) + ")")}
+            return {
+                "judged_by": "drill",
+                "passed": passed,
+                "text": f"Drill verdict: {'PASS' if passed else 'FAIL'} ({self.drill.get('scenario')}: "
+                f"{self.drill.get('expected')})",
+            }
+        return {
+            "judged_by": "sla",
+            "passed": self.sla_pass,
+            "text": "SLA verdict: " + ("PASS" if self.sla_pass else "FAIL (" + ", ".join(self.breached) + ")"),
+        }
 
     def as_dict(self) -> dict:
-        return {**self.figures, "population": self.population.describe(),
-                "sla": [v.as_dict() for v in self.sla], "audit": self.audit,
-                "outages": [o.as_dict() for o in self.outages], "sla_pass": self.sla_pass, "breached": self.breached,
-                "fault_verdict": self.drill, "verdict": self.verdict}
+        return {
+            **self.figures,
+            "population": self.population.describe(),
+            "sla": [v.as_dict() for v in self.sla],
+            "audit": self.audit,
+            "outages": [o.as_dict() for o in self.outages],
+            "sla_pass": self.sla_pass,
+            "breached": self.breached,
+            "fault_verdict": self.drill,
+            "verdict": self.verdict,
+        }
 
 
 def calculate_metrics(records, targets: SlaTargets, drill: dict | None = None) -> RunMetrics:
@@ -310,17 +358,31 @@ def calculate_metrics(records, targets: SlaTargets, drill: dict | None = None) -
     if knee and knee.get("window"):
         start, end = knee["window"]
         chosen = [u for u in all_units if start <= u["intended_send_ts"] < end and (u.get("done_ts") or end + 1) <= end]
-        pop = population(chosen, targets, outages, f"{unit} of the ramp's knee step ({knee.get('users')} "
-                         f"{knee.get('unit', 'users')}), sent and finished in its window", unit, window_end=end)
+        pop = population(
+            chosen,
+            targets,
+            outages,
+            f"{unit} of the ramp's knee step ({knee.get('users')} "
+            f"{knee.get('unit', 'users')}), sent and finished in its window",
+            unit,
+            window_end=end,
+        )
         pop.start_ts = start if pop.units else pop.start_ts
         books = knee["users"] if knee.get("unit") == "books" else None
     else:
         steady = steady_state(all_units, targets)
         warm = len(all_units) - len(steady)
-        label = f"all {unit}" if not warm else (f"{unit} after the warm-up ({warm} excluded: first "
-                                                f"{targets.warmup_prompts} and the first {targets.warmup_seconds:g} s)")
-        pop = population(steady, targets, outages, label + ", over the load window", unit,
-                         window_end=load_end, warmup_excluded=warm)
+        label = (
+            f"all {unit}"
+            if not warm
+            else (
+                f"{unit} after the warm-up ({warm} excluded: first "
+                f"{targets.warmup_prompts} and the first {targets.warmup_seconds:g} s)"
+            )
+        )
+        pop = population(
+            steady, targets, outages, label + ", over the load window", unit, window_end=load_end, warmup_excluded=warm
+        )
         books = peak_concurrent_books(kinds.get("book", []))
     verdicts = judge(pop, targets, books, outages)
     run_audit = audit_kinds(kinds)
@@ -333,9 +395,15 @@ def figures_of(kinds: dict, pop: Population, all_units: list[dict], knee: dict |
     prompts, events = kinds.get("prompt", []), kinds.get("event", [])
     ok_e2e = [u.get("e2e_ms") for u in pop.units if u.get("outcome") == "success"]
     start, end = pop.start_ts, pop.end_ts
-    window_splits = [] if start is None else [  # the latency split of successful prompts in the window
-        (p.get("queue_wait_ms"), p.get("execution_ms"), p.get("download_ms")) for p in prompts
-        if p.get("outcome") == "success" and start <= p["intended_send_ts"] and (end is None or p["done_ts"] <= end)]
+    window_splits = (
+        []
+        if start is None
+        else [  # the latency split of successful prompts in the window
+            (p.get("queue_wait_ms"), p.get("execution_ms"), p.get("download_ms"))
+            for p in prompts
+            if p.get("outcome") == "success" and start <= p["intended_send_ts"] and (end is None or p["done_ts"] <= end)
+        ]
+    )
     queue, execution, download = zip(*window_splits) if window_splits else ((), (), ())
     minutes = pop.minutes
     arrivals = [e for e in events if e.get("name") == "arrivals.summary"]
@@ -348,10 +416,16 @@ def figures_of(kinds: dict, pop: Population, all_units: list[dict], knee: dict |
         "prompts_failed": len(prompts) - outcomes["success"] - outcomes[CUT_OFF],
         "prompts_cut_off": outcomes[CUT_OFF],
         "outcomes": dict(outcomes),
-        "units": {"name": pop.unit, "total": len(all_units), "judged": len(pop.units), "ok": len(ok_e2e),
-                  "failed": len(pop.units) - len(ok_e2e), "cut_off": cut_off,
-                  "cut_off_counted_failed": cut_off - pop.excluded_cut_off if not knee else None,
-                  "dropped": unit_outcomes.count(DROPPED)},
+        "units": {
+            "name": pop.unit,
+            "total": len(all_units),
+            "judged": len(pop.units),
+            "ok": len(ok_e2e),
+            "failed": len(pop.units) - len(ok_e2e),
+            "cut_off": cut_off,
+            "cut_off_counted_failed": cut_off - pop.excluded_cut_off if not knee else None,
+            "dropped": unit_outcomes.count(DROPPED),
+        },
         "images_per_minute": len(ok_e2e) / minutes if minutes and pop.units else None,
         "error_rate_pct": 100.0 * (len(pop.units) - len(ok_e2e)) / len(pop.units) if pop.units else None,
         "e2e_ms": stats(ok_e2e),
@@ -370,13 +444,19 @@ def books_figures(kinds: dict) -> dict | None:
         return None
     book_outcomes = Counter(b.get("outcome") for b in books)
     page_outcomes = Counter(p.get("outcome") for p in pages)
-    return {"total": len(books), "ok": book_outcomes["success"], "cut_off": book_outcomes[CUT_OFF],
-            "failed": len(books) - book_outcomes["success"] - book_outcomes[CUT_OFF],
-            "e2e_ms": stats([b.get("e2e_ms") for b in books if b.get("outcome") == "success"]),
-            "pages": len(pages), "pages_ok": page_outcomes["success"], "pages_cut_off": page_outcomes[CUT_OFF],
-            "pages_retried": sum((p.get("retry_count") or 0) > 0 for p in pages),
-            "retries": sum(p.get("retry_count") or 0 for p in pages),
-            "pages_needs_regeneration": sum(bool(p.get("needs_regeneration")) for p in pages)}
+    return {
+        "total": len(books),
+        "ok": book_outcomes["success"],
+        "cut_off": book_outcomes[CUT_OFF],
+        "failed": len(books) - book_outcomes["success"] - book_outcomes[CUT_OFF],
+        "e2e_ms": stats([b.get("e2e_ms") for b in books if b.get("outcome") == "success"]),
+        "pages": len(pages),
+        "pages_ok": page_outcomes["success"],
+        "pages_cut_off": page_outcomes[CUT_OFF],
+        "pages_retried": sum((p.get("retry_count") or 0) > 0 for p in pages),
+        "retries": sum(p.get("retry_count") or 0 for p in pages),
+        "pages_needs_regeneration": sum(bool(p.get("needs_regeneration")) for p in pages),
+    }
 
 
 def arrival_figures(arrival_events: list[dict], units: list[dict]) -> dict | None:
@@ -384,6 +464,8 @@ def arrival_figures(arrival_events: list[dict], units: list[dict]) -> dict | Non
     sent (sent - intended, from the unit records)."""
     if not arrival_events:
         return None
-    counts = {k: sum(e.get(k, 0) for e in arrival_events) for k in ("scheduled", "on_time", "late", "dropped", "backlog_left")}
+    counts = {
+        k: sum(e.get(k, 0) for e in arrival_events) for k in ("scheduled", "on_time", "late", "dropped", "backlog_left")
+    }
     lateness = [u["lateness_ms"] for u in units if u.get("lateness_ms")]
     return {**counts, "lateness_ms": stats(lateness)}

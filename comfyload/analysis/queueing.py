@@ -10,6 +10,7 @@ attempts are retried after the policy's backoff, the page latency counting from 
 The simulation is a discrete-event one (exact for any service distribution, the measured samples
 are drawn from as they are); `mva_single_server` is the textbook mean-value analysis, the check
 that the simulation agrees with theory where theory is exact (exponential service)."""
+
 from __future__ import annotations
 
 import heapq
@@ -23,6 +24,7 @@ import numpy as np
 @dataclass(frozen=True)
 class Profile:
     """One kind of book: `pages[i]` holds the service-time samples (seconds) of page i's workflow."""
+
     name: str
     pages: tuple[tuple[float, ...], ...]
     weight: float = 1.0
@@ -35,13 +37,13 @@ class Profile:
 @dataclass(frozen=True)
 class Workload:
     profiles: tuple[Profile, ...]
-    client_s: float = 0.0           # per attempt, outside the server: submit + websocket notice
-    fail_p: float = 0.0             # probability an attempt fails (retried per the policy)
+    client_s: float = 0.0  # per attempt, outside the server: submit + websocket notice
+    fail_p: float = 0.0  # probability an attempt fails (retried per the policy)
     max_retries: int = 3
-    backoff_s: tuple[float, ...] = (15.0, 45.0, 90.0)   # the last value repeats
-    pause_every_s: float = 0.0      # a server pauses this often between two prompts (ComfyUI's gc.collect()
-    pause_s: float = 0.0            # every 10 s): periodic, so never two in one short window as i.i.d. draws would
-    pause_samples: tuple[float, ...] = ()   # measured pause lengths, drawn from when given (else pause_s)
+    backoff_s: tuple[float, ...] = (15.0, 45.0, 90.0)  # the last value repeats
+    pause_every_s: float = 0.0  # a server pauses this often between two prompts (ComfyUI's gc.collect()
+    pause_s: float = 0.0  # every 10 s): periodic, so never two in one short window as i.i.d. draws would
+    pause_samples: tuple[float, ...] = ()  # measured pause lengths, drawn from when given (else pause_s)
 
     def backoff(self, retry: int) -> float:
         return self.backoff_s[min(retry, len(self.backoff_s)) - 1] if self.backoff_s else 0.0
@@ -60,21 +62,22 @@ class Workload:
     def mean_book_service_s(self) -> float:
         """Server time one book needs, retries included (each attempt costs a service time)."""
         total = sum(p.weight for p in self.profiles)
-        attempts = sum(self.fail_p ** k for k in range(self.max_retries + 1))
+        attempts = sum(self.fail_p**k for k in range(self.max_retries + 1))
         return attempts * sum(p.weight * p.mean_service_s for p in self.profiles) / total
 
 
 @dataclass(frozen=True)
 class Point:
     """One predicted operating point."""
+
     servers: int
-    load: float                 # books in flight (closed) or books per hour (open)
+    load: float  # books in flight (closed) or books per hour (open)
     images_per_min: float
     p95_s: float
     p50_s: float
     error_pct: float
-    pages: int                  # pages measured by the simulation
-    stable: bool = True         # open loop: offered load below capacity
+    pages: int  # pages measured by the simulation
+    stable: bool = True  # open loop: offered load below capacity
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -84,7 +87,7 @@ class Point:
 class _Event:
     t: float
     seq: int
-    kind: str = field(compare=False)      # "submit" | "done"
+    kind: str = field(compare=False)  # "submit" | "done"
     job: dict = field(compare=False)
 
 
@@ -99,7 +102,7 @@ class _Fleet:
         self.idle = list(range(servers - 1, -1, -1))
         self.last_pause = [-math.inf] * servers
         self.seq = 0
-        self.latencies: list[tuple[float, float, bool]] = []   # (done time, latency, ok)
+        self.latencies: list[tuple[float, float, bool]] = []  # (done time, latency, ok)
 
     def at(self, t: float, kind: str, job: dict) -> None:
         self.seq += 1
@@ -130,7 +133,7 @@ class _Fleet:
             nxt = self.queue[self.q_head]
             self.q_head += 1
             if self.q_head > 4096:
-                del self.queue[:self.q_head]
+                del self.queue[: self.q_head]
                 self.q_head = 0
             self.serve(t, nxt, server)
         else:
@@ -163,8 +166,16 @@ def _point(fleet: _Fleet, servers: int, load: float, warmup: int, stable: bool =
     span = max(measured[-1][0] - start, 1e-9)
     ok = [lat for _, lat, good in measured if good]
     lat = np.asarray(ok if ok else [math.inf], dtype=float)
-    return Point(servers, load, 60.0 * len(ok) / span, float(np.percentile(lat, 95)), float(np.percentile(lat, 50)),
-                 100.0 * (len(measured) - len(ok)) / len(measured), len(measured), stable)
+    return Point(
+        servers,
+        load,
+        60.0 * len(ok) / span,
+        float(np.percentile(lat, 95)),
+        float(np.percentile(lat, 50)),
+        100.0 * (len(measured) - len(ok)) / len(measured),
+        len(measured),
+        stable,
+    )
 
 
 def simulate_closed(workload: Workload, books: int, servers: int, seed: int = 0, pages: int = 3000) -> Point:
@@ -233,10 +244,12 @@ def mva_single_server(mean_service_s: float, think_s: float, population: int) ->
     return throughput, response
 
 
-def predict_closed(workload: Workload, max_books: int, max_servers: int, seed: int = 0,
-                   pages: int = 3000) -> list[Point]:
-    return [simulate_closed(workload, n, c, seed, pages) for c in range(1, max_servers + 1)
-            for n in range(1, max_books + 1)]
+def predict_closed(
+    workload: Workload, max_books: int, max_servers: int, seed: int = 0, pages: int = 3000
+) -> list[Point]:
+    return [
+        simulate_closed(workload, n, c, seed, pages) for c in range(1, max_servers + 1) for n in range(1, max_books + 1)
+    ]
 
 
 def knee(points: list[Point], servers: int, p95_target_s: float, error_budget_pct: float = 100.0) -> int:
@@ -257,8 +270,15 @@ def servers_for_books(points: list[Point], books: int, p95_target_s: float, erro
     return None
 
 
-def servers_for_rate(workload: Workload, books_per_hour: float, p95_target_s: float, max_servers: int,
-                     seed: int = 0, pages: int = 3000, error_budget_pct: float = 100.0):
+def servers_for_rate(
+    workload: Workload,
+    books_per_hour: float,
+    p95_target_s: float,
+    max_servers: int,
+    seed: int = 0,
+    pages: int = 3000,
+    error_budget_pct: float = 100.0,
+):
     """The fewest servers that carry `books_per_hour` open arrivals within the p95: (c, Point),
     or (None, the last point tried)."""
     lower = max(1, math.ceil(books_per_hour / 3600.0 * workload.mean_book_service_s - 1e-9))

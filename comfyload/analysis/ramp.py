@@ -2,6 +2,7 @@
 metrics.judge_units (latency p95 and error rate: throughput and concurrency are what the ramp
 measures, so they cannot be its stop rule), and the next level: up by a step while steps pass,
 then bisection between the last good and the first bad level."""
+
 from __future__ import annotations
 
 import time
@@ -10,19 +11,25 @@ from dataclasses import replace
 from comfyload.analysis.metrics import by_kind, judge_units, units_of
 
 STEP_METRICS = ("latency_p95", "error_rate")
-SETTLE_FRACTION = 0.2     # the first 20 % of each step is its warm-up
+SETTLE_FRACTION = 0.2  # the first 20 % of each step is its warm-up
 GPU_SATURATED_PCT = 90.0
 
 
 def window(records, start: float, end: float) -> list[dict]:
     """Renders sent in [start, end) and finished by `end`."""
-    return [r for r in units_of(by_kind(records)) if start <= r["intended_send_ts"] < end
-            and r.get("done_ts") is not None and r["done_ts"] <= end]
+    return [
+        r
+        for r in units_of(by_kind(records))
+        if start <= r["intended_send_ts"] < end and r.get("done_ts") is not None and r["done_ts"] <= end
+    ]
 
 
 def mean_gpu_utilisation(records, start: float, end: float):
-    values = [r["util_gpu"] for r in records if r.get("kind") == "gpu" and start <= r.get("ts", 0) < end
-              and r.get("util_gpu") is not None]
+    values = [
+        r["util_gpu"]
+        for r in records
+        if r.get("kind") == "gpu" and start <= r.get("ts", 0) < end and r.get("util_gpu") is not None
+    ]
     return sum(values) / len(values) if values else None
 
 
@@ -42,10 +49,22 @@ def judge_step(harness, users: int, start: float, end: float) -> dict:
         breached.append("gpu_saturated")
     if not units:
         breached.append("no_completions")
-    return {"kind": "event", "name": "ramp.step", "ts": time.time(), "users": users, "start_ts": start, "settled_ts": settled, "end_ts": end,
-            "renders": len(units), "images_per_min": verdicts["throughput"].measured,
-            "p95_s": verdicts["latency_p95"].measured, "error_pct": verdicts["error_rate"].measured,
-            "gpu_util_mean": gpu, "passed": not breached, "breached": breached}
+    return {
+        "kind": "event",
+        "name": "ramp.step",
+        "ts": time.time(),
+        "users": users,
+        "start_ts": start,
+        "settled_ts": settled,
+        "end_ts": end,
+        "renders": len(units),
+        "images_per_min": verdicts["throughput"].measured,
+        "p95_s": verdicts["latency_p95"].measured,
+        "error_pct": verdicts["error_rate"].measured,
+        "gpu_util_mean": gpu,
+        "passed": not breached,
+        "breached": breached,
+    }
 
 
 def next_level(passed: dict, level: int, step: int, maximum: int):
@@ -64,10 +83,15 @@ def knee_event(steps: dict, unit: str) -> dict:
     """`steps`: users -> ramp.step event. The knee: the most users whose step met the SLA."""
     good = [s for s in steps.values() if s["passed"]]
     knee = max(good, key=lambda s: s["users"]) if good else None
-    return {"kind": "event", "name": "ramp.knee", "ts": time.time(),
-            "users": knee["users"] if knee else 0, "unit": unit,
-            "window": [knee["settled_ts"], knee["end_ts"]] if knee else None,  # what the step was judged on
-            "images_per_min": knee["images_per_min"] if knee else None,
-            "p95_s": knee["p95_s"] if knee else None,
-            "first_breach": min((s["users"] for s in steps.values() if not s["passed"]), default=None),
-            "steps": sorted(steps)}
+    return {
+        "kind": "event",
+        "name": "ramp.knee",
+        "ts": time.time(),
+        "users": knee["users"] if knee else 0,
+        "unit": unit,
+        "window": [knee["settled_ts"], knee["end_ts"]] if knee else None,  # what the step was judged on
+        "images_per_min": knee["images_per_min"] if knee else None,
+        "p95_s": knee["p95_s"] if knee else None,
+        "first_breach": min((s["users"] for s in steps.values() if not s["passed"]), default=None),
+        "steps": sorted(steps),
+    }

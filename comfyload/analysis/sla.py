@@ -1,5 +1,6 @@
 """SLA targets (sla.yaml), compare thresholds, and the verdict of one metric. The math that
 judges a run against them is comfyload.analysis.metrics (one model for every figure)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -29,11 +30,11 @@ class SlaTargets:
 @dataclass
 class MetricVerdict:
     metric: str
-    comparison: str        # ">=" or "<="
+    comparison: str  # ">=" or "<="
     target: float
     measured: float | None  # None: this run did not measure it
     unit: str
-    passed: bool | None     # None: not measured, so it cannot fail the run
+    passed: bool | None  # None: not measured, so it cannot fail the run
     note: str | None = None  # why, where the figure alone does not say (e.g. "not recovered")
 
     def as_dict(self) -> dict:
@@ -60,7 +61,9 @@ def load_sla(path) -> SlaTargets:
         raise UserError(f"{path}: warmup must be a mapping with 'seconds' and/or 'prompts'")
     unknown = set(raw) - set(TARGET_KEYS) - {"compare"}
     if unknown:
-        raise UserError(f"{path}: unknown SLA key(s) {', '.join(sorted(unknown))}; known: {', '.join(TARGET_KEYS)}, warmup")
+        raise UserError(
+            f"{path}: unknown SLA key(s) {', '.join(sorted(unknown))}; known: {', '.join(TARGET_KEYS)}, warmup"
+        )
     values = {k: raw[k] for k in TARGET_KEYS if k in raw}
     values["warmup_seconds"] = warmup.get("seconds", 0) or 0
     values["warmup_prompts"] = warmup.get("prompts", 0) or 0
@@ -71,16 +74,16 @@ def load_sla(path) -> SlaTargets:
     return SlaTargets(**values)
 
 
-
 @dataclass(frozen=True)
 class CompareThresholds:
     """`compare:` in sla.yaml: how large a change `python -m reports compare` calls a regression
     (or an improvement). A change counts only past its threshold and when its bootstrap
     confidence interval excludes zero, so noise between two runs of the same build passes."""
-    p95_pct: float = 10             # p95 latency up (regression) or down (improvement) by more than this
-    throughput_pct: float = 10      # images/min down (regression) or up (improvement) by more than this
-    confidence_pct: float = 95      # of the bootstrap intervals
-    bootstrap_samples: int = 1000   # resamples per interval
+
+    p95_pct: float = 10  # p95 latency up (regression) or down (improvement) by more than this
+    throughput_pct: float = 10  # images/min down (regression) or up (improvement) by more than this
+    confidence_pct: float = 95  # of the bootstrap intervals
+    bootstrap_samples: int = 1000  # resamples per interval
 
 
 def load_compare(path) -> CompareThresholds:

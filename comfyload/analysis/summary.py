@@ -1,5 +1,6 @@
 """The console summary of a run: text over `calculate_metrics(...).as_dict()` (summary.json's
 core). Nothing here computes a figure; it only says which population each one covers."""
+
 from __future__ import annotations
 
 import time
@@ -30,10 +31,14 @@ def per_server(prompts: list[dict]) -> dict:
         mine = [r for r in prompts if r.get("server") == server]
         pop = population(mine, SlaTargets(), [], f"prompts on {server}", "prompts")
         ok = pop.ok()
-        servers[server] = {"prompts": len(mine), "ok": len(ok), "failed": len(pop.units) - len(ok),
-                           "images_per_minute": len(ok) / pop.minutes if pop.minutes and pop.units else None,
-                           "p95_ms": percentile([r["e2e_ms"] for r in ok], 95),
-                           "queue_wait_p50_ms": percentile([r["queue_wait_ms"] for r in ok if r.get("queue_wait_ms") is not None], 50)}
+        servers[server] = {
+            "prompts": len(mine),
+            "ok": len(ok),
+            "failed": len(pop.units) - len(ok),
+            "images_per_minute": len(ok) / pop.minutes if pop.minutes and pop.units else None,
+            "p95_ms": percentile([r["e2e_ms"] for r in ok], 95),
+            "queue_wait_p50_ms": percentile([r["queue_wait_ms"] for r in ok if r.get("queue_wait_ms") is not None], 50),
+        }
     total_ok = sum(v["ok"] for v in servers.values())
     imbalance = max(v["ok"] for v in servers.values()) / (total_ok / len(servers)) if total_ok else None
     return {"by_server": servers, "imbalance": imbalance}
@@ -58,37 +63,55 @@ def format_summary(summary: dict) -> str:
         f"  window {window}; "
         f"{units['ok']} ok, {units['failed']} failed"
         + (f" ({units['dropped']} dropped arrivals)" if units["dropped"] else "")
-        + (f"; {pop['cut_off_on_track_excluded']} cut off on track, not judged" if pop["cut_off_on_track_excluded"] else ""),
+        + (
+            f"; {pop['cut_off_on_track_excluded']} cut off on track, not judged"
+            if pop["cut_off_on_track_excluded"]
+            else ""
+        ),
         f"images per minute (judged window): {'-' if ipm is None else f'{ipm:.1f}'}",
-        f"end-to-end (judged successes): p50 {seconds(e2e, 'p50')}  p95 {seconds(e2e, 'p95')}  max {seconds(e2e, 'max')}",
+        f"end-to-end (judged successes): p50 {seconds(e2e, 'p50')}  p95 {seconds(e2e, 'p95')}  "
+        f"max {seconds(e2e, 'max')}",
         f"queue wait: p50 {seconds(queue, 'p50')}  mean {seconds(queue, 'mean')}  |  "
         f"execution: p50 {seconds(execution, 'p50')}  mean {seconds(execution, 'mean')}",
     ]
     books = summary.get("books")
     if books:
-        lines.append(f"books: {books['ok']}/{books['total']} ok, {books['failed']} failed, {books['cut_off']} cut off; "
-                     f"p95 {seconds(books['e2e_ms'], 'p95')}")
-        lines.append(f"pages: {books['pages']} ({books['pages_ok']} ok, {books['pages_cut_off']} cut off), "
-                     f"{books['pages_retried']} retried ({books['retries']} retries), "
-                     f"{books['pages_needs_regeneration']} need regeneration")
+        lines.append(
+            f"books: {books['ok']}/{books['total']} ok, {books['failed']} failed, {books['cut_off']} cut off; "
+            f"p95 {seconds(books['e2e_ms'], 'p95')}"
+        )
+        lines.append(
+            f"pages: {books['pages']} ({books['pages_ok']} ok, {books['pages_cut_off']} cut off), "
+            f"{books['pages_retried']} retried ({books['retries']} retries), "
+            f"{books['pages_needs_regeneration']} need regeneration"
+        )
     arrivals = summary.get("arrivals")
     if arrivals:
         late = arrivals["lateness_ms"]
-        lines.append(f"arrivals: {arrivals['scheduled']} scheduled, {arrivals['on_time']} on time, "
-                     f"{arrivals['late']} late (p95 {seconds(late, 'p95')} late), {arrivals['dropped']} dropped, "
-                     f"{arrivals['backlog_left']} unserved at the end")
+        lines.append(
+            f"arrivals: {arrivals['scheduled']} scheduled, {arrivals['on_time']} on time, "
+            f"{arrivals['late']} late (p95 {seconds(late, 'p95')} late), {arrivals['dropped']} dropped, "
+            f"{arrivals['backlog_left']} unserved at the end"
+        )
     for outage in summary.get("outages") or []:
         start = time.strftime("%H:%M:%S", time.localtime(outage["start_ts"]))
-        lines.append(f"outage: {outage['server']} down at {start}, "
-                     + (f"back after {outage['duration_s']:.1f} s" if outage["duration_s"] is not None else "never back")
-                     + (f", recovered (first success) after {outage['recovery_s']:.1f} s" if outage["recovered"] else
-                        ", not recovered"))
+        lines.append(
+            f"outage: {outage['server']} down at {start}, "
+            + (f"back after {outage['duration_s']:.1f} s" if outage["duration_s"] is not None else "never back")
+            + (
+                f", recovered (first success) after {outage['recovery_s']:.1f} s"
+                if outage["recovered"]
+                else ", not recovered"
+            )
+        )
     fleet = summary.get("servers")
     if fleet:
         for server, v in fleet["by_server"].items():
             rate = v["images_per_minute"]
-            lines.append(f"  {server}: {v['ok']} ok, {v['failed']} failed, "
-                         f"{'-' if rate is None else f'{rate:.1f}'} images/min, p95 {seconds(v, 'p95_ms')}")
+            lines.append(
+                f"  {server}: {v['ok']} ok, {v['failed']} failed, "
+                f"{'-' if rate is None else f'{rate:.1f}'} images/min, p95 {seconds(v, 'p95_ms')}"
+            )
         if fleet["imbalance"] is not None:
             lines.append(f"fleet imbalance: {fleet['imbalance']:.2f} (busiest server / even share)")
     if summary.get("server_balance"):
@@ -96,17 +119,27 @@ def format_summary(summary: dict) -> str:
     knee = summary.get("ramp_knee")
     if knee:
         rate = knee.get("images_per_min")
-        lines.append(f"ramp knee: {knee['users']} {knee.get('unit', 'users')} within SLA"
-                     + (f" ({rate:.1f} images/min, p95 {knee['p95_s']:.2f} s)"
-                        if rate is not None and knee.get("p95_s") is not None else "")
-                     + (f"; first breach at {knee['first_breach']}" if knee.get("first_breach") else ""))
+        lines.append(
+            f"ramp knee: {knee['users']} {knee.get('unit', 'users')} within SLA"
+            + (
+                f" ({rate:.1f} images/min, p95 {knee['p95_s']:.2f} s)"
+                if rate is not None and knee.get("p95_s") is not None
+                else ""
+            )
+            + (f"; first breach at {knee['first_breach']}" if knee.get("first_breach") else "")
+        )
     drill = summary.get("fault_verdict")
     lines.append("SLA" + (" (information: a drill is judged on its expected behaviour):" if drill else ":"))
     lines += ["  " + MetricVerdict(**v).line() for v in summary["sla"]]
     a = summary["audit"]
-    books_audit = "".join(f"; {k} {v['started']} started / {v['recorded']} recorded" for k, v in
-                          ((k, a.get(k)) for k in ("pages", "books")) if v and (v["started"] or v["recorded"]))
-    lines.append(f"audit: {a['submitted']} submitted, {a['recorded']} recorded{books_audit}: "
-                 + {True: "ok", None: a["problem"], False: f"FAIL - {a['problem']}"}[a["ok"]])
+    books_audit = "".join(
+        f"; {k} {v['started']} started / {v['recorded']} recorded"
+        for k, v in ((k, a.get(k)) for k in ("pages", "books"))
+        if v and (v["started"] or v["recorded"])
+    )
+    lines.append(
+        f"audit: {a['submitted']} submitted, {a['recorded']} recorded{books_audit}: "
+        + {True: "ok", None: a["problem"], False: f"FAIL - {a['problem']}"}[a["ok"]]
+    )
     lines.append(summary["verdict"]["text"])
     return "\n".join(lines)

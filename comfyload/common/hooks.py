@@ -8,6 +8,7 @@ broadcasts) and the outage monitor, so the harness wires its pieces without lamb
 `fire` takes keyword arguments only, and every listener runs guarded the same way on every path:
 an exception in one is logged and the others still run. A listener's bug must not lose a record or
 stop the websocket receiver that fired it."""
+
 from __future__ import annotations
 
 import logging

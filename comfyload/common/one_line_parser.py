@@ -1,5 +1,6 @@
 """argparse's own errors (an unknown flag, `--jobs x`, a choice not offered) as the suite's one
 line: `error: ...`, exit 2, without the usage block argparse prints above it (`--help` shows that)."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Where the checkout's own files are: workflows/, scenarios/, sla.yaml, runs/, locustfile.py."""
+
 from __future__ import annotations
 
 from pathlib import Path

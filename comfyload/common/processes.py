@@ -1,4 +1,5 @@
 """Stopping a child process by its pid: the one way the CLI, the tests and the benchmarks do it."""
+
 from __future__ import annotations
 
 import signal
@@ -22,6 +23,7 @@ def wait_or_stop(processes, grace: float = 15.0) -> None:
     """Waits up to `grace` in all for processes expected to end by themselves (workers leave when
     their master quits); any still running is stopped."""
     import time
+
     deadline = time.monotonic() + grace
     for proc in processes:
         try:

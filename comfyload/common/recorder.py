@@ -1,4 +1,5 @@
 """The run folder (the contract between harness, probe and reports) and its NDJSON writer."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,10 @@ def new_run_dir(scenario: str, root: Path = RUNS_ROOT) -> Path:
 def redact(value):
     """Copies `value` with every secret-looking key's value replaced."""
     if isinstance(value, dict):
-        return {k: ("<redacted>" if SECRET_KEY_PATTERN.search(str(k)) and v not in (None, "", False) else redact(v))
-                for k, v in value.items()}
+        return {
+            k: ("<redacted>" if SECRET_KEY_PATTERN.search(str(k)) and v not in (None, "", False) else redact(v))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value

@@ -1,5 +1,6 @@
 """Reading the suite's YAML files (scenarios, workflow specs, book profiles, SLA): one clear
 error line for a missing file, bad YAML or a file that is not a mapping."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -11,6 +11,7 @@
 3. The knee event carries its interval (decided pass .. decided failure - 1) and the prediction.
 
 The linear StepRamp (scenarios/shapes/step_ramp.py) stays the option that assumes nothing."""
+
 from __future__ import annotations
 
 import sys
@@ -26,8 +27,8 @@ from comfyload.analysis.ramp import knee_event
 from comfyload.common.errors import UserError
 
 PROBE_COMPLETIONS = 20
-PROBE_MIN_S = 22.0          # ComfyUI pauses for gc.collect() at most every 10 s: see two, to model them
-PROBE_WARMUP = 0.1          # the probe's first completions (at least 3) are a fresh server's warm-up
+PROBE_MIN_S = 22.0  # ComfyUI pauses for gc.collect() at most every 10 s: see two, to model them
+PROBE_WARMUP = 0.1  # the probe's first completions (at least 3) are a fresh server's warm-up
 MIN_STEP_COMPLETIONS = 3
 PREDICTION_PAGES = 1500
 
@@ -39,8 +40,9 @@ def predict_knee(harness, p95_target_s: float, maximum: int):
 
 def predict_knee_from(records: list, harness, p95_target_s: float, maximum: int, service_since: float | None = None):
     from comfyload.analysis.capacity import measure
+
     done = sorted((r for r in records if r.get("kind") == "prompt" and r.get("done_ts")), key=lambda r: r["done_ts"])
-    warm = {id(r) for r in done[:max(3, int(len(done) * PROBE_WARMUP))]} if len(done) > 6 else set()
+    warm = {id(r) for r in done[: max(3, int(len(done) * PROBE_WARMUP))]} if len(done) > 6 else set()
     measured = measure([r for r in records if id(r) not in warm], policy=harness.policy, service_since=service_since)
     servers = len(harness.hosts)
     knee, cycles = 0, {}
@@ -94,19 +96,33 @@ class AdaptiveRamp(LoadTestShape):
             return self.level, max(self.level, 1)
         try:
             self.predicted, self.cycles, measured = predict_knee(harness, harness.sla.latency_p95_s, opts.ramp_max)
-        except UserError as exc:   # nothing to measure (every probe prompt failed): climb from the probe level
+        except UserError as exc:  # nothing to measure (every probe prompt failed): climb from the probe level
             say(f"no prediction ({exc}); measuring from {self.level} {self.unit}")
             self.predicted = self.level
             return self._go(self.level)
-        harness.emit({"kind": "event", "name": "ramp.prediction", "ts": time.time(), "knee": self.predicted,
-                      "unit": self.unit, "servers": len(harness.hosts), "probe_users": self.level,
-                      "probe_s": now - self.level_started, "service": measured.service,
-                      "client_s": measured.client_s, "server_gap_s": measured.server_gap_s,
-                      "p95_target_s": harness.sla.latency_p95_s, "pause_s": measured.workload.pause_s,
-                      "pause_every_s": measured.workload.pause_every_s})
+        harness.emit(
+            {
+                "kind": "event",
+                "name": "ramp.prediction",
+                "ts": time.time(),
+                "knee": self.predicted,
+                "unit": self.unit,
+                "servers": len(harness.hosts),
+                "probe_users": self.level,
+                "probe_s": now - self.level_started,
+                "service": measured.service,
+                "client_s": measured.client_s,
+                "server_gap_s": measured.server_gap_s,
+                "p95_target_s": harness.sla.latency_p95_s,
+                "pause_s": measured.workload.pause_s,
+                "pause_every_s": measured.workload.pause_every_s,
+            }
+        )
         service = ", ".join(f"{k} p50 {v['p50_s']:.3f} s" for k, v in measured.service.items())
-        say(f"probe at {self.level} {self.unit}: {service}; predicted knee {self.predicted} {self.unit} "
-            f"(SLA p95 {harness.sla.latency_p95_s:g} s)")
+        say(
+            f"probe at {self.level} {self.unit}: {service}; predicted knee {self.predicted} {self.unit} "
+            f"(SLA p95 {harness.sla.latency_p95_s:g} s)"
+        )
         return self._go(next_level({}, self.predicted, opts.ramp_max))
 
     def _cycle(self, level: int) -> float:
@@ -125,8 +141,11 @@ class AdaptiveRamp(LoadTestShape):
         units_all = units_of(by_kind(records))
         carried = [r["done_ts"] for r in units_all if r["intended_send_ts"] < self.level_started and r.get("done_ts")]
         settled = max(max(carried, default=self.level_started), self.level_started) + self._cycle(self.level)
-        units = [r for r in units_all if r["intended_send_ts"] >= settled and r.get("done_ts") is not None
-                 and r["done_ts"] <= now]
+        units = [
+            r
+            for r in units_all
+            if r["intended_send_ts"] >= settled and r.get("done_ts") is not None and r["done_ts"] <= now
+        ]
         target = harness.sla.latency_p95_s
         latencies = [r["e2e_ms"] / 1000.0 if r.get("outcome") == "success" else float("inf") for r in units]
         confidence = opts.ramp_confidence
@@ -139,10 +158,13 @@ class AdaptiveRamp(LoadTestShape):
         harness.emit(step)
         self.results[self.level] = step
         ci = step["p95_ci_s"]
-        say(f"{self.level} {self.unit}: {'PASS' if step['passed'] else 'FAIL'} "
+        say(
+            f"{self.level} {self.unit}: {'PASS' if step['passed'] else 'FAIL'} "
             f"({'decided' if step['decided'] else 'undecided'}) p95 "
             + ("-" if step["p95_s"] is None else f"{step['p95_s']:.2f} s")
-            + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "") + f" on {step['renders']} pages, {now - self.level_started:.0f} s")
+            + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+            + f" on {step['renders']} pages, {now - self.level_started:.0f} s"
+        )
         hint = self._predict_again(harness, opts)
         level = next_level({u: s["passed"] for u, s in self.results.items()}, self.predicted, opts.ramp_max, hint)
         if level is not None:
@@ -150,11 +172,18 @@ class AdaptiveRamp(LoadTestShape):
         if level is None:
             knee = knee_event(self.results, self.unit)
             low, high = knee_interval(self.results)
-            knee.update(shape="adaptive", knee_low=low, knee_high=high, predicted=self.predicted,
-                        time_to_knee_s=time.time() - self.began)
+            knee.update(
+                shape="adaptive",
+                knee_low=low,
+                knee_high=high,
+                predicted=self.predicted,
+                time_to_knee_s=time.time() - self.began,
+            )
             harness.emit(knee)
-            say(f"knee {knee['users']} {self.unit} (interval {low}..{high}), predicted {self.predicted}, "
-                f"found in {knee['time_to_knee_s']:.0f} s")
+            say(
+                f"knee {knee['users']} {self.unit} (interval {low}..{high}), predicted {self.predicted}, "
+                f"found in {knee['time_to_knee_s']:.0f} s"
+            )
             return None
         return self._go(level)
 
@@ -163,12 +192,19 @@ class AdaptiveRamp(LoadTestShape):
         (None when the step has too few completions to say)."""
         started = self.level_started
         records = [r for r in harness.recent if r.get("kind") != "prompt" or r.get("intended_send_ts", 0) >= self.began]
-        if sum(1 for r in records if r.get("kind") == "prompt" and r.get("outcome") == "success"
-               and r["intended_send_ts"] >= started) < MIN_STEP_COMPLETIONS:
+        if (
+            sum(
+                1
+                for r in records
+                if r.get("kind") == "prompt" and r.get("outcome") == "success" and r["intended_send_ts"] >= started
+            )
+            < MIN_STEP_COMPLETIONS
+        ):
             return None
         try:
-            knee, cycles, _ = predict_knee_from(records, harness, harness.sla.latency_p95_s, opts.ramp_max,
-                                                service_since=started)
+            knee, cycles, _ = predict_knee_from(
+                records, harness, harness.sla.latency_p95_s, opts.ramp_max, service_since=started
+            )
         except UserError:
             return None
         self.cycles = {**self.cycles, **cycles}
@@ -188,9 +224,23 @@ class AdaptiveRamp(LoadTestShape):
             passed, breached = False, breached + ["error_rate"]
         if not units:
             passed, decided, breached = False, False, breached + ["no_completions"]
-        return {"kind": "event", "name": "ramp.step", "ts": time.time(), "users": self.level,
-                "start_ts": self.level_started, "settled_ts": settled, "end_ts": now, "renders": len(units),
-                "images_per_min": verdicts["throughput"].measured, "p95_s": verdicts["latency_p95"].measured,
-                "error_pct": verdicts["error_rate"].measured, "gpu_util_mean": None, "passed": passed,
-                "breached": breached, "decided": decided, "completions_needed": needed,
-                "p95_ci_s": list(ci) if ci else None, "confidence": confidence}
+        return {
+            "kind": "event",
+            "name": "ramp.step",
+            "ts": time.time(),
+            "users": self.level,
+            "start_ts": self.level_started,
+            "settled_ts": settled,
+            "end_ts": now,
+            "renders": len(units),
+            "images_per_min": verdicts["throughput"].measured,
+            "p95_s": verdicts["latency_p95"].measured,
+            "error_pct": verdicts["error_rate"].measured,
+            "gpu_util_mean": None,
+            "passed": passed,
+            "breached": breached,
+            "decided": decided,
+            "completions_needed": needed,
+            "p95_ci_s": list(ci) if ci else None,
+            "confidence": confidence,
+        }

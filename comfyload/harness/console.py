@@ -3,6 +3,7 @@ own are ~160 columns wide and wrap in a terminal or a CI log) and the ramp's ste
 
 Locust's main prints its tables through `locust.stats.print_*` looked up at call time, so the
 narrow versions below replace them (installed from the locustfile)."""
+
 from __future__ import annotations
 
 WIDTH = 100
@@ -15,7 +16,7 @@ def fit(name: str, width: int = NAME_WIDTH) -> str:
     if len(name) <= width:
         return name
     keep = width - 1
-    return name[:keep - keep // 2] + "…" + name[len(name) - keep // 2:]
+    return name[: keep - keep // 2] + "…" + name[len(name) - keep // 2 :]
 
 
 def _ms(value) -> str:
@@ -23,8 +24,10 @@ def _ms(value) -> str:
 
 
 def stats_lines(stats, current: bool = True) -> list[str]:
-    head = (f"{'Type':<6} {'Name':<{NAME_WIDTH}} {'# reqs':>7} {'# fails':>13} {'Avg ms':>7} {'Min':>6} {'Max':>7} "
-            f"{'Med':>6} {'req/s':>6}")
+    head = (
+        f"{'Type':<6} {'Name':<{NAME_WIDTH}} {'# reqs':>7} {'# fails':>13} {'Avg ms':>7} {'Min':>6} {'Max':>7} "
+        f"{'Med':>6} {'req/s':>6}"
+    )
     lines = [head, "-" * len(head)]
     entries = [stats.entries[k] for k in sorted(stats.entries)] + [stats.total]
     for i, e in enumerate(entries):
@@ -32,17 +35,22 @@ def stats_lines(stats, current: bool = True) -> list[str]:
             lines.append("-" * len(head))
         rps = e.current_rps if current else e.total_rps
         fails = f"{e.num_failures}({e.fail_ratio * 100:.1f}%)"
-        lines.append(f"{(e.method or '')[:6]:<6} {fit(e.name):<{NAME_WIDTH}} {e.num_requests:>7} {fails:>13} "
-                     f"{_ms(e.avg_response_time):>7} {_ms(e.min_response_time or 0):>6} {_ms(e.max_response_time):>7} "
-                     f"{_ms(e.median_response_time or 0):>6} {rps or 0:>6.2f}")
+        lines.append(
+            f"{(e.method or '')[:6]:<6} {fit(e.name):<{NAME_WIDTH}} {e.num_requests:>7} {fails:>13} "
+            f"{_ms(e.avg_response_time):>7} {_ms(e.min_response_time or 0):>6} {_ms(e.max_response_time):>7} "
+            f"{_ms(e.median_response_time or 0):>6} {rps or 0:>6.2f}"
+        )
     return lines
 
 
 def percentile_lines(stats) -> list[str]:
     labels = [f"{p * 100:g}%" for p in PERCENTILES]
     head = f"{'Type':<6} {'Name':<{NAME_WIDTH}} " + " ".join(f"{x:>8}" for x in labels) + f" {'# reqs':>7}"
-    lines = ["Response time percentiles, ms (Locust's histogram, nearest rank; the ComfyLoad summary is exact)",
-             head, "-" * len(head)]
+    lines = [
+        "Response time percentiles, ms (Locust's histogram, nearest rank; the ComfyLoad summary is exact)",
+        head,
+        "-" * len(head),
+    ]
     entries = [stats.entries[k] for k in sorted(stats.entries)] + [stats.total]
     for i, e in enumerate(entries):
         if not e.response_times:
@@ -60,7 +68,7 @@ def error_lines(stats) -> list[str]:
     lines = ["Error report", f"{'# occurrences':>13}  Error", "-" * WIDTH]
     for error in stats.errors.values():
         text = " ".join(str(error.to_name()).split())
-        lines.append(f"{error.occurrences:>13}  {text[:WIDTH - 15]}")
+        lines.append(f"{error.occurrences:>13}  {text[: WIDTH - 15]}")
     return lines + ["-" * WIDTH, ""]
 
 
@@ -98,11 +106,16 @@ def ramp_step_line(step: dict, index: int, next_level, opts, now: float) -> str:
     else:
         left = max(0, (opts.ramp_max - next_level) // max(opts.ramp_step, 1)) if step["passed"] else 0
         after = f"next {next_level}, ETA ≤ {_duration((left + 1) * opts.ramp_hold)}"
-    verdict = "PASS" if step["passed"] else \
-        "FAIL (" + ",".join(SHORT_BREACH.get(b, b) for b in step.get("breached") or []) + ")"
-    line = (f"[ramp] step {index}: {step['users']} users {verdict} | {window:.0f} s, {step.get('renders', 0)} done, "
-            f"p95 {p95}, {rate} | {after}")
-    return line if len(line) <= WIDTH else line[:WIDTH - 1] + "…"
+    verdict = (
+        "PASS"
+        if step["passed"]
+        else "FAIL (" + ",".join(SHORT_BREACH.get(b, b) for b in step.get("breached") or []) + ")"
+    )
+    line = (
+        f"[ramp] step {index}: {step['users']} users {verdict} | {window:.0f} s, {step.get('renders', 0)} done, "
+        f"p95 {p95}, {rate} | {after}"
+    )
+    return line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
 
 
 def end_shape_runs_on_sigterm(environment) -> None:

@@ -2,6 +2,7 @@
 custom messages), so the master's run folder holds the whole run and a worker that dies loses at
 most what it had in flight; the master notices a worker that stops sending heartbeats and
 records which one and when. --jobs is split between the workers."""
+
 from __future__ import annotations
 
 import logging
@@ -40,8 +41,9 @@ class WorkerSink:
         self.runner, self.worker, self.audit = runner, worker, audit
 
     def write(self, record: dict) -> None:
-        self.runner.send_message(RECORDS_MESSAGE, {"worker": self.worker, "submitted": self.audit["submitted"],
-                                                   "records": [record]})
+        self.runner.send_message(
+            RECORDS_MESSAGE, {"worker": self.worker, "submitted": self.audit["submitted"], "records": [record]}
+        )
 
     def event(self, name: str, **fields) -> None:
         self.write({"kind": "event", "name": name, "ts": time.time(), **fields})
@@ -55,10 +57,10 @@ class MasterSide:
 
     def __init__(self, environment):
         self.environment = environment
-        self.submitted = {}   # worker -> last submitted count it reported
+        self.submitted = {}  # worker -> last submitted count it reported
         self.reported_lost = set()
         self.jobs_done = set()
-        self.audited = set()   # workers whose final audit arrived
+        self.audited = set()  # workers whose final audit arrived
         environment.runner.register_message(RECORDS_MESSAGE, self.on_records)
         environment.runner.register_message(JOBS_DONE_MESSAGE, self.on_jobs_done)
 
@@ -67,6 +69,7 @@ class MasterSide:
         self.jobs_done.add(msg.data["worker"])
         if self.live_workers() <= self.jobs_done:
             from comfyload.harness.webui_runs import end_run
+
             end_run(environment, "job budget: every worker did its share of --jobs")
 
     def live_workers(self) -> set:
@@ -112,7 +115,14 @@ class MasterSide:
             for node in self.environment.runner.clients.missing:
                 if node.id not in self.reported_lost:
                     self.reported_lost.add(node.id)
-                    harness.emit({"kind": "event", "name": "worker.lost", "ts": time.time(), "worker": node.id,
-                                  "submitted": self.submitted.get(node.id)})
+                    harness.emit(
+                        {
+                            "kind": "event",
+                            "name": "worker.lost",
+                            "ts": time.time(),
+                            "worker": node.id,
+                            "submitted": self.submitted.get(node.id),
+                        }
+                    )
                     log.warning("worker %s stopped sending heartbeats: recorded as lost", node.id)
             gevent.sleep(1.0)

@@ -11,6 +11,7 @@ Each sample:
 Sources: `--gpu-probe http://HOST:PORT` subscribes to a sidecar (`python -m gpu_probe serve`);
 otherwise NVML on this host, in a native thread (gevent's threadpool) so a slow driver call never
 stalls the users' greenlets; otherwise the target's /system_stats."""
+
 from __future__ import annotations
 
 import collections
@@ -25,7 +26,7 @@ from gpu_probe import ProbeError, check_interval, ticks
 from gpu_probe.sources import nvml_sampler, open_source
 from gpu_probe.subscribe import follow
 
-HISTORY = 36_000    # samples kept for the chart page: 10 h of one GPU at 1 s
+HISTORY = 36_000  # samples kept for the chart page: 10 h of one GPU at 1 s
 
 
 def say(line: str) -> None:
@@ -58,8 +59,11 @@ class GpuProbe:
         """(Re)starts sampling when what to sample changed: at init, and at each test start,
         where the web UI may have set another host, probe URL or interval."""
         opts = self.environment.parsed_options
-        config = (getattr(opts, "gpu_probe", "") or "", getattr(opts, "gpu_interval", 1.0),
-                  self.environment.host or getattr(opts, "host", None))
+        config = (
+            getattr(opts, "gpu_probe", "") or "",
+            getattr(opts, "gpu_interval", 1.0),
+            self.environment.host or getattr(opts, "host", None),
+        )
         if config == self.config and self.greenlet is not None and not self.greenlet.dead:
             return
         self.stop()

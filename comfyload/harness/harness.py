@@ -3,6 +3,7 @@ when the test starts (so options set in the web UI apply): the run plan, the cli
 fleet, the recorder (the run folder, or on a worker the master), the audit counts, the job budget,
 the outage monitor, and the recent records the live views judge. Users (users.py) only take jobs
 and call run_prompt / run_book."""
+
 from __future__ import annotations
 
 import collections
@@ -40,13 +41,26 @@ def failure_text(result: PromptResult) -> str:
     return f"{result.outcome}: {result.error_type}: {first_line}".rstrip(": ")
 
 
-def fire_request(environment, request_type: str, name: str, response_time: float, failure: str | None,
-                 response_length: int = 0, context: dict | None = None) -> None:
+def fire_request(
+    environment,
+    request_type: str,
+    name: str,
+    response_time: float,
+    failure: str | None,
+    response_length: int = 0,
+    context: dict | None = None,
+) -> None:
     """One Locust entry; `events.request.measure` is not used (it swallows exceptions and
     records killed users as successes)."""
     environment.events.request.fire(
-        request_type=request_type, name=name, response_time=response_time, response_length=response_length,
-        response=None, context=context or {}, exception=None if failure is None else ComfyFailure(failure))
+        request_type=request_type,
+        name=name,
+        response_time=response_time,
+        response_length=response_length,
+        response=None,
+        context=context or {},
+        exception=None if failure is None else ComfyFailure(failure),
+    )
 
 
 class ComfyHarness:
@@ -59,8 +73,12 @@ class ComfyHarness:
         self.options = {k: v for k, v in vars(opts).items() if not k.startswith("_")}
         self.host = environment.host or opts.host
         self.plan = plan_run({o.name: getattr(opts, o.name) for o in OPTIONS}, self.user_class_names())
-        self.workflow, self.sla, self.policy, self.book_mix = \
-            self.plan.workflow, self.plan.sla, self.plan.policy, self.plan.book_mix
+        self.workflow, self.sla, self.policy, self.book_mix = (
+            self.plan.workflow,
+            self.plan.sla,
+            self.plan.policy,
+            self.plan.book_mix,
+        )
         self.rng = random.Random(opts.seed or None)
         runner = environment.runner
         self.role = role_of(runner)
@@ -68,14 +86,20 @@ class ComfyHarness:
         self.audit = {"worker": self.worker, "submitted": 0, "recorded": 0, "pages_started": 0, "books_started": 0}
         self.down_since = {}  # server -> when its websocket dropped
         # where records go: the run folder, or (on a worker) the master
-        self.recorder = WorkerSink(runner, self.worker, self.audit) if self.role == "worker" else \
-            RunRecorder(opts.run_dir or new_run_dir(opts.scenario_name))
+        self.recorder = (
+            WorkerSink(runner, self.worker, self.audit)
+            if self.role == "worker"
+            else RunRecorder(opts.run_dir or new_run_dir(opts.scenario_name))
+        )
         self.recent = collections.deque(maxlen=RECENT_RECORDS)
         self.uploaded = {}
         self.injection = parse_inject_sleep(opts.inject_sleep)
         self.hosts = parse_hosts(opts.comfy_hosts) or [self.host]
-        self.jobs_limit = opts.jobs if self.role != "worker" else \
-            jobs_share(opts.jobs, runner.worker_index, getattr(opts, "comfy_worker_count", 1))
+        self.jobs_limit = (
+            opts.jobs
+            if self.role != "worker"
+            else jobs_share(opts.jobs, runner.worker_index, getattr(opts, "comfy_worker_count", 1))
+        )
         self.jobs_taken = 0
         self.jobs_finished = 0
         self.counts = {"ok": 0, "failed": 0}
@@ -155,7 +179,9 @@ class ComfyHarness:
             self.emit({"kind": "event", "name": "alert.connection_lost", "ts": now, "server": server})
         else:
             down = now - self.down_since.pop(server, now)
-            self.emit({"kind": "event", "name": "alert.connection_restored", "ts": now, "server": server, "down_s": down})
+            self.emit(
+                {"kind": "event", "name": "alert.connection_restored", "ts": now, "server": server, "down_s": down}
+            )
 
     def graph_for(self, workflow, context: dict | None, client: ComfyClient) -> tuple[dict, list]:
         """Fresh parameters, and the names of input files uploaded for this request alone."""
@@ -169,48 +195,86 @@ class ComfyHarness:
     def _schedule_injection_events(self) -> None:
         start, end, seconds = self.injection
         for at, name in ((start, "fault.start"), (end, "fault.end")):
-            gevent.spawn_later(at, lambda name=name: self.emit({"kind": "event", "name": name, "ts": time.time(),
-                                                                "fault": "inject_sleep", "seconds": seconds}))
+            gevent.spawn_later(
+                at,
+                lambda name=name: self.emit(
+                    {"kind": "event", "name": name, "ts": time.time(), "fault": "inject_sleep", "seconds": seconds}
+                ),
+            )
 
     def emit(self, record: dict) -> None:
         self.recorder.write(record)
         if record.get("kind") == "prompt":  # progress; on a master, of every worker
             self.counts["ok" if record.get("outcome") == "success" else "failed"] += 1
-        if record.get("kind") in ("prompt", "page", "book", "gpu", "arrival") or \
-                str(record.get("name", "")).startswith("outage."):
+        if record.get("kind") in ("prompt", "page", "book", "gpu", "arrival") or str(record.get("name", "")).startswith(
+            "outage."
+        ):
             self.recent.append(record)  # the live views judge these with the metrics model
 
     def record(self, result: PromptResult) -> None:
         self.audit["recorded"] += 1
         self.emit(result.to_record())
 
-    def run_prompt(self, fleet: Fleet, intended_send_ts: float | None = None, workflow=None,
-                   lateness_ms: float | None = None) -> PromptResult:
+    def run_prompt(
+        self, fleet: Fleet, intended_send_ts: float | None = None, workflow=None, lateness_ms: float | None = None
+    ) -> PromptResult:
         client, workflow = fleet.pick(), workflow or self.workflow
         graph, uploads = self.graph_for(workflow, None, client)
         extra = {**({"uploads": uploads} if uploads else {}), **({"lateness_ms": lateness_ms} if lateness_ms else {})}
-        result = client.run_prompt(graph, workflow.name, timeout=self.opts.per_prompt_timeout,
-                                   intended_send_ts=intended_send_ts, download=self.opts.download, extra=extra)
-        fire_request(self.environment, "COMFY", self.request_name(workflow.name, client), result.e2e_ms,
-                     None if result.ok else failure_text(result), len(result.outputs), {"prompt_id": result.prompt_id})
+        result = client.run_prompt(
+            graph,
+            workflow.name,
+            timeout=self.opts.per_prompt_timeout,
+            intended_send_ts=intended_send_ts,
+            download=self.opts.download,
+            extra=extra,
+        )
+        fire_request(
+            self.environment,
+            "COMFY",
+            self.request_name(workflow.name, client),
+            result.e2e_ms,
+            None if result.ok else failure_text(result),
+            len(result.outputs),
+            {"prompt_id": result.prompt_id},
+        )
         return result
 
-    def run_book(self, fleet: Fleet, intended_start: float | None = None, profile=None,
-                 lateness_ms: float | None = None) -> dict:
+    def run_book(
+        self, fleet: Fleet, intended_start: float | None = None, profile=None, lateness_ms: float | None = None
+    ) -> dict:
         profile = profile or self.book_mix.pick(self.rng)
 
         def page_done(page):
             failure = None if page.outcome == "success" else f"{page.outcome} after {page.retry_count} retries"
-            fire_request(self.environment, "PAGE", profile.name, (page.done_ts - page.intended_send_ts) * 1000.0,
-                         failure, context={"book_id": page.book_id, "page": page.page})
+            fire_request(
+                self.environment,
+                "PAGE",
+                profile.name,
+                (page.done_ts - page.intended_send_ts) * 1000.0,
+                failure,
+                context={"book_id": page.book_id, "page": page.page},
+            )
 
-        book = BookRun(fleet.pick, profile, self.policy, self.rng, self.opts.per_prompt_timeout, emit=self.emit,
-                       on_page=page_done, parallel=self.opts.allow_parallel_pages, download=self.opts.download,
-                       intended_start=intended_start, graph_for=self.graph_for, started=self.count_started,
-                       lateness_ms=lateness_ms).run()
+        book = BookRun(
+            fleet.pick,
+            profile,
+            self.policy,
+            self.rng,
+            self.opts.per_prompt_timeout,
+            emit=self.emit,
+            on_page=page_done,
+            parallel=self.opts.allow_parallel_pages,
+            download=self.opts.download,
+            intended_start=intended_start,
+            graph_for=self.graph_for,
+            started=self.count_started,
+            lateness_ms=lateness_ms,
+        ).run()
         failure = None if book["outcome"] == "success" else f"failed pages: {len(book['pages_failed'])}"
-        fire_request(self.environment, "BOOK", profile.name, book["e2e_ms"], failure, book["pages"],
-                     {"book_id": book["book_id"]})
+        fire_request(
+            self.environment, "BOOK", profile.name, book["e2e_ms"], failure, book["pages"], {"book_id": book["book_id"]}
+        )
         return book
 
     # ---- job budget -------------------------------------------------------------------------
@@ -233,8 +297,10 @@ class ComfyHarness:
 
     def progress_line(self) -> str:
         in_flight = self.jobs_taken - self.jobs_finished
-        return (f"[comfyload] {time.time() - self.started:6.0f} s: {self.counts['ok']} prompts ok, "
-                f"{self.counts['failed']} failed, {in_flight} jobs in flight")
+        return (
+            f"[comfyload] {time.time() - self.started:6.0f} s: {self.counts['ok']} prompts ok, "
+            f"{self.counts['failed']} failed, {in_flight} jobs in flight"
+        )
 
     def close(self) -> None:
         if self.shared_fleet is not None:
@@ -242,5 +308,3 @@ class ComfyHarness:
         if self.outages is not None:
             self.outages.close()
         self.recorder.close()
-
-

@@ -5,6 +5,7 @@ samples) so it is tested without Locust; `LiveState` gathers those on the master
 run): queue depth from ComfyUI's `status` broadcasts (the client keeps `queue_remaining`; a
 master without clients asks GET /prompt), events by following the run's NDJSON (drill schedules
 write there from another process)."""
+
 from __future__ import annotations
 
 import collections
@@ -15,9 +16,9 @@ from pathlib import Path
 from comfyload.analysis.buckets import bucket_seconds, bucket_starts, shaded_windows
 from comfyload.analysis.live_figures import SLIDING_WINDOWS_S, completed_between, units
 
-QUEUE_SAMPLES = 7200      # 4 h at one sample every 2 s
+QUEUE_SAMPLES = 7200  # 4 h at one sample every 2 s
 SAMPLE_EVERY_S = 2.0
-GPU_POINTS = 400          # GPU series thinned to this many points per GPU
+GPU_POINTS = 400  # GPU series thinned to this many points per GPU
 SOURCE_LABELS = {
     "nvml": "GPU (NVML on the Locust host)",
     "sidecar": "GPU (probe sidecar)",
@@ -31,8 +32,16 @@ def series(units_: list[dict], t0: float, t_end: float, width: int) -> list[dict
     rows = []
     for start in bucket_starts(t0, t_end, width):
         fig = completed_between(units_, t0 + start, min(t0 + start + width, t_end))  # the last one is still filling
-        rows.append({"t": start, "images_per_min": fig["images_per_min"], "p50_s": fig["p50_s"],
-                     "p95_s": fig["p95_s"], "error_pct": fig["error_pct"], "completed": fig["completed"]})
+        rows.append(
+            {
+                "t": start,
+                "images_per_min": fig["images_per_min"],
+                "p50_s": fig["p50_s"],
+                "p95_s": fig["p95_s"],
+                "error_pct": fig["error_pct"],
+                "completed": fig["completed"],
+            }
+        )
     return rows
 
 
@@ -46,13 +55,25 @@ def gpu_view(samples: list[dict], t0: float) -> dict:
         step = max(1, len(rows) // GPU_POINTS)
         last = rows[-1]
         source = last.get("source") or "?"
-        out[gpu] = {"name": last.get("name") or "", "source": source,
-                    "source_label": SOURCE_LABELS.get(source, source),
-                    "host_figures": source == "system_stats",
-                    "util_gpu": last.get("util_gpu"), "mem_used_mb": last.get("mem_used_mb"),
-                    "mem_total_mb": last.get("mem_total_mb"),
-                    "points": [{"t": s["ts"] - t0, "util_gpu": s.get("util_gpu"), "mem_used_mb": s.get("mem_used_mb"),
-                                "mem_total_mb": s.get("mem_total_mb")} for s in rows[::step] if s.get("ts")]}
+        out[gpu] = {
+            "name": last.get("name") or "",
+            "source": source,
+            "source_label": SOURCE_LABELS.get(source, source),
+            "host_figures": source == "system_stats",
+            "util_gpu": last.get("util_gpu"),
+            "mem_used_mb": last.get("mem_used_mb"),
+            "mem_total_mb": last.get("mem_total_mb"),
+            "points": [
+                {
+                    "t": s["ts"] - t0,
+                    "util_gpu": s.get("util_gpu"),
+                    "mem_used_mb": s.get("mem_used_mb"),
+                    "mem_total_mb": s.get("mem_total_mb"),
+                }
+                for s in rows[::step]
+                if s.get("ts")
+            ],
+        }
     return out
 
 
@@ -67,12 +88,28 @@ def ramp_view(shape, steps: list[dict], now: float) -> dict | None:
     next_in = max(0.0, shape.level_started + opts.ramp_hold - now)
     climbing = all(s.get("passed") for s in steps)
     left = max(0, (opts.ramp_max - level) // max(opts.ramp_step, 1)) if climbing else 1
-    return {"level": level, "hold_s": opts.ramp_hold, "max": opts.ramp_max, "next_verdict_in_s": next_in,
-            "eta_s": next_in + left * opts.ramp_hold, "eta_is_bound": climbing, "steps": steps}
+    return {
+        "level": level,
+        "hold_s": opts.ramp_hold,
+        "max": opts.ramp_max,
+        "next_verdict_in_s": next_in,
+        "eta_s": next_in + left * opts.ramp_hold,
+        "eta_is_bound": climbing,
+        "steps": steps,
+    }
 
 
-def snapshot(records: list[dict], events: list[dict], gpu: list[dict], queue: list[dict], targets,
-             now: float, run: dict, ramp: dict | None = None, last: dict | None = None) -> dict:
+def snapshot(
+    records: list[dict],
+    events: list[dict],
+    gpu: list[dict],
+    queue: list[dict],
+    targets,
+    now: float,
+    run: dict,
+    ramp: dict | None = None,
+    last: dict | None = None,
+) -> dict:
     """Everything the live page draws. `run`: {name, started, users, in_flight, state}."""
     t0 = run.get("started") or now
     units_ = units(records)
@@ -84,20 +121,27 @@ def snapshot(records: list[dict], events: list[dict], gpu: list[dict], queue: li
         windows[f"last {seconds / 60:g} min"] = completed_between(units_, start, now)
     windows["run so far"] = completed_between(units_, t0, now)
     return {
-        "now": now, "run": run, "bucket_s": width,
-        "targets": {"images_per_min": targets.throughput_images_per_min, "p95_s": targets.latency_p95_s,
-                    "error_pct": targets.error_budget_pct},
+        "now": now,
+        "run": run,
+        "bucket_s": width,
+        "targets": {
+            "images_per_min": targets.throughput_images_per_min,
+            "p95_s": targets.latency_p95_s,
+            "error_pct": targets.error_budget_pct,
+        },
         "windows": windows,
         "series": series(units_, t0, now, width) if run.get("started") else [],
-        "shaded": [{**w, "start": w["start"] - t0, "end": w["end"] - t0}
-                   for w in shaded_windows(events, now) if w["end"] >= t0],
+        "shaded": [
+            {**w, "start": w["start"] - t0, "end": w["end"] - t0} for w in shaded_windows(events, now) if w["end"] >= t0
+        ],
         "queue": [{**q, "t": q["ts"] - t0} for q in queue if q["ts"] >= t0],
         "gpu": gpu_view([s for s in gpu if (s.get("ts") or 0) >= t0 - 5], t0),
-        "ramp": ramp, "last": last,
+        "ramp": ramp,
+        "last": last,
         "percentiles_note": "ComfyLoad's p50/p95 here are exact: linear interpolation over every completed "
-                            "render's own record in the named window. Locust's Statistics and Charts tabs show "
-                            "Locust's figures: nearest-rank percentiles of its response-time histogram "
-                            "(Charts: its last ~10 s), so they can differ by a few ms.",
+        "render's own record in the named window. Locust's Statistics and Charts tabs show "
+        "Locust's figures: nearest-rank percentiles of its response-time histogram "
+        "(Charts: its last ~10 s), so they can differ by a few ms.",
     }
 
 
@@ -110,8 +154,9 @@ class LiveState:
         self.queue = collections.deque(maxlen=QUEUE_SAMPLES)
         self.events: list[dict] = []
         self._offset = 0
-        self._path = Path(harness.recorder.run_dir) / "comfyui_metrics.ndjson" \
-            if hasattr(harness.recorder, "run_dir") else None
+        self._path = (
+            Path(harness.recorder.run_dir) / "comfyui_metrics.ndjson" if hasattr(harness.recorder, "run_dir") else None
+        )
 
     def follow_events(self) -> None:
         """New event lines from the run's NDJSON (records are written `kind` first)."""
@@ -139,6 +184,9 @@ class LiveState:
     def in_flight(self) -> int:
         """Prompts submitted and not yet recorded (on a master: as its workers last reported)."""
         master = getattr(self.harness.environment, "comfyload_master", None)
-        submitted = sum(master.submitted.values()) if master is not None and self.harness.role == "master" \
+        submitted = (
+            sum(master.submitted.values())
+            if master is not None and self.harness.role == "master"
             else self.harness.audit["submitted"]
+        )
         return max(0, submitted - self.harness.counts["ok"] - self.harness.counts["failed"])

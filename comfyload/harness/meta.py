@@ -1,4 +1,5 @@
 """meta.json: what a release manager needs to trust and reproduce a run."""
+
 from __future__ import annotations
 
 import platform
@@ -14,8 +15,12 @@ from comfyload.common.paths import REPO
 def git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return None
     commit = out.stdout.strip() or None
@@ -27,8 +32,12 @@ def nvidia_driver() -> dict | None:
     if shutil.which("nvidia-smi") is None:
         return None
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     rows = [line.split(", ") for line in out.stdout.strip().splitlines() if ", " in line]
@@ -43,15 +52,21 @@ def node_packs(object_info: dict) -> dict:
 
 
 def describe_workflow(workflow) -> dict:
-    return {"name": workflow.name, "file": str(workflow.path), "sha256": workflow.sha256,
-            "nodes": {k: v.get("class_type") for k, v in workflow.graph.items()}}
+    return {
+        "name": workflow.name,
+        "file": str(workflow.path),
+        "sha256": workflow.sha256,
+        "nodes": {k: v.get("class_type") for k, v in workflow.graph.items()},
+    }
 
 
-def build_meta(options: dict, server: str, system_stats: dict, object_info: dict, workflows: list,
-               sla_targets: dict) -> dict:
+def build_meta(
+    options: dict, server: str, system_stats: dict, object_info: dict, workflows: list, sla_targets: dict
+) -> dict:
     """`workflow` is the first workflow of the run (PromptUser's, or the first book page's);
     `workflows` lists every workflow the run uses."""
     import locust
+
     return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "scenario": options.get("scenario_name"),
@@ -62,7 +77,11 @@ def build_meta(options: dict, server: str, system_stats: dict, object_info: dict
         "workflow": describe_workflow(workflows[0]),
         "workflows": [describe_workflow(wf) for wf in workflows],
         "suite": {"commit": git_commit(), "locust": locust.__version__},
-        "host": {"hostname": socket.gethostname(), "platform": platform.platform(),
-                 "python": platform.python_version(), "cpu_count": __import__("os").cpu_count()},
+        "host": {
+            "hostname": socket.gethostname(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpu_count": __import__("os").cpu_count(),
+        },
         "gpu": nvidia_driver() or {"gpus": [d.get("name") for d in system_stats.get("devices", [])], "driver": None},
     }

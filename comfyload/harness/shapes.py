@@ -6,6 +6,7 @@ step on its own window with sla.evaluate, stops at the first breach (or a GPU he
 bisects between the last good and the first bad level, and reports the most users that met the
 SLA. A step is judged on latency p95 and error rate: throughput and concurrency are what the
 ramp measures, so they cannot be its stop rule."""
+
 from __future__ import annotations
 
 import sys
@@ -28,7 +29,7 @@ class StepRamp(LoadTestShape):
         super().reset_time()
         self.level = None
         self.level_started = None
-        self.results = {}   # users -> step event
+        self.results = {}  # users -> step event
 
     def tick(self):
         env = self.runner.environment
@@ -43,13 +44,16 @@ class StepRamp(LoadTestShape):
         step = judge_step(harness, self.level, self.level_started, now)
         harness.emit(step)
         self.results[self.level] = step
-        level = next_level({u: st["passed"] for u, st in self.results.items()}, self.level, opts.ramp_step, opts.ramp_max)
+        level = next_level(
+            {u: st["passed"] for u, st in self.results.items()}, self.level, opts.ramp_step, opts.ramp_max
+        )
         print(ramp_step_line(step, len(self.results), level, opts, now), file=sys.stderr, flush=True)
         if level is None:
             harness.emit(knee_event(self.results, self.unit))
             return None
         self.level, self.level_started = level, time.time()
         return self.level, max(self.level, 1)
+
 
 class Spike(LoadTestShape):
     """--spike-base users, then --spike-users from --spike-at for --spike-duration, then back."""
@@ -88,7 +92,15 @@ class Soak(LoadTestShape):
             if self.first_p95 is None:
                 self.first_p95 = p95
             elif p95 is not None and self.first_p95 and (p95 / self.first_p95 - 1) * 100 > opts.soak_drift_pct:
-                harness.emit({"kind": "event", "name": "soak.drift", "ts": now, "first_p95_s": self.first_p95,
-                              "p95_s": p95, "rise_pct": (p95 / self.first_p95 - 1) * 100})
+                harness.emit(
+                    {
+                        "kind": "event",
+                        "name": "soak.drift",
+                        "ts": now,
+                        "first_p95_s": self.first_p95,
+                        "p95_s": p95,
+                        "rise_pct": (p95 / self.first_p95 - 1) * 100,
+                    }
+                )
             self.window_start = now
         return opts.num_users, max(opts.num_users, 1)

@@ -1,6 +1,7 @@
 """Locust users. PromptUser: one prompt per task, closed loop. BookUser: a user is a book of
 pages with the app's retries. OpenLoopUser: work arrives on a schedule (open loop). Each takes
 jobs from the process's ComfyHarness (harness.py) and hands it the work."""
+
 from __future__ import annotations
 
 import collections
@@ -19,6 +20,7 @@ from comfyload.workloads.trace import open_loop_model, serve_arrival
 
 class ComfyUser(User):
     """Shared set-up: the harness and a client (the process's shared one, or its own)."""
+
     abstract = True
     wait_time = constant(0)
 
@@ -62,12 +64,13 @@ class BookUser(ComfyUser):
 class OpenLoopUser(ComfyUser):
     """One per process: dispatches prompts or books on an arrival schedule, up to
     --max-in-flight at once; latency counts from each arrival's intended time."""
+
     fixed_count = 1
 
     def on_start(self) -> None:
         super().on_start()
         opts = self.harness.opts
-        self.model = open_loop_model(self.harness)   # --arrivals-trace, else arrival_model(...)
+        self.model = open_loop_model(self.harness)  # --arrivals-trace, else arrival_model(...)
         self.pool = gevent.pool.Pool(opts.max_in_flight)
         self.backlog = collections.deque()
         self.arrivals = ArrivalCounts()
@@ -98,9 +101,17 @@ class OpenLoopUser(ComfyUser):
     def unserved(self, intended: float, outcome: str) -> None:
         """An arrival that never got a slot: dropped (backlog full), or still waiting when load
         stopped (cut_off). Either is a unit the SLA counts (metrics' outcome policy)."""
-        self.harness.emit({"kind": "arrival", "unit": self.harness.opts.arrival_unit, "outcome": outcome,
-                           "intended_send_ts": intended, "done_ts": time.time(), "e2e_ms": None,
-                           "lateness_ms": (time.time() - intended) * 1000.0})
+        self.harness.emit(
+            {
+                "kind": "arrival",
+                "unit": self.harness.opts.arrival_unit,
+                "outcome": outcome,
+                "intended_send_ts": intended,
+                "done_ts": time.time(),
+                "e2e_ms": None,
+                "lateness_ms": (time.time() - intended) * 1000.0,
+            }
+        )
 
     def _serve(self, intended: float, what=None) -> None:
         """Runs one arrival, then whatever waits in the backlog, in this slot."""
@@ -119,7 +130,15 @@ class OpenLoopUser(ComfyUser):
             backlog_left = len(self.backlog)
             while self.backlog:
                 self.unserved(self.backlog.popleft()[0], CUT_OFF)
-            self.harness.emit({"kind": "event", "name": "arrivals.summary", "ts": time.time(),
-                               "model": self.model.kind, "rate_per_s": self.model.rate, **self.arrivals.as_dict(),
-                               "backlog_left": backlog_left})
+            self.harness.emit(
+                {
+                    "kind": "event",
+                    "name": "arrivals.summary",
+                    "ts": time.time(),
+                    "model": self.model.kind,
+                    "rate_per_s": self.model.rate,
+                    **self.arrivals.as_dict(),
+                    "backlog_left": backlog_left,
+                }
+            )
         super().on_stop()

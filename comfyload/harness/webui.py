@@ -8,6 +8,7 @@ on. Its tabs are tables, so the ComfyLoad tab is a page of our own (<web UI>/com
 charts drawn from /comfyload/live.json) that a few lines of script added to the index page show
 in place of the tab's empty table; the same script colours PASS/FAIL. Each test started here has
 its own run folder and report (comfyload/webui_runs.py), served under /comfyload/runs/."""
+
 from __future__ import annotations
 
 import json
@@ -22,25 +23,44 @@ from comfyload.analysis.live_figures import run_verdicts, window_verdicts
 from comfyload.harness.live_view import SAMPLE_EVERY_S, LiveState, ramp_view, snapshot
 from comfyload.harness.webui_workflow import allowed_folders, offered, refusal
 
-LIVE_WINDOW_S = 300.0    # the SLA tab's "current window": renders started in the last 5 minutes
-SLA_REFRESH_S = 2.0      # evaluate() over 200k records is not free: at most once per poll
+LIVE_WINDOW_S = 300.0  # the SLA tab's "current window": renders started in the last 5 minutes
+SLA_REFRESH_S = 2.0  # evaluate() over 200k records is not free: at most once per poll
 LIVE_PAGE = Path(__file__).with_name("webui_live.html")
 LIVE_TITLE = "ComfyLoad live"
 
 TABS = [{"title": "ComfyLoad", "key": "comfyload"}, {"title": "SLA", "key": "sla"}, {"title": "GPU", "key": "gpu"}]
 TABLES = [
-    {"key": "gpu", "structure": [
-        {"key": "gpu", "title": "GPU"}, {"key": "name", "title": "Name"}, {"key": "source", "title": "Source"},
-        {"key": "util", "title": "Util % (gpu / mem)"}, {"key": "vram", "title": "VRAM MB (used / total)"},
-        {"key": "comfy", "title": "ComfyUI MB"}, {"key": "torch", "title": "Torch pool MB (reserved total / free in it)"},
-        {"key": "power", "title": "Power W (draw / limit)"}, {"key": "temp", "title": "Temp °C"},
-        {"key": "clocks", "title": "Clocks MHz (SM / mem)"}, {"key": "throttle", "title": "Throttle"},
-        {"key": "pcie", "title": "PCIe gen×width (now / max)"}, {"key": "pcieio", "title": "PCIe MB/s (tx / rx)"},
-        {"key": "fan", "title": "Fan %"}, {"key": "age", "title": "Age s"}]},
-    {"key": "sla", "structure": [
-        {"key": "metric", "title": "Metric"}, {"key": "target", "title": "Target (sla.yaml)"},
-        {"key": "window", "title": f"Last {LIVE_WINDOW_S / 60:g} min"}, {"key": "windowstate", "title": "Window"},
-        {"key": "run", "title": "Run so far"}, {"key": "runstate", "title": "Run"}]},
+    {
+        "key": "gpu",
+        "structure": [
+            {"key": "gpu", "title": "GPU"},
+            {"key": "name", "title": "Name"},
+            {"key": "source", "title": "Source"},
+            {"key": "util", "title": "Util % (gpu / mem)"},
+            {"key": "vram", "title": "VRAM MB (used / total)"},
+            {"key": "comfy", "title": "ComfyUI MB"},
+            {"key": "torch", "title": "Torch pool MB (reserved total / free in it)"},
+            {"key": "power", "title": "Power W (draw / limit)"},
+            {"key": "temp", "title": "Temp °C"},
+            {"key": "clocks", "title": "Clocks MHz (SM / mem)"},
+            {"key": "throttle", "title": "Throttle"},
+            {"key": "pcie", "title": "PCIe gen×width (now / max)"},
+            {"key": "pcieio", "title": "PCIe MB/s (tx / rx)"},
+            {"key": "fan", "title": "Fan %"},
+            {"key": "age", "title": "Age s"},
+        ],
+    },
+    {
+        "key": "sla",
+        "structure": [
+            {"key": "metric", "title": "Metric"},
+            {"key": "target", "title": "Target (sla.yaml)"},
+            {"key": "window", "title": f"Last {LIVE_WINDOW_S / 60:g} min"},
+            {"key": "windowstate", "title": "Window"},
+            {"key": "run", "title": "Run so far"},
+            {"key": "runstate", "title": "Run"},
+        ],
+    },
     {"key": "comfyload", "structure": [{"key": "note", "title": LIVE_TITLE}]},
 ]
 # Added to the index page: colour the verdict cells; show the live page on the ComfyLoad tab.
@@ -107,18 +127,25 @@ def gpu_rows(probe, now: float) -> list[dict]:
         gen = None if s.get("pcie_gen") is None else f"{s['pcie_gen']}×{_num(s.get('pcie_width'))}"
         gen_max = None if s.get("pcie_gen_max") is None else f"{s['pcie_gen_max']}×{_num(s.get('pcie_width_max'))}"
         torch_reserved, torch_free = s.get("torch_vram_total_mb"), s.get("torch_vram_free_mb")
-        rows.append({
-            "gpu": str(gpu), "name": s.get("name") or "", "source": s.get("source") or "",
-            "util": _pair(s.get("util_gpu"), s.get("util_mem")),
-            "vram": _pair(s.get("mem_used_mb"), s.get("mem_total_mb")),
-            "comfy": _num(s.get("comfy_mem_mb")), "torch": _pair(torch_reserved, torch_free),
-            "power": _pair(s.get("power_w"), s.get("power_limit_w"), 1), "temp": _num(s.get("temp_c")),
-            "clocks": _pair(s.get("sm_clock_mhz"), s.get("mem_clock_mhz")),
-            "throttle": "" if s.get("throttle_reasons") is None else (", ".join(s["throttle_reasons"]) or "none"),
-            "pcie": "" if gen is None and gen_max is None else f"{gen or '–'} / {gen_max or '–'}",
-            "pcieio": _pair(s.get("pcie_tx_mb_s"), s.get("pcie_rx_mb_s"), 1), "fan": _num(s.get("fan_pct")),
-            "age": _num(now - s["ts"], 1) if s.get("ts") else "",
-        })
+        rows.append(
+            {
+                "gpu": str(gpu),
+                "name": s.get("name") or "",
+                "source": s.get("source") or "",
+                "util": _pair(s.get("util_gpu"), s.get("util_mem")),
+                "vram": _pair(s.get("mem_used_mb"), s.get("mem_total_mb")),
+                "comfy": _num(s.get("comfy_mem_mb")),
+                "torch": _pair(torch_reserved, torch_free),
+                "power": _pair(s.get("power_w"), s.get("power_limit_w"), 1),
+                "temp": _num(s.get("temp_c")),
+                "clocks": _pair(s.get("sm_clock_mhz"), s.get("mem_clock_mhz")),
+                "throttle": "" if s.get("throttle_reasons") is None else (", ".join(s["throttle_reasons"]) or "none"),
+                "pcie": "" if gen is None and gen_max is None else f"{gen or '–'} / {gen_max or '–'}",
+                "pcieio": _pair(s.get("pcie_tx_mb_s"), s.get("pcie_rx_mb_s"), 1),
+                "fan": _num(s.get("fan_pct")),
+                "age": _num(now - s["ts"], 1) if s.get("ts") else "",
+            }
+        )
     return rows
 
 
@@ -143,21 +170,48 @@ def sla_rows(harness, now: float, last: dict | None = None) -> list[dict]:
     warm-up), both through live_figures. Between tests: the last test's final verdict."""
     if harness is None:
         if last and last.get("sla"):
-            head = {"name": "last", "metric": f"last run {last['name']}: SLA verdict {last.get('verdict')}",
-                    "target": f"stopped: {last['reason']}"}
-            return [head] + [{"name": v["metric"], "metric": v["metric"], "target": _target(v), "window": "",
-                              "windowstate": "", "run": "not measured" if v["measured"] is None else
-                              f"{v['measured']:.4g} {v['unit']}", "runstate": _state(v["passed"])} for v in last["sla"]]
+            head = {
+                "name": "last",
+                "metric": f"last run {last['name']}: SLA verdict {last.get('verdict')}",
+                "target": f"stopped: {last['reason']}",
+            }
+            return [head] + [
+                {
+                    "name": v["metric"],
+                    "metric": v["metric"],
+                    "target": _target(v),
+                    "window": "",
+                    "windowstate": "",
+                    "run": "not measured" if v["measured"] is None else f"{v['measured']:.4g} {v['unit']}",
+                    "runstate": _state(v["passed"]),
+                }
+                for v in last["sla"]
+            ]
         if last:
-            return [{"name": "last", "metric": f"last run {last['name']}: {last['state']}", "target": f"stopped: {last['reason']}"}]
+            return [
+                {
+                    "name": "last",
+                    "metric": f"last run {last['name']}: {last['state']}",
+                    "target": f"stopped: {last['reason']}",
+                }
+            ]
         return [{"name": "none", "metric": "no run in progress"}]
     records = list(harness.recent)
     recent = [r for r in records if _started(r) >= now - LIVE_WINDOW_S]
     window = window_verdicts(recent, harness.sla)
     run = run_verdicts(records, harness.sla)
-    return [{"name": w.metric, "metric": w.metric, "target": f"{w.comparison} {w.target:g} {w.unit}",
-             "window": _shown(w), "windowstate": _state(w.passed), "run": _shown(r), "runstate": _state(r.passed)}
-            for w, r in zip(window, run)]
+    return [
+        {
+            "name": w.metric,
+            "metric": w.metric,
+            "target": f"{w.comparison} {w.target:g} {w.unit}",
+            "window": _shown(w),
+            "windowstate": _state(w.passed),
+            "run": _shown(r),
+            "runstate": _state(r.passed),
+        }
+        for w, r in zip(window, run)
+    ]
 
 
 class LiveTables:
@@ -165,7 +219,7 @@ class LiveTables:
 
     def __init__(self, environment):
         self.environment = environment
-        self.sla_cache = (None, 0.0, [])   # (harness, when, rows)
+        self.sla_cache = (None, 0.0, [])  # (harness, when, rows)
 
     def extended_stats(self) -> list[dict]:
         now = time.time()
@@ -175,9 +229,11 @@ class LiveTables:
         if cached_harness is not harness or now - when >= SLA_REFRESH_S or harness is None:
             rows = sla_rows(harness, now, session.last if session is not None else None)
             self.sla_cache = (harness, now, rows)
-        return [{"key": "gpu", "data": gpu_rows(getattr(self.environment, "gpu_probe", None), now)},
-                {"key": "sla", "data": rows},
-                {"key": "comfyload", "data": [{"note": "the live view is below (or at /comfyload/live)"}]}]
+        return [
+            {"key": "gpu", "data": gpu_rows(getattr(self.environment, "gpu_probe", None), now)},
+            {"key": "sla", "data": rows},
+            {"key": "comfyload", "data": [{"note": "the live view is below (or at /comfyload/live)"}]},
+        ]
 
 
 class Live:
@@ -187,7 +243,7 @@ class Live:
     def __init__(self, environment):
         self.environment = environment
         self.state = None
-        self.final = None   # the last document of the last test
+        self.final = None  # the last document of the last test
 
     def run(self) -> None:
         while True:
@@ -215,22 +271,52 @@ class Live:
         last = session.last if session is not None else None
         if harness is None or state is None:
             if self.final is not None:  # the last test's charts stay on screen, with its verdict
-                return {**self.final, "now": now, "last": last, "ramp": self.final.get("ramp"),
-                        "run": {**self.final["run"], "state": "stopped"}}
-            return {"now": now, "run": {"state": "idle", "started": None}, "last": last, "series": [], "windows": {},
-                    "shaded": [], "queue": [], "gpu": {}, "ramp": None, "targets": None}
+                return {
+                    **self.final,
+                    "now": now,
+                    "last": last,
+                    "ramp": self.final.get("ramp"),
+                    "run": {**self.final["run"], "state": "stopped"},
+                }
+            return {
+                "now": now,
+                "run": {"state": "idle", "started": None},
+                "last": last,
+                "series": [],
+                "windows": {},
+                "shaded": [],
+                "queue": [],
+                "gpu": {},
+                "ramp": None,
+                "targets": None,
+            }
         state.follow_events()
         probe = getattr(env, "gpu_probe", None)
         gpu = list(probe.history) if probe is not None else []
         runner = env.runner
-        run = {"state": runner.state if runner is not None else "?", "started": state.started,
-               "name": Path(harness.recorder.run_dir).name, "users": runner.user_count if runner is not None else None,
-               "in_flight": state.in_flight(), "elapsed_s": now - state.started,
-               "jobs": harness.jobs_limit or None, "gpu_status": getattr(probe, "status", "no GPU probe"),
-               "workers": runner.worker_count if harness.role == "master" else None}
+        run = {
+            "state": runner.state if runner is not None else "?",
+            "started": state.started,
+            "name": Path(harness.recorder.run_dir).name,
+            "users": runner.user_count if runner is not None else None,
+            "in_flight": state.in_flight(),
+            "elapsed_s": now - state.started,
+            "jobs": harness.jobs_limit or None,
+            "gpu_status": getattr(probe, "status", "no GPU probe"),
+            "workers": runner.worker_count if harness.role == "master" else None,
+        }
         steps = [e for e in state.events if e.get("name") == "ramp.step"]
-        self.final = snapshot(list(harness.recent), state.events, gpu, list(state.queue), harness.sla, now, run,
-                              ramp_view(env.shape_class, steps, now), last)
+        self.final = snapshot(
+            list(harness.recent),
+            state.events,
+            gpu,
+            list(state.queue),
+            harness.sla,
+            now,
+            run,
+            ramp_view(env.shape_class, steps, now),
+            last,
+        )
         return self.final
 
 
@@ -291,7 +377,11 @@ def extend_web_ui(environment, web_ui=None, **_kwargs) -> None:
             others = [t for t in body.get("extended_stats", []) if t.get("key") not in ("gpu", "sla", "comfyload")]
             body["extended_stats"] = others + tables.extended_stats()
             response.set_data(json.dumps(body))
-        elif request.path in (f"{base}/", base or "/") and response.mimetype == "text/html" and not response.direct_passthrough:
+        elif (
+            request.path in (f"{base}/", base or "/")
+            and response.mimetype == "text/html"
+            and not response.direct_passthrough
+        ):
             page = response.get_data(as_text=True)
             response.set_data(page.replace("</body>", INDEX_SCRIPT % {"live": f"{base}/comfyload/live"} + "</body>"))
         return response
@@ -321,6 +411,7 @@ def extend_web_ui(environment, web_ui=None, **_kwargs) -> None:
 
 def note_stop_reasons(environment, web_ui, base: str) -> None:
     """Why a test started here stopped: the Stop button, or the form's run time."""
+
     def note(reason: str) -> None:
         session = getattr(environment, "comfyload_ui", None)
         if session is not None:
@@ -332,6 +423,7 @@ def note_stop_reasons(environment, web_ui, base: str) -> None:
             note("stopped from the web UI (Stop button)")
         elif request.path == f"{base}/swarm" and request.method == "POST" and request.form.get("user_class"):
             from comfyload.harness.webui_runs import select_user_class  # Locust-side (this module imports no Locust)
+
             select_user_class(environment, request.form["user_class"])  # a master dispatches before test_start
 
     stop_runners = web_ui._stop_runners

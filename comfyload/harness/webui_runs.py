@@ -7,6 +7,7 @@ a fresh folder, and each test stop writes its summary and report (in a child pro
 draws charts, which would stall the gevent loop and the workers' heartbeats), copies this test's
 part of Locust's CSVs into the folder, and keeps the verdict for the ComfyLoad tab.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -20,12 +21,13 @@ from comfyload.common.recorder import RUNS_ROOT, new_run_dir
 from comfyload.common.ui_folders import SESSION_FILE, copy_csvs, read_outcome
 from comfyload.harness.distributed import role_of
 
-CSV_SETTLE_S = 1.3              # Locust rewrites its CSVs once a second
+CSV_SETTLE_S = 1.3  # Locust rewrites its CSVs once a second
 FINISH_TIMEOUT_S = 300
 
 
 def user_classes_by_name() -> dict:
     from comfyload.harness.users import BookUser, OpenLoopUser, PromptUser
+
     return {c.__name__: c for c in (PromptUser, BookUser, OpenLoopUser)}
 
 
@@ -62,10 +64,10 @@ class UiSession:
     def __init__(self, environment):
         self.environment = environment
         self.reason = None
-        self.current = None   # {"run_dir", "started"} while a test runs
-        self.last = None      # the last finished test, for the UI
+        self.current = None  # {"run_dir", "started"} while a test runs
+        self.last = None  # the last finished test, for the UI
         self.session_dir = None
-        self.folders = {}     # run folder name -> path: what /comfyload/runs/ may serve
+        self.folders = {}  # run folder name -> path: what /comfyload/runs/ may serve
         self.quitting = False  # Locust is exiting: the wrapper finishes the folder after it
         environment.events.quitting.add_listener(self._on_quitting)
 
@@ -106,8 +108,14 @@ class UiSession:
         reason = self.reason or "stopped"
         if recorder is not None:
             recorder.event("run.stop", reason=reason)
-        self.last = {"run_dir": current["run_dir"], "name": Path(current["run_dir"]).name, "reason": reason,
-                     "started": current["started"], "stopped": time.time(), "state": "writing summary and report"}
+        self.last = {
+            "run_dir": current["run_dir"],
+            "name": Path(current["run_dir"]).name,
+            "reason": reason,
+            "started": current["started"],
+            "stopped": time.time(),
+            "state": "writing summary and report",
+        }
         if not self.quitting:
             gevent.spawn(self._finish, current, self.last)
 
@@ -116,12 +124,19 @@ class UiSession:
         gevent.sleep(CSV_SETTLE_S)
         copy_csvs(getattr(self.environment.parsed_options, "csv_prefix", None), run_dir, current["started"])
         try:
-            code = subprocess.run([sys.executable, "-m", "comfyload.orchestration.ui_session", "finish", str(run_dir),
-                                   self.environment.parsed_options.sla], timeout=FINISH_TIMEOUT_S).returncode
+            code = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "comfyload.orchestration.ui_session",
+                    "finish",
+                    str(run_dir),
+                    self.environment.parsed_options.sla,
+                ],
+                timeout=FINISH_TIMEOUT_S,
+            ).returncode
         except subprocess.TimeoutExpired:
             code = None
         last.update(read_outcome(run_dir), exit_code=code, state="done")
         if last.get("report"):
             last["report_url"] = f"runs/{run_dir.name}/report.html"  # relative to /comfyload/live
-
-

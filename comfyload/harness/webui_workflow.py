@@ -1,6 +1,7 @@
 """The web UI's workflow field: a browser form must not make the harness read (and send to a
 server) any file on this machine, so it offers, and accepts, only workflows in the suite's
 workflows/ folder and in the folder of the workflow the UI was started with (the user's)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,8 +37,11 @@ def refusal(value, folders: list[Path]) -> str | None:
     """Why the form's workflow value is refused, or None when it names a workflow in `folders`."""
     if not isinstance(value, str) or not value.strip():
         return "workflow: give a workflow name from the list"
-    candidates = [Path(value)] if Path(value).is_absolute() else \
-        [Path(value), WORKFLOWS_DIR / value, WORKFLOWS_DIR / f"{value}.json", *(f / value for f in folders)]
+    candidates = (
+        [Path(value)]
+        if Path(value).is_absolute()
+        else [Path(value), WORKFLOWS_DIR / value, WORKFLOWS_DIR / f"{value}.json", *(f / value for f in folders)]
+    )
     for candidate in candidates:
         try:
             resolved = candidate.resolve()
@@ -45,8 +49,10 @@ def refusal(value, folders: list[Path]) -> str | None:
             continue
         if resolved.is_file():
             if not any(resolved.is_relative_to(f) for f in folders):
-                return (f"workflow {value!r} is outside the workflow folders the web UI may read "
-                        f"({', '.join(str(f) for f in folders)})")
+                return (
+                    f"workflow {value!r} is outside the workflow folders the web UI may read "
+                    f"({', '.join(str(f) for f in folders)})"
+                )
             if resolved.suffix != ".json":
                 return f"workflow {value!r} is not a .json workflow"
             return None

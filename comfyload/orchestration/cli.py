@@ -5,6 +5,7 @@ Resolves the target (COMFY_HOST, else a local ComfyUI it starts and stops), chec
 before any load starts, runs Locust with the run folder wired in, then prints the summary and
 the SLA verdict. Exit codes: 0 SLA met, 1 SLA breached, 2 bad input, 3 the harness failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,70 +30,146 @@ def delegated_commands() -> dict:
     from comfyload.orchestration import profile, server
     from gpu_probe.__main__ import main as probe_main
     from reports.cli import main as reports_main
-    return {"report": (lambda argv: reports_main(["build", *argv]), "(re)build a run folder's report: comfyload report RUN_DIR"),
-            "compare": (lambda argv: reports_main(["compare", *argv]), "compare run B with baseline A; exit 1 on regression"),
-            "profile": (profile.main, "each workflow alone, one request at a time, N times (per-node profile)"),
-            "probe": (probe_main, "the GPU probe on its own: serve (sidecar) or record to NDJSON"),
-            "server": (server.main, "only the local ComfyUI, in the foreground (Ctrl-C stops it)")}
 
+    return {
+        "report": (
+            lambda argv: reports_main(["build", *argv]),
+            "(re)build a run folder's report: comfyload report RUN_DIR",
+        ),
+        "compare": (
+            lambda argv: reports_main(["compare", *argv]),
+            "compare run B with baseline A; exit 1 on regression",
+        ),
+        "profile": (profile.main, "each workflow alone, one request at a time, N times (per-node profile)"),
+        "probe": (probe_main, "the GPU probe on its own: serve (sidecar) or record to NDJSON"),
+        "server": (server.main, "only the local ComfyUI, in the foreground (Ctrl-C stops it)"),
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="comfyload",
         description="ComfyLoad: load tests for ComfyUI servers. Without COMFY_HOST/--host it installs "
-                    "(once) and starts the pinned local ComfyUI 0.3.75 on 127.0.0.1, and stops it after.",
-        epilog="Every ComfyLoad option is also an env var and a scenario key; anything after `--` goes to Locust.")
+        "(once) and starts the pinned local ComfyUI 0.3.75 on 127.0.0.1, and stops it after.",
+        epilog="Every ComfyLoad option is also an env var and a scenario key; anything after `--` goes to Locust.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("run", "run a scenario headless, print the summary and the SLA verdict (exit 1 on breach)"),
-                       ("ui", "open the Locust web UI against the same target (Ctrl-C stops)"),
-                       ("faults", "run the fault drills of scenarios/faults/ and print scenario, expected, observed, verdict")):
+    for name, text in (
+        ("run", "run a scenario headless, print the summary and the SLA verdict (exit 1 on breach)"),
+        ("ui", "open the Locust web UI against the same target (Ctrl-C stops)"),
+        ("faults", "run the fault drills of scenarios/faults/ and print scenario, expected, observed, verdict"),
+    ):
         p = sub.add_parser(name, help=text, description=text)
         if name == "faults":
             p.add_argument("--only", help="comma list of drills (default: all)")
         else:
-            p.add_argument("--scenario", default=os.environ.get("SCENARIO", "baseline"),
-                           help="scenario name in scenarios/ or scenarios/faults/, or a YAML path (default baseline; env SCENARIO)")
-        p.add_argument("--workers", type=int, default=_env_int("WORKERS") or 0,
-                       help="distributed on this host: a Locust master and N worker processes (env WORKERS)")
+            p.add_argument(
+                "--scenario",
+                default=os.environ.get("SCENARIO", "baseline"),
+                help="scenario name in scenarios/ or scenarios/faults/, or a YAML path "
+                "(default baseline; env SCENARIO)",
+            )
+        p.add_argument(
+            "--workers",
+            type=int,
+            default=_env_int("WORKERS") or 0,
+            help="distributed on this host: a Locust master and N worker processes (env WORKERS)",
+        )
         p.add_argument("--crash-cmd", help="crash drill against a remote/container server: command that kills it")
         p.add_argument("--restart-cmd", help="crash drill: command that starts it again (health: /system_stats)")
-        p.add_argument("--toxiproxy", help="network drill: use the toxiproxy at this API URL instead of the built-in proxy")
-        p.add_argument("--host", "--server", default=os.environ.get("COMFY_HOST") or None,
-                       help="ComfyUI server URL (env COMFY_HOST; --server is the runbook's spelling); default: start the local one")
-        p.add_argument("--port", type=int, default=_env_int("COMFY_PORT") or 8188,
-                       help="port for the local ComfyUI (default 8188, env COMFY_PORT)")
-        p.add_argument("--concurrency", "-u", "--users", dest="users", type=int, default=None,
-                       help="simultaneous users (closed loop: prompts in flight) (env COMFY_CONCURRENCY)")
-        p.add_argument("--user-class", choices=USER_CLASSES, default=os.environ.get("COMFY_USER_CLASS"),
-                       help="PromptUser (one prompt per task), BookUser (a user is a book), OpenLoopUser (arrivals "
-                            "on a schedule) (env COMFY_USER_CLASS; default: the scenario's)")
-        p.add_argument("--spawn-rate", "-r", type=float, default=None, help="users started per second (default: all at once)")
-        p.add_argument("--run-time", "-t", default=os.environ.get("COMFY_RUN_TIME"),
-                       help="upper bound on the run, e.g. 90s, 10m (env COMFY_RUN_TIME)")
-        p.add_argument("--outputs", default=os.environ.get("COMFY_OUTPUTS", "keep"), type=run_outputs.check_mode,
-                       help="the local ComfyUI's output images of this run: keep (moved into runs/<id>/outputs/, "
-                            "default) or delete (env COMFY_OUTPUTS)")
-        p.add_argument("--output", "-o", default=os.environ.get("COMFY_OUTPUT"),
-                       help="also write the summary JSON here (it is always in runs/<id>/summary.json)")
+        p.add_argument(
+            "--toxiproxy", help="network drill: use the toxiproxy at this API URL instead of the built-in proxy"
+        )
+        p.add_argument(
+            "--host",
+            "--server",
+            default=os.environ.get("COMFY_HOST") or None,
+            help="ComfyUI server URL (env COMFY_HOST; --server is the runbook's spelling); "
+            "default: start the local one",
+        )
+        p.add_argument(
+            "--port",
+            type=int,
+            default=_env_int("COMFY_PORT") or 8188,
+            help="port for the local ComfyUI (default 8188, env COMFY_PORT)",
+        )
+        p.add_argument(
+            "--concurrency",
+            "-u",
+            "--users",
+            dest="users",
+            type=int,
+            default=None,
+            help="simultaneous users (closed loop: prompts in flight) (env COMFY_CONCURRENCY)",
+        )
+        p.add_argument(
+            "--user-class",
+            choices=USER_CLASSES,
+            default=os.environ.get("COMFY_USER_CLASS"),
+            help="PromptUser (one prompt per task), BookUser (a user is a book), OpenLoopUser (arrivals "
+            "on a schedule) (env COMFY_USER_CLASS; default: the scenario's)",
+        )
+        p.add_argument(
+            "--spawn-rate", "-r", type=float, default=None, help="users started per second (default: all at once)"
+        )
+        p.add_argument(
+            "--run-time",
+            "-t",
+            default=os.environ.get("COMFY_RUN_TIME"),
+            help="upper bound on the run, e.g. 90s, 10m (env COMFY_RUN_TIME)",
+        )
+        p.add_argument(
+            "--outputs",
+            default=os.environ.get("COMFY_OUTPUTS", "keep"),
+            type=run_outputs.check_mode,
+            help="the local ComfyUI's output images of this run: keep (moved into runs/<id>/outputs/, "
+            "default) or delete (env COMFY_OUTPUTS)",
+        )
+        p.add_argument(
+            "--output",
+            "-o",
+            default=os.environ.get("COMFY_OUTPUT"),
+            help="also write the summary JSON here (it is always in runs/<id>/summary.json)",
+        )
         for o in opts.OPTIONS:
             if o.name in ("run_dir", "scenario_name"):
                 continue
             if o.flag_only:
-                p.add_argument(o.flag, *o.aliases, dest=o.name, action="store_const", const=True, default=None, help=f"{o.help} (env {o.env})")
+                p.add_argument(
+                    o.flag,
+                    *o.aliases,
+                    dest=o.name,
+                    action="store_const",
+                    const=True,
+                    default=None,
+                    help=f"{o.help} (env {o.env})",
+                )
             else:
-                p.add_argument(o.flag, *o.aliases, dest=o.name, type=o.type, default=None, help=f"{o.help} (env {o.env}; default {o.default})")
+                p.add_argument(
+                    o.flag,
+                    *o.aliases,
+                    dest=o.name,
+                    type=o.type,
+                    default=None,
+                    help=f"{o.help} (env {o.env}; default {o.default})",
+                )
         if name == "ui":
-            p.add_argument("--shapes", action="store_true",
-                           help="offer every shape (StepRamp, Spike, Soak) and user class in the web UI (Locust's --class-picker)")
-            p.add_argument("--web-host", default="127.0.0.1", help="address of the web UI (default 127.0.0.1; see README for --web-login on a shared host)")
+            p.add_argument(
+                "--shapes",
+                action="store_true",
+                help="offer every shape (StepRamp, Spike, Soak) and user class in the web UI (Locust's --class-picker)",
+            )
+            p.add_argument(
+                "--web-host",
+                default="127.0.0.1",
+                help="address of the web UI (default 127.0.0.1; see README for --web-login on a shared host)",
+            )
             p.add_argument("--web-port", type=int, default=8089, help="port of the web UI (default 8089)")
         p.add_argument("locust_args", nargs=argparse.REMAINDER, help="after `--`: extra Locust options")
     for name, (_main, text) in delegated_commands().items():
         sub.add_parser(name, help=text, description=text + f" (see `comfyload {name} --help`)", add_help=False)
     add_plan_parser(sub)
     return parser
-
 
 
 def main(argv=None) -> int:
@@ -138,9 +215,18 @@ def run_fault_suite(args) -> int:
             print(f"\n=== drill: {scenario['_name']} ===", flush=True)
             _code, run_dir = execute(args, scenario, settings, plan, host, server)
             path = run_dir / "fault_verdict.json"
-            verdicts.append(json.loads(path.read_text()) if path.exists() else
-                            {"scenario": scenario["_name"], "expected": "", "passed": False,
-                             "checks": [{"check": "run", "expected": "the drill runs", "observed": "no verdict", "passed": False}]})
+            verdicts.append(
+                json.loads(path.read_text())
+                if path.exists()
+                else {
+                    "scenario": scenario["_name"],
+                    "expected": "",
+                    "passed": False,
+                    "checks": [
+                        {"check": "run", "expected": "the drill runs", "observed": "no verdict", "passed": False}
+                    ],
+                }
+            )
     print("\n== Fault drills ==")
     print(format_drill_table(verdicts))
     return EXIT_PASS if all(v["passed"] for v in verdicts) else EXIT_BREACH

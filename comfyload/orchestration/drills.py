@@ -1,5 +1,6 @@
 """Fault drills: the crash controller, the drill's checks over the records (fault_verdict.json,
 beside the records, never in them), the table of verdicts. `comfyload faults` (cli.py) runs them all."""
+
 from __future__ import annotations
 
 import json
@@ -22,18 +23,20 @@ def crash_controller(args, server, host: str, fault):
     return LocalCrash(server)
 
 
-
 def judge_fault(run_dir: Path, scenario: dict, fault, sla_path: str) -> bool:
     """Runs the drill's checks over the records, prints its table, keeps fault_verdict.json."""
     records = read_records(run_dir)
     rows = run_checks(fault.checks, records, load_sla(sla_path))
     passed = all(r.passed for r in rows)
-    verdict = {"scenario": scenario["_name"], "expected": fault.expected, "passed": passed,
-               "checks": [{k: v for k, v in r.__dict__.items() if k not in ("value", "at")} for r in rows]}
+    verdict = {
+        "scenario": scenario["_name"],
+        "expected": fault.expected,
+        "passed": passed,
+        "checks": [{k: v for k, v in r.__dict__.items() if k not in ("value", "at")} for r in rows],
+    }
     (run_dir / "fault_verdict.json").write_text(json.dumps(verdict, indent=2))  # a judgement, beside the records
     print(format_drill_table([verdict]))
     return passed
-
 
 
 def format_drill_table(verdicts: list[dict]) -> str:
@@ -41,6 +44,8 @@ def format_drill_table(verdicts: list[dict]) -> str:
     for v in verdicts:
         for i, c in enumerate(v["checks"]):
             name = v["scenario"] if i == 0 else ""
-            lines.append(f"{name:<12} {c['expected'][:58]:<58} {c['observed'][:70]:<70} {'PASS' if c['passed'] else 'FAIL'}")
+            lines.append(
+                f"{name:<12} {c['expected'][:58]:<58} {c['observed'][:70]:<70} {'PASS' if c['passed'] else 'FAIL'}"
+            )
         lines.append(f"{'':<12} {'=> ' + v['expected'][:55]:<58} {'':<70} {'PASS' if v['passed'] else 'FAIL'}")
     return "\n".join(lines)

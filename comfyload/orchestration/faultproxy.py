@@ -7,6 +7,7 @@ It runs an asyncio loop in a background thread of the `python -m comfyload` proc
 Locust process), so it adds no work to the load generator. `ToxiproxyServer` drives a real
 toxiproxy through its HTTP API instead (--toxiproxy URL), behind the same three methods.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,8 +23,14 @@ import requests
 
 from comfyload.common.errors import UserError
 
-TOXIC_TYPES = {"latency": ("latency", "jitter"), "bandwidth": ("rate",), "slicer": ("average_size", "size_variation", "delay"),
-               "timeout": ("timeout",), "reset_peer": ("timeout",), "limit_data": ("bytes",)}
+TOXIC_TYPES = {
+    "latency": ("latency", "jitter"),
+    "bandwidth": ("rate",),
+    "slicer": ("average_size", "size_variation", "delay"),
+    "timeout": ("timeout",),
+    "reset_peer": ("timeout",),
+    "limit_data": ("bytes",),
+}
 STREAMS = ("downstream", "upstream")
 
 
@@ -47,7 +54,9 @@ def check_toxic(type_: str, stream: str, attributes: dict) -> None:
         raise UserError(f"toxic stream must be downstream or upstream, not {stream!r}")
     unknown = set(attributes) - set(TOXIC_TYPES[type_])
     if unknown:
-        raise UserError(f"toxic {type_}: unknown attribute(s) {', '.join(sorted(unknown))}; known: {', '.join(TOXIC_TYPES[type_])}")
+        raise UserError(
+            f"toxic {type_}: unknown attribute(s) {', '.join(sorted(unknown))}; known: {', '.join(TOXIC_TYPES[type_])}"
+        )
 
 
 class _Connection:
@@ -65,8 +74,11 @@ class _Connection:
         return self.rolls[toxic.name]
 
     def active(self, stream: str, type_: str | None = None) -> list[Toxic]:
-        return [t for t in self.proxy.toxics.values()
-                if t.stream == stream and (type_ is None or t.type == type_) and self.applies(t)]
+        return [
+            t
+            for t in self.proxy.toxics.values()
+            if t.stream == stream and (type_ is None or t.type == type_) and self.applies(t)
+        ]
 
     def close(self, reset: bool = False) -> None:
         """reset: abortive close (RST), as a peer that resets the connection."""
@@ -107,7 +119,8 @@ class FaultProxy:
         def serve():
             asyncio.set_event_loop(self._loop)
             self._server = self._loop.run_until_complete(
-                asyncio.start_server(self._accept, self.listen_host, self.listen_port))
+                asyncio.start_server(self._accept, self.listen_host, self.listen_port)
+            )
             self.listen_port = self._server.sockets[0].getsockname()[1]
             self._loop.create_task(self._watch_resets())
             ready.set()
@@ -129,12 +142,14 @@ class FaultProxy:
                 conn.close()
             self._server.close()
             self._loop.stop()
+
         self._loop.call_soon_threadsafe(shutdown)
         self._thread.join(5)
 
     # ---- control (thread-safe) -------------------------------------------------------------
-    def add_toxic(self, type: str, stream: str = "downstream", toxicity: float = 1.0, name: str | None = None,
-                  **attributes) -> str:
+    def add_toxic(
+        self, type: str, stream: str = "downstream", toxicity: float = 1.0, name: str | None = None, **attributes
+    ) -> str:
         check_toxic(type, stream, attributes)
         toxic = Toxic(name or f"{type}_{next(self._names)}", type, stream, toxicity, attributes)
         self._loop.call_soon_threadsafe(self.toxics.__setitem__, toxic.name, toxic)
@@ -152,8 +167,11 @@ class FaultProxy:
             return
         conn = _Connection(self, client_writer, server_writer)
         self.connections.add(conn)
-        await asyncio.gather(self._pump(conn, client_reader, server_writer, "upstream"),
-                             self._pump(conn, server_reader, client_writer, "downstream"), return_exceptions=True)
+        await asyncio.gather(
+            self._pump(conn, client_reader, server_writer, "upstream"),
+            self._pump(conn, server_reader, client_writer, "downstream"),
+            return_exceptions=True,
+        )
         conn.close()
 
     async def _pump(self, conn: _Connection, reader, writer, stream: str) -> None:
@@ -164,7 +182,9 @@ class FaultProxy:
             if not await self._stall(conn, stream):
                 return
             for toxic in conn.active(stream, "latency"):
-                await asyncio.sleep(max(0.0, toxic.attr("latency") + random.uniform(-1, 1) * toxic.attr("jitter")) / 1000)
+                await asyncio.sleep(
+                    max(0.0, toxic.attr("latency") + random.uniform(-1, 1) * toxic.attr("jitter")) / 1000
+                )
             for toxic in conn.active(stream, "bandwidth"):
                 await asyncio.sleep(len(data) / max(toxic.attr("rate", 1.0) * 1024, 1.0))
             for chunk, delay_s in self._slices(conn, stream, data):
@@ -200,11 +220,15 @@ class FaultProxy:
         if not slicers:
             return [(data, 0.0)]
         s = slicers[0]
-        size, variation, delay_s = max(1, int(s.attr("average_size", 64))), int(s.attr("size_variation")), s.attr("delay") / 1e6
+        size, variation, delay_s = (
+            max(1, int(s.attr("average_size", 64))),
+            int(s.attr("size_variation")),
+            s.attr("delay") / 1e6,
+        )
         pieces, i = [], 0
         while i < len(data):
             n = max(1, size + random.randint(-variation, variation))
-            pieces.append((data[i:i + n], delay_s))
+            pieces.append((data[i : i + n], delay_s))
             i += n
         return pieces
 
@@ -233,8 +257,11 @@ class ToxiproxyServer:
     def start(self) -> ToxiproxyServer:
         try:
             requests.delete(f"{self.api}/proxies/{self.name}", timeout=10)
-            answer = requests.post(f"{self.api}/proxies", json={"name": self.name, "listen": self.listen,
-                                                                 "upstream": self.upstream, "enabled": True}, timeout=10)
+            answer = requests.post(
+                f"{self.api}/proxies",
+                json={"name": self.name, "listen": self.listen, "upstream": self.upstream, "enabled": True},
+                timeout=10,
+            )
             answer.raise_for_status()
         except requests.RequestException as exc:
             raise UserError(f"toxiproxy at {self.api} refused the proxy: {exc}") from None
@@ -245,12 +272,16 @@ class ToxiproxyServer:
     def url(self) -> str:
         return "http://" + self.listen.replace("[::]", "127.0.0.1")
 
-    def add_toxic(self, type: str, stream: str = "downstream", toxicity: float = 1.0, name: str | None = None,
-                  **attributes) -> str:
+    def add_toxic(
+        self, type: str, stream: str = "downstream", toxicity: float = 1.0, name: str | None = None, **attributes
+    ) -> str:
         check_toxic(type, stream, attributes)
         name = name or f"{type}_{next(self._names)}"
-        requests.post(f"{self.api}/proxies/{self.name}/toxics", timeout=10, json={
-            "name": name, "type": type, "stream": stream, "toxicity": toxicity, "attributes": attributes}).raise_for_status()
+        requests.post(
+            f"{self.api}/proxies/{self.name}/toxics",
+            timeout=10,
+            json={"name": name, "type": type, "stream": stream, "toxicity": toxicity, "attributes": attributes},
+        ).raise_for_status()
         return name
 
     def remove_toxic(self, name: str) -> None:

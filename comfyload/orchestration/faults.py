@@ -5,6 +5,7 @@ the crash controllers, and the events they leave in the run folder (`fault.start
 Runs in the `python -m comfyload` process beside the Locust subprocess: nothing here loads the
 generator. Injected latency is the exception: it changes the prompts, so the schedule turns it
 into the harness option --inject-sleep."""
+
 from __future__ import annotations
 
 import subprocess
@@ -64,8 +65,11 @@ def parse_fault_plan(section, source: str) -> FaultPlan:
         if not isinstance(spec, dict) and spec is not None:
             raise UserError(f"{source}: `{action}` in {item!r} must be a mapping of settings")
         spec = dict(spec or {})
-        numbers = {"for": item.get("for", 0), "inject_sleep seconds": spec.get("seconds", 1) if action == "inject_sleep" else 1,
-                   "restart_after": spec.get("restart_after", 0)}
+        numbers = {
+            "for": item.get("for", 0),
+            "inject_sleep seconds": spec.get("seconds", 1) if action == "inject_sleep" else 1,
+            "restart_after": spec.get("restart_after", 0),
+        }
         bad = [name for name, value in numbers.items() if not _seconds(value)]
         if bad:
             raise UserError(f"{source}: schedule item {item!r}: {', '.join(bad)} must be a number of seconds >= 0")
@@ -73,8 +77,11 @@ def parse_fault_plan(section, source: str) -> FaultPlan:
             attributes = {k: v for k, v in spec.items() if k not in ("type", "stream", "toxicity")}
             check_toxic(spec.get("type"), spec.get("stream", "downstream"), attributes)
         steps.append(Step(at=float(item["at"]), action=action, spec=spec, duration=item.get("for")))
-    return FaultPlan(expected=str(section.get("expected", "")), steps=sorted(steps, key=lambda s: s.at),
-                     checks=list(section.get("checks") or []))
+    return FaultPlan(
+        expected=str(section.get("expected", "")),
+        steps=sorted(steps, key=lambda s: s.at),
+        checks=list(section.get("checks") or []),
+    )
 
 
 def _seconds(value) -> bool:
@@ -145,8 +152,9 @@ class FaultSchedule:
         if step.action == "proxy":
             spec = dict(step.spec)
             kind = spec.pop("type")
-            name = self.proxy.add_toxic(kind, stream=spec.pop("stream", "downstream"),
-                                        toxicity=spec.pop("toxicity", 1.0), **spec)
+            name = self.proxy.add_toxic(
+                kind, stream=spec.pop("stream", "downstream"), toxicity=spec.pop("toxicity", 1.0), **spec
+            )
             self.recorder.event("fault.start", fault=f"proxy.{kind}", toxic=name, attributes=step.spec)
             self._wait_until(origin, step.at + (step.duration or 1e9))  # an early stop undoes it too
             self.proxy.remove_toxic(name)

@@ -1,11 +1,20 @@
 """`comfyload plan RUN`: the capacity prediction of comfyload.analysis.capacity for a run folder,
 printed, with its chart (charts/capacity.png) and capacity.json."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from comfyload.analysis.capacity import DEFAULT_MAX_BOOKS, DEFAULT_MAX_SERVERS, Plan, format_plan, make_plan, measure, plan_document
+from comfyload.analysis.capacity import (
+    DEFAULT_MAX_BOOKS,
+    DEFAULT_MAX_SERVERS,
+    Plan,
+    format_plan,
+    make_plan,
+    measure,
+    plan_document,
+)
 from comfyload.common.errors import UserError
 from comfyload.workloads.book import load_book_mix
 from comfyload.workloads.retry import RetryPolicy, parse_backoff
@@ -13,6 +22,7 @@ from comfyload.workloads.retry import RetryPolicy, parse_backoff
 
 def draw_chart(plan: Plan, path: Path, title: str) -> Path:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -20,12 +30,18 @@ def draw_chart(plan: Plan, path: Path, title: str) -> Path:
     for c in sorted(plan.knees):
         pts = sorted((p for p in plan.points if p.servers == c), key=lambda p: p.load)
         x = [p.load for p in pts]
-        line, = lat.plot(x, [p.p95_s for p in pts], marker="o", ms=3, label=f"{c} server{'s' if c > 1 else ''}")
+        (line,) = lat.plot(x, [p.p95_s for p in pts], marker="o", ms=3, label=f"{c} server{'s' if c > 1 else ''}")
         thr.plot(x, [p.images_per_min for p in pts], marker="o", ms=3, color=line.get_color())
         if plan.knees[c]:
             k = next(p for p in pts if p.load == plan.knees[c])
-            lat.annotate(f"knee {plan.knees[c]}", (k.load, k.p95_s), textcoords="offset points", xytext=(4, -12),
-                         fontsize=8, color=line.get_color())
+            lat.annotate(
+                f"knee {plan.knees[c]}",
+                (k.load, k.p95_s),
+                textcoords="offset points",
+                xytext=(4, -12),
+                fontsize=8,
+                color=line.get_color(),
+            )
     lat.axhline(plan.p95_target_s, color="red", ls="--", lw=1, label=f"SLA p95 {plan.p95_target_s:g} s")
     lat.set(xlabel="books in flight", ylabel="p95 page latency (s)", title="predicted p95")
     thr.set(xlabel="books in flight", ylabel="images / min", title="predicted throughput")
@@ -42,12 +58,18 @@ def draw_chart(plan: Plan, path: Path, title: str) -> Path:
 
 # ---- the subcommand ----------------------------------------------------------------------------
 def add_plan_parser(sub) -> None:
-    p = sub.add_parser("plan", help="predict the knee and the servers needed from a measured run folder",
-                       description="Predict capacity (books within the SLA, images/min, p95) for 1..K books on 1..C "
-                                   "servers from a short measured run, and the servers a target needs.")
+    p = sub.add_parser(
+        "plan",
+        help="predict the knee and the servers needed from a measured run folder",
+        description="Predict capacity (books within the SLA, images/min, p95) for 1..K books on 1..C "
+        "servers from a short measured run, and the servers a target needs.",
+    )
     p.add_argument("run", help="a run folder (runs/<id>) whose prompt records give the service times")
-    p.add_argument("--sla", help="SLA file whose latency_p95_s and error_budget_pct are the limits "
-                                 "(default: the targets the run was judged against)")
+    p.add_argument(
+        "--sla",
+        help="SLA file whose latency_p95_s and error_budget_pct are the limits "
+        "(default: the targets the run was judged against)",
+    )
     p.add_argument("--book-profile", help="plan for this profile or mix (default: the run's, if it ran books)")
     p.add_argument("--book-profiles", help="the profiles file (default: the run's)")
     p.add_argument("--max-books", type=int, default=DEFAULT_MAX_BOOKS, help=f"K (default {DEFAULT_MAX_BOOKS})")
@@ -91,11 +113,23 @@ def run_plan(args) -> int:
         known = {k: v for k, v in (meta.get("sla") or {}).items() if k in SlaTargets.__dataclass_fields__}
         targets = SlaTargets(**known) if known else load_sla("sla.yaml")
     measured = measure(records, book_mix_of(records, meta, args.book_profile, args.book_profiles), policy_of(meta))
-    plan = make_plan(measured, targets.latency_p95_s, targets.error_budget_pct, args.max_books, args.max_servers,
-                     args.target_books, args.target_per_hour, args.seed, args.pages)
+    plan = make_plan(
+        measured,
+        targets.latency_p95_s,
+        targets.error_budget_pct,
+        args.max_books,
+        args.max_servers,
+        args.target_books,
+        args.target_per_hour,
+        args.seed,
+        args.pages,
+    )
     print(format_plan(measured, plan))
-    chart = draw_chart(plan, Path(args.chart) if args.chart else run / "charts" / "capacity.png",
-                       f"{run.name}: {measured.profile_spec}, SLA p95 {targets.latency_p95_s:g} s")
+    chart = draw_chart(
+        plan,
+        Path(args.chart) if args.chart else run / "charts" / "capacity.png",
+        f"{run.name}: {measured.profile_spec}, SLA p95 {targets.latency_p95_s:g} s",
+    )
     out = Path(args.json) if args.json else run / "capacity.json"
     out.write_text(json.dumps(plan_document(measured, plan), indent=2, default=str))
     print(f"chart: {chart}\nprediction: {out}")
@@ -114,5 +148,7 @@ def book_mix_of(records: list[dict], meta: dict, book_profile: str | None, profi
 
 def policy_of(meta: dict) -> RetryPolicy:
     params = meta.get("parameters") if isinstance(meta.get("parameters"), dict) else {}
-    return RetryPolicy(max_retries=int(params.get("max_retries", 3)),
-                       backoff_s=parse_backoff(params.get("retry_backoff_sec", "15,45,90")))
+    return RetryPolicy(
+        max_retries=int(params.get("max_retries", 3)),
+        backoff_s=parse_backoff(params.get("retry_backoff_sec", "15,45,90")),
+    )

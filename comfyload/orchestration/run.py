@@ -1,6 +1,7 @@
 """One run: preflight, the Locust process (and its workers) with the run folder wired in, the fault
 schedule beside it, then the summary and the verdict from the metrics model (exit 0 pass, 1 fail,
 2 bad input, 3 the harness failed)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -28,9 +29,7 @@ from comfyload.workloads.preflight import check_server
 EXIT_PASS, EXIT_BREACH, EXIT_USER_ERROR, EXIT_HARNESS = 0, 1, 2, 3
 
 
-
 STOP_GRACE_S = 5  # after --run-time, work in flight gets this long before it is cut off (recorded `cut_off`)
-
 
 
 def preflight(host: str, plan) -> None:
@@ -42,18 +41,34 @@ def preflight(host: str, plan) -> None:
         client.close()
 
 
-
 def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args, headless: bool) -> list[str]:
     locustfiles = [str(REPO / "locustfile.py")]
     if not headless and getattr(args, "shapes", False):
         locustfiles += [str(p) for p in sorted(SHAPES_DIR.glob("*.py"))]
     elif settings["shape"]:
         locustfiles.append(str(SHAPES_DIR / f"{settings['shape']}.py"))
-    cmd = [sys.executable, "-m", "locust", "-f", ",".join(locustfiles), "--host", host,
-           "-u", str(settings["users"]), "-r", str(settings["spawn_rate"]),
-           "--csv", str(run_dir / "locust"), "--csv-full-history",
-           "--stop-timeout", str(STOP_GRACE_S),
-           "--run-dir", str(run_dir), "--scenario-name", scenario]
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        ",".join(locustfiles),
+        "--host",
+        host,
+        "-u",
+        str(settings["users"]),
+        "-r",
+        str(settings["spawn_rate"]),
+        "--csv",
+        str(run_dir / "locust"),
+        "--csv-full-history",
+        "--stop-timeout",
+        str(STOP_GRACE_S),
+        "--run-dir",
+        str(run_dir),
+        "--scenario-name",
+        scenario,
+    ]
     if headless:
         cmd += ["--headless", "--only-summary", "--run-time", settings["run_time"]]
     else:
@@ -75,11 +90,11 @@ def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args
     return cmd + extra + [settings["user_class"]]
 
 
-
 def finish(run_dir: Path, sla_path: str, output: str | None) -> int:
     """Summary and verdict from the records (the report's summary.json, the one writer); exit 1
     when the verdict fails (a drill's own verdict, else the SLA), 3 when nothing was recorded."""
     from reports.build import build_after_run, write_summary
+
     try:
         records = read_records(run_dir)
     except FileNotFoundError:
@@ -99,11 +114,9 @@ def finish(run_dir: Path, sla_path: str, output: str | None) -> int:
     return EXIT_PASS if summary["verdict"]["passed"] else EXIT_BREACH
 
 
-
 def read_drill_verdict(run_dir: Path) -> dict | None:
     path = Path(run_dir) / "fault_verdict.json"
     return json.loads(path.read_text()) if path.exists() else None
-
 
 
 @contextlib.contextmanager
@@ -119,16 +132,20 @@ def comfy_target(args):
             server.stop()
 
 
-
 def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tuple[int, Path]:
     """Runs one scenario: (exit code, its run folder). Bad input raises UserError before any run."""
     for target in parse_hosts(settings["comfy_hosts"]) or [host]:
         preflight(target, plan)
     fault = scenario.get("_fault")
     ui = args.command == "ui"  # a web UI session: each test makes its own run folder; this one keeps the CSVs
-    run_dir = new_run_dir(scenario["_name"] + ("-distributed" if args.workers else "") + ("-ui-session" if ui else ""),
-                          RUNS_ROOT)
-    print(f"[comfyload] target {host}; scenario {scenario['_name']}\n[comfyload] run folder {run_dir}", file=sys.stderr, flush=True)
+    run_dir = new_run_dir(
+        scenario["_name"] + ("-distributed" if args.workers else "") + ("-ui-session" if ui else ""), RUNS_ROOT
+    )
+    print(
+        f"[comfyload] target {host}; scenario {scenario['_name']}\n[comfyload] run folder {run_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
     proxy = schedule = None
     load_host = host
     log_offset = server.log_path.stat().st_size if server is not None and server.log_path.exists() else None
@@ -149,11 +166,16 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
     death_watch = DeathWatch(server, RunRecorder(run_dir)).start() if server is not None else None
     if args.workers:
         workers = [subprocess.Popen(worker_command(cmd, port), cwd=str(REPO)) for _ in range(args.workers)]
-        print(f"[comfyload] master + {args.workers} workers (pids {', '.join(str(w.pid) for w in workers)})",
-              file=sys.stderr, flush=True)
+        print(
+            f"[comfyload] master + {args.workers} workers (pids {', '.join(str(w.pid) for w in workers)})",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         if fault is not None:
-            schedule = FaultSchedule(fault, RunRecorder(run_dir), proxy, crash_controller(args, server, host, fault)).start()
+            schedule = FaultSchedule(
+                fault, RunRecorder(run_dir), proxy, crash_controller(args, server, host, fault)
+            ).start()
         rc = wait_stopping_cleanly(process)
     finally:
         if process.poll() is None:  # we are being stopped ourselves: stop Locust too
@@ -171,6 +193,7 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
     run_outputs.report(server, host, *(kept if server is not None else (0, None)), args.outputs)
     if ui:
         from comfyload.orchestration.ui_session import finish_session
+
         return finish_session(run_dir, settings["sla"], finish), run_dir
     if rc == EXIT_USER_ERROR:
         return EXIT_USER_ERROR, run_dir
@@ -185,15 +208,18 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
     return finish(run_dir, settings["sla"], args.output), run_dir
 
 
-
 def wait_stopping_cleanly(process) -> int:
     """Waits for Locust. SIGTERM (what `timeout` and a CI cancel send) and Ctrl-C end the run, not
     the wrapper: Locust gets SIGTERM, stops its users and writes its last records, and the wrapper
     goes on to the summary and the report. A second Ctrl-C stops at once."""
+
     def forward(_signum=None, _frame=None):
         if process.poll() is None:
-            print("[comfyload] stopping the run: summary and report follow (Ctrl-C again to abandon them)",
-                  file=sys.stderr, flush=True)
+            print(
+                "[comfyload] stopping the run: summary and report follow (Ctrl-C again to abandon them)",
+                file=sys.stderr,
+                flush=True,
+            )
             process.terminate()
 
     previous = signal.signal(signal.SIGTERM, forward)
@@ -207,17 +233,24 @@ def wait_stopping_cleanly(process) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
-
 def worker_command(master_cmd: list[str], port: int) -> list[str]:
     """A worker of this master: the same locustfiles; everything else comes from the master."""
     files = master_cmd[master_cmd.index("-f") + 1]
-    return [sys.executable, "-m", "locust", "-f", files, "--worker", "--master-host", "127.0.0.1",
-            "--master-port", str(port)]
-
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        files,
+        "--worker",
+        "--master-host",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
+    ]
 
 
 OOM_LOG_LINE = "Got an OOM, unloading all loaded models."
-
 
 
 def server_log_since(server, offset: int) -> str:

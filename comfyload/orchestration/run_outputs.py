@@ -2,6 +2,7 @@
 folder (.comfyui/<port>/output), which would otherwise pile up outside any run folder; after a
 run they are moved into the run's own `outputs/` (`--outputs keep`, the default) or deleted
 (`--outputs delete`), and one line says which and where. A remote server's outputs stay there."""
+
 from __future__ import annotations
 
 import os
@@ -46,11 +47,21 @@ def settle(output_dir: Path, before: set[Path], run_dir: Path, mode: str) -> tup
 
 def report(server, host: str, count: int, where: Path | None, mode: str) -> None:
     if server is None:
-        print(f"[comfyload] outputs: the images stay on the server {host} (its ComfyUI output folder)",
-              file=sys.stderr, flush=True)
+        print(
+            f"[comfyload] outputs: the images stay on the server {host} (its ComfyUI output folder)",
+            file=sys.stderr,
+            flush=True,
+        )
     elif mode == "delete":
-        print(f"[comfyload] outputs: {count} files deleted from {server.work_dir / 'output'} (--outputs delete)",
-              file=sys.stderr, flush=True)
+        print(
+            f"[comfyload] outputs: {count} files deleted from {server.work_dir / 'output'} (--outputs delete)",
+            file=sys.stderr,
+            flush=True,
+        )
     else:
-        print(f"[comfyload] outputs: {count} files moved to {where or '(none made)'} "
-              "(--outputs delete removes them instead)", file=sys.stderr, flush=True)
+        print(
+            f"[comfyload] outputs: {count} files moved to {where or '(none made)'} "
+            "(--outputs delete removes them instead)",
+            file=sys.stderr,
+            flush=True,
+        )

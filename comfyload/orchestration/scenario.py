@@ -1,5 +1,6 @@
 """A scenario file and the settings of a run: each option from the command line, else its env var,
 else the scenario, else its default; every value checked before any load starts."""
+
 from __future__ import annotations
 
 import os
@@ -16,21 +17,16 @@ from comfyload.workloads import options as opts
 SCENARIOS_DIR = REPO / "scenarios"
 
 
-
 SCENARIO_RUN_KEYS = {"description", "user_class", "users", "spawn_rate", "run_time", "shape", "fault"}
-
 
 
 FAULTS_DIR = SCENARIOS_DIR / "faults"
 
 
-
 USER_CLASSES = ("PromptUser", "BookUser", "OpenLoopUser")
 
 
-
 SHAPES_DIR = SCENARIOS_DIR / "shapes"
-
 
 
 def _env_int(name):
@@ -43,12 +39,13 @@ def _env_int(name):
         raise UserError(f"{name} must be an integer, not {value!r}") from None
 
 
-
 def load_scenario(name_or_path: str) -> dict:
     path = Path(name_or_path)
     if not path.suffix:
-        path = next((d / f"{name_or_path}.yaml" for d in (SCENARIOS_DIR, FAULTS_DIR) if (d / f"{name_or_path}.yaml").is_file()),
-                    SCENARIOS_DIR / f"{name_or_path}.yaml")
+        path = next(
+            (d / f"{name_or_path}.yaml" for d in (SCENARIOS_DIR, FAULTS_DIR) if (d / f"{name_or_path}.yaml").is_file()),
+            SCENARIOS_DIR / f"{name_or_path}.yaml",
+        )
     if not path.is_file():
         known = ", ".join(sorted(p.stem for d in (SCENARIOS_DIR, FAULTS_DIR) for p in d.glob("*.yaml")))
         raise UserError(f"scenario not found: {name_or_path} (known: {known})")
@@ -64,7 +61,6 @@ def load_scenario(name_or_path: str) -> dict:
         if unknown:
             raise UserError(f"{path}: unknown check(s) {', '.join(unknown)}")
     return scenario
-
 
 
 def resolve_settings(args, scenario: dict) -> dict:
@@ -98,9 +94,14 @@ def resolve_settings(args, scenario: dict) -> dict:
         known = ", ".join(sorted(p.stem for p in SHAPES_DIR.glob("*.py")))
         raise UserError(f"{scenario['_path']}: unknown shape {shape!r} (known: {known})")
     spawn_rate = args.spawn_rate or scenario.get("spawn_rate") or users
-    return {**values, "users": users, "run_time": str(run_time), "user_class": user_class, "spawn_rate": spawn_rate,
-            "shape": shape}
-
+    return {
+        **values,
+        "users": users,
+        "run_time": str(run_time),
+        "user_class": user_class,
+        "spawn_rate": spawn_rate,
+        "shape": shape,
+    }
 
 
 def concurrency(args, scenario: dict) -> tuple:
@@ -110,7 +111,6 @@ def concurrency(args, scenario: dict) -> tuple:
     if os.environ.get("COMFY_CONCURRENCY"):
         return _env_int("COMFY_CONCURRENCY"), "env COMFY_CONCURRENCY"
     return scenario.get("users", 1), f"{scenario.get('_path', 'scenario')}: users"
-
 
 
 def check_writable(output: str | None) -> None:
@@ -126,23 +126,23 @@ def check_writable(output: str | None) -> None:
         raise UserError(f"--output {output}: not a writable file path")
 
 
-
 TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
-
 
 
 def check_timespan(text: str) -> None:
     """Locust's duration syntax (90, 90s, 10m, 1h30m); checked here because importing Locust
     in this process would monkey-patch it after `ssl` is loaded."""
     match = TIMESPAN.match(text.strip())
-    if not text.strip() or not match or not any(match.groups()) or \
-            sum(int(g or 0) * k for g, k in zip(match.groups(), (3600, 60, 1))) <= 0:
+    if (
+        not text.strip()
+        or not match
+        or not any(match.groups())
+        or sum(int(g or 0) * k for g, k in zip(match.groups(), (3600, 60, 1))) <= 0
+    ):
         raise UserError(f"--run-time must be a duration like 90s, 10m or 1h30m, not {text!r}")
 
 
-
 PATH_OPTIONS = ("workflow", "sla", "book_profiles", "comfy_hosts")
-
 
 
 def absolute_if_file(value):

@@ -6,6 +6,7 @@ suite's virtualenv has no torch). It lands in the per-user cache in a folder key
 `<cache>/models/sd15-random-<hash>/checkpoints/`, which the local ComfyUI is given as an extra model
 folder (comfyload/server.py). Made once: later calls find the file and return at once.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,13 @@ def ensure_checkpoint(python: str, comfyui_code: Path) -> Path:
     say(f"making the SD1.5 test checkpoint (random weights, about 2 GB, once) into {path.parent}")
     started = time.monotonic()
     env = {**os.environ, "PYTHONPATH": str(comfyui_code), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run([python, str(MAKER), str(path), json.dumps(RECIPE, sort_keys=True)], cwd=str(comfyui_code),
-                          env=env, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        [python, str(MAKER), str(path), json.dumps(RECIPE, sort_keys=True)],
+        cwd=str(comfyui_code),
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     if proc.returncode != 0 or not path.is_file():
         raise UserError(f"making the SD1.5 test checkpoint failed (exit {proc.returncode}); see the messages above")
     made = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -76,14 +82,17 @@ def say(text: str) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m comfyload.orchestration.sd15_checkpoint",
-                                     description="Make the SD1.5 test checkpoint (once) with the local ComfyUI's Python.")
+    parser = argparse.ArgumentParser(
+        prog="python -m comfyload.orchestration.sd15_checkpoint",
+        description="Make the SD1.5 test checkpoint (once) with the local ComfyUI's Python.",
+    )
     parser.add_argument("--path", action="store_true", help="only print where the checkpoint is (or will be)")
     args = parser.parse_args(argv)
     if args.path:
         print(checkpoint_path())
         return 0
     from comfyload.orchestration.server import comfyui_command  # installs the pinned ComfyUI when needed
+
     try:
         base, code, _pinned = comfyui_command()
         path = ensure_checkpoint(base[0], code)

@@ -6,6 +6,7 @@ Where the ComfyUI comes from, in order: `COMFYUI_DIR` (an existing checkout, run
 (input/output/temp/user and custom_nodes with the drill pack linked in), so servers on different
 ports and the shared install never write over each other.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,7 +64,8 @@ def comfyui_command() -> tuple[list[str], Path, bool]:
         if not (code / "main.py").is_file():
             raise UserError(f"COMFYUI_DIR={checkout} has no main.py: point it at a ComfyUI checkout")
         python = os.environ.get("COMFYUI_PYTHON") or next(
-            (str(p) for p in (code / "venv/bin/python", code / ".venv/bin/python") if p.exists()), sys.executable)
+            (str(p) for p in (code / "venv/bin/python", code / ".venv/bin/python") if p.exists()), sys.executable
+        )
         return [python, str(code / "main.py")], code, False
     install = ensure_pinned_install()
     return [str(install / "venv/bin/python"), str(install / "comfyui/main.py")], install / "comfyui", True
@@ -85,8 +87,13 @@ def prepare_work_dir(work_dir: Path) -> Path:
 class LocalComfyUI:
     """One ComfyUI process on 127.0.0.1, stopped by its pid (its whole process group)."""
 
-    def __init__(self, port: int | None = None, work_dir: Path | None = None, listen: str = "127.0.0.1",
-                 extra_args: list[str] | None = None):
+    def __init__(
+        self,
+        port: int | None = None,
+        work_dir: Path | None = None,
+        listen: str = "127.0.0.1",
+        extra_args: list[str] | None = None,
+    ):
         self.port = port or 8188
         self.listen = listen
         self.work_dir = Path(work_dir or DEFAULT_WORK_ROOT / str(self.port)).resolve()
@@ -102,30 +109,52 @@ class LocalComfyUI:
     def command(self) -> list[str]:
         base, _code, pinned = comfyui_command()
         prepare_work_dir(self.work_dir)
-        args = base + ["--listen", self.listen, "--port", str(self.port), "--disable-auto-launch",
-                       "--database-url", "sqlite:///:memory:",
-                       "--extra-model-paths-config", str(self.work_dir / "comfyload_models.yaml")]
+        args = base + [
+            "--listen",
+            self.listen,
+            "--port",
+            str(self.port),
+            "--disable-auto-launch",
+            "--database-url",
+            "sqlite:///:memory:",
+            "--extra-model-paths-config",
+            str(self.work_dir / "comfyload_models.yaml"),
+        ]
         if pinned:
             args += ["--base-directory", str(self.work_dir)]
         else:
-            args += ["--extra-model-paths-config", str(self.work_dir / "extra_model_paths.yaml"),
-                     "--output-directory", str(self.work_dir / "output"),
-                     "--input-directory", str(self.work_dir / "input"),
-                     "--temp-directory", str(self.work_dir / "temp")]
+            args += [
+                "--extra-model-paths-config",
+                str(self.work_dir / "extra_model_paths.yaml"),
+                "--output-directory",
+                str(self.work_dir / "output"),
+                "--input-directory",
+                str(self.work_dir / "input"),
+                "--temp-directory",
+                str(self.work_dir / "temp"),
+            ]
         if not nvidia_gpu_present():
             args.append("--cpu")
         return args + self.extra_args
 
     def start(self, ready_timeout: float = 300.0) -> LocalComfyUI:
         if port_in_use(self.port):
-            raise UserError(f"port {self.port} on 127.0.0.1 is already in use: stop what runs there, "
-                            f"or set COMFY_HOST to use that server")
+            raise UserError(
+                f"port {self.port} on 127.0.0.1 is already in use: stop what runs there, "
+                f"or set COMFY_HOST to use that server"
+            )
         args = self.command()
         self.killed_on_purpose = False
         log = open(self.log_path, "ab")
         print(f"[comfyui] starting on {self.url} (log: {self.log_path})", file=sys.stderr, flush=True)
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True, cwd=str(self.work_dir))
+        self.process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=str(self.work_dir),
+        )
         log.close()
         self.wait_ready(ready_timeout)
         return self
@@ -136,8 +165,10 @@ class LocalComfyUI:
         next_note = started + 10
         while True:
             if self.process is not None and self.process.poll() is not None:
-                raise UserError(f"ComfyUI exited with code {self.process.returncode} while starting; "
-                                f"last log lines:\n{self.log_tail()}")
+                raise UserError(
+                    f"ComfyUI exited with code {self.process.returncode} while starting; "
+                    f"last log lines:\n{self.log_tail()}"
+                )
             try:
                 return requests.get(self.url + "/system_stats", timeout=2).json()
             except (requests.RequestException, ValueError):
@@ -202,10 +233,20 @@ class DeathWatch:
                 continue
             announced.add(process.pid)
             now = time.time()
-            print(f"[comfyload] the local ComfyUI (pid {process.pid}) DIED at {time.strftime('%H:%M:%S')} with exit code "
-                  f"{process.returncode}; its log: {self.server.log_path}", file=sys.stderr, flush=True)
-            self.recorder.event("server.died", ts=now, server=self.server.url, pid=process.pid,
-                                exit_code=process.returncode, log=str(self.server.log_path))
+            print(
+                f"[comfyload] the local ComfyUI (pid {process.pid}) DIED at {time.strftime('%H:%M:%S')} with exit code "
+                f"{process.returncode}; its log: {self.server.log_path}",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.recorder.event(
+                "server.died",
+                ts=now,
+                server=self.server.url,
+                pid=process.pid,
+                exit_code=process.returncode,
+                log=str(self.server.log_path),
+            )
 
     def stop(self) -> None:
         self._stop.set()
@@ -223,11 +264,20 @@ def exit_on_sigterm() -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m comfyload.orchestration.server",
-                                     description="Run the local ComfyUI (pinned 0.3.75, or COMFYUI_DIR) in the foreground; Ctrl-C stops it.")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("COMFY_PORT", 8188)), help="port on 127.0.0.1 (default 8188, env COMFY_PORT)")
+    parser = argparse.ArgumentParser(
+        prog="python -m comfyload.orchestration.server",
+        description="Run the local ComfyUI (pinned 0.3.75, or COMFYUI_DIR) in the foreground; Ctrl-C stops it.",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("COMFY_PORT", 8188)),
+        help="port on 127.0.0.1 (default 8188, env COMFY_PORT)",
+    )
     parser.add_argument("--listen", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
-    parser.add_argument("--install-only", action="store_true", help="install the pinned ComfyUI into the cache and exit")
+    parser.add_argument(
+        "--install-only", action="store_true", help="install the pinned ComfyUI into the cache and exit"
+    )
     args = parser.parse_args(argv)
     try:
         if args.install_only:

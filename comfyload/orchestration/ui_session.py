@@ -2,6 +2,7 @@
 report (a test cut off by Ctrl-C or SIGTERM gets them now). The harness runs `python -m
 comfyload.orchestration.ui_session finish RUN_DIR SLA` as a subprocess, so the Locust process never
 imports the report builder."""
+
 from __future__ import annotations
 
 import os
@@ -48,6 +49,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m comfyload.orchestration.ui_session finish RUN_DIR SLA_FILE", file=sys.stderr)
         return 2
     from comfyload.orchestration.run import finish
+
     os.environ.setdefault("MPLBACKEND", "Agg")
     return finish(Path(argv[1]), argv[2], None)
 

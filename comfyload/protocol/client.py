@@ -5,6 +5,7 @@ One ComfyClient holds one websocket and serves every caller in its process. Conc
 `threading` module, which Locust's gevent monkey-patching turns into greenlets, so the same code
 is a native thread in a plain script and a greenlet inside Locust.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,16 +25,16 @@ from comfyload.protocol.results import PromptResult, apply_status_message, serve
 
 log = logging.getLogger(__name__)
 
-KEEPALIVE_S = 10.0          # a silent socket is pinged after this; no pong by the next -> dead
+KEEPALIVE_S = 10.0  # a silent socket is pinged after this; no pong by the next -> dead
 RECONNECT_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0)
-STABLE_CONNECTION_S = 5.0   # a socket that lived this long resets the reconnect backoff
-HISTORY_POLL_S = 0.5        # reconciliation poll after a socket drop
+STABLE_CONNECTION_S = 5.0  # a socket that lived this long resets the reconnect backoff
+HISTORY_POLL_S = 0.5  # reconciliation poll after a socket drop
 HISTORY_WRITE_WAIT_S = 5.0  # how long to wait for `executing` None before reading /history
 SUBMIT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0)  # between POST /prompt retries after network errors
-SUBMIT_RETRY_S = 10.0       # a server that refuses POSTs this long is down: the prompt is lost, not
-                            # held until its timeout (a dead server must show as failures, promptly)
-UNREACHABLE_S = 3.0         # an orphaned prompt whose server answers neither /history nor /queue
-                            # this long is lost (the server died with it)
+SUBMIT_RETRY_S = 10.0  # a server that refuses POSTs this long is down: the prompt is lost, not
+# held until its timeout (a dead server must show as failures, promptly)
+UNREACHABLE_S = 3.0  # an orphaned prompt whose server answers neither /history nor /queue
+# this long is lost (the server died with it)
 
 
 class _Watch:
@@ -43,11 +44,11 @@ class _Watch:
         self.result = result
         self.prompt_nodes = prompt_nodes
         self.terminal = False
-        self.terminal_ts = None             # receipt of execution_success / _error / _interrupted
-        self.finished = threading.Event()   # terminal message or `executing` None, whichever first
+        self.terminal_ts = None  # receipt of execution_success / _error / _interrupted
+        self.finished = threading.Event()  # terminal message or `executing` None, whichever first
         self.history_written = threading.Event()  # `executing` node=None
-        self.orphaned = threading.Event()   # the socket it was submitted on dropped
-        self.wake = threading.Event()       # finished or orphaned: the one event the caller sleeps on
+        self.orphaned = threading.Event()  # the socket it was submitted on dropped
+        self.wake = threading.Event()  # finished or orphaned: the one event the caller sleeps on
         self._node = None
         self._node_started = 0.0
 
@@ -92,8 +93,9 @@ class ComfyClient:
     completion: "ws" (default) or "poll:<seconds>" (poll /history like many apps do).
     """
 
-    def __init__(self, server: str, completion: str = "ws", worker: str = "",
-                 http_timeout: float = 30.0, pool_size: int = 64):
+    def __init__(
+        self, server: str, completion: str = "ws", worker: str = "", http_timeout: float = 30.0, pool_size: int = 64
+    ):
         self.server = server.rstrip("/")
         if "://" not in self.server:
             self.server = "http://" + self.server
@@ -176,34 +178,56 @@ class ComfyClient:
         try:
             return self.system_stats()
         except requests.RequestException as exc:
-            raise UserError(f"ComfyUI at {self.server} is not reachable: {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:200]}") from None
+            raise UserError(
+                f"ComfyUI at {self.server} is not reachable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            ) from None
         except ValueError:
-            raise UserError(f"{self.server} answered /system_stats with something that is not JSON: is it a ComfyUI server?") from None
+            raise UserError(
+                f"{self.server} answered /system_stats with something that is not JSON: is it a ComfyUI server?"
+            ) from None
 
     def upload_image(self, path, name: str) -> str:
         """POST /upload/image; returns the name a LoadImage input uses (subfolder/name)."""
         with open(path, "rb") as f:
-            response = self.http.post(self.url("/upload/image"), files={"image": (name, f, "application/octet-stream")},
-                                      data={"overwrite": "true", "type": "input"}, timeout=self.http_timeout)
+            response = self.http.post(
+                self.url("/upload/image"),
+                files={"image": (name, f, "application/octet-stream")},
+                data={"overwrite": "true", "type": "input"},
+                timeout=self.http_timeout,
+            )
         response.raise_for_status()
         answer = response.json()
         return f"{answer['subfolder']}/{answer['name']}" if answer.get("subfolder") else answer["name"]
 
     # ---- one prompt ----------------------------------------------------------------------------
-    def run_prompt(self, graph: dict, workflow: str, timeout: float, intended_send_ts: float | None = None,
-                   download: bool = False, attempt: int = 1, extra: dict | None = None) -> PromptResult:
+    def run_prompt(
+        self,
+        graph: dict,
+        workflow: str,
+        timeout: float,
+        intended_send_ts: float | None = None,
+        download: bool = False,
+        attempt: int = 1,
+        extra: dict | None = None,
+    ) -> PromptResult:
         """Submits `graph` and waits for its outcome; never raises for a server-side failure:
         every submitted prompt ends in exactly one PromptResult."""
         now = time.time()
         deadline = time.monotonic() + timeout - max(0.0, now - (intended_send_ts or now))
         if self.poll_interval is None:  # a socket being re-opened: wait for it, as long as a POST would retry
             self._connected.wait(max(0.0, min(deadline, time.monotonic() + self.submit_retry_s) - time.monotonic()))
-        result = PromptResult(prompt_id=uuid.uuid4().hex, client_id=self.client_id, server=self.server,
-                              workflow=workflow, worker=self.worker, attempt=attempt,
-                              intended_send_ts=intended_send_ts or now, extra=dict(extra or {}),
-                              completion="ws" if self.poll_interval is None else "poll",
-                              node_classes={k: v.get("class_type") for k, v in graph.items()})
+        result = PromptResult(
+            prompt_id=uuid.uuid4().hex,
+            client_id=self.client_id,
+            server=self.server,
+            workflow=workflow,
+            worker=self.worker,
+            attempt=attempt,
+            intended_send_ts=intended_send_ts or now,
+            extra=dict(extra or {}),
+            completion="ws" if self.poll_interval is None else "poll",
+            node_classes={k: v.get("class_type") for k, v in graph.items()},
+        )
         watch = _Watch(result, list(graph))
         self.events.prompt_submitted.fire(result=result)
         if self.poll_interval is None:
@@ -250,8 +274,12 @@ class ComfyClient:
         failures = 0
         while True:
             try:
-                response = self.http.post(self.url("/prompt"), data=body, timeout=self.http_timeout,
-                                          headers={"Content-Type": "application/json"})
+                response = self.http.post(
+                    self.url("/prompt"),
+                    data=body,
+                    timeout=self.http_timeout,
+                    headers={"Content-Type": "application/json"},
+                )
                 break
             except requests.RequestException as exc:
                 failures += 1
@@ -367,13 +395,19 @@ class ComfyClient:
 
     @staticmethod
     def _needs_create_time(result: PromptResult) -> bool:
-        return result.create_time is None and result.execution_start is not None and result.outcome not in ("timeout", "lost")
+        return (
+            result.create_time is None
+            and result.execution_start is not None
+            and result.outcome not in ("timeout", "lost")
+        )
 
     def _finish_later(self, watch: _Watch) -> None:
         with self._unfinished_cv:
             self._unfinished.append(watch)
             if self._finisher is None:
-                self._finisher = threading.Thread(target=self._finish_records, name="comfy-record-finisher", daemon=True)
+                self._finisher = threading.Thread(
+                    target=self._finish_records, name="comfy-record-finisher", daemon=True
+                )
                 self._finisher.start()
 
     def _finish_records(self) -> None:
@@ -394,7 +428,9 @@ class ComfyClient:
             recent = self._recent_history(2 * len(batch) + 16) if len(batch) > 1 else {}
             for watch in batch:
                 result = watch.result
-                result.create_time = server_timings(recent.get(result.prompt_id) or self._history_entry(result.prompt_id))["create_time"]
+                result.create_time = server_timings(
+                    recent.get(result.prompt_id) or self._history_entry(result.prompt_id)
+                )["create_time"]
                 self.events.prompt_done.fire(result=result)
                 with self._lock:
                     self._watches.pop(result.prompt_id, None)
@@ -446,8 +482,9 @@ class ComfyClient:
         client_id = uuid.uuid4().hex
         ws_url = self.server.replace("http://", "ws://").replace("https://", "wss://") + f"/ws?clientId={client_id}"
         # no UTF-8 check in pure Python per frame (~7 % of a worker's CPU): json.loads rejects bad UTF-8
-        ws = websocket.create_connection(ws_url, timeout=self.http_timeout, enable_multithread=True,
-                                         skip_utf8_validation=True)
+        ws = websocket.create_connection(
+            ws_url, timeout=self.http_timeout, enable_multithread=True, skip_utf8_validation=True
+        )
         ws.settimeout(KEEPALIVE_S)
         self._ws, self.client_id = ws, client_id
         self._connected.set()
@@ -527,7 +564,7 @@ class ComfyClient:
 
 
 def parse_completion(mode: str):
-    """"ws" -> None; "poll:2" -> 2.0 (seconds between /history polls)."""
+    """ "ws" -> None; "poll:2" -> 2.0 (seconds between /history polls)."""
     if mode == "ws":
         return None
     if mode.startswith("poll:"):

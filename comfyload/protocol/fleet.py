@@ -6,6 +6,7 @@ prompts at that moment (the smaller of the last two such estimates, so a broadca
 our completions adds no phantom load). Routing on the broadcasts alone follows a stale number: one
 server held 3 of 4 prompts and the other 1 for a whole run.
 A server that fails `max_failures` times in a row leaves rotation; a probe brings it back."""
+
 from __future__ import annotations
 
 import itertools
@@ -40,22 +41,23 @@ def parse_hosts(text: str) -> list[str]:
 
 
 class Fleet:
-    def __init__(self, clients: list, policy: str = "round_robin", max_failures: int = 3, probe_s: float = 5.0,
-                 emit=None):
+    def __init__(
+        self, clients: list, policy: str = "round_robin", max_failures: int = 3, probe_s: float = 5.0, emit=None
+    ):
         if policy not in POLICIES:
             raise UserError(f"--route must be one of {', '.join(POLICIES)}, not {policy!r}")
         self.clients, self.policy = clients, policy
         self.max_failures, self.probe_s = max_failures, probe_s
         self.emit = emit or (lambda record: None)
         self.failures = {c.server: 0 for c in clients}
-        self.out = set()            # servers out of rotation
+        self.out = set()  # servers out of rotation
         self.in_flight = {c.server: 0 for c in clients}
-        self.others = {c.server: (0, 0) for c in clients}   # last two estimates of others' prompts queued
+        self.others = {c.server: (0, 0) for c in clients}  # last two estimates of others' prompts queued
         for c in clients:  # the fleet hears each client's events before anyone else
             c.events.status_broadcast.add_listener(self.status_seen)
             c.events.prompt_done.add_listener(self.observe)
             c.events.connection_changed.add_listener(self.connection_changed)
-        self.sticky = {}            # book key -> client
+        self.sticky = {}  # book key -> client
         self._turn = itertools.count()
         self._lock = threading.Lock()
         self._closed = False
@@ -119,8 +121,16 @@ class Fleet:
             if server in self.out:
                 return
             self.out.add(server)
-        self.emit({"kind": "event", "name": "fleet.server_out", "ts": time.time(), "server": server, "reason": reason,
-                   "failures": self.failures.get(server, 0)})
+        self.emit(
+            {
+                "kind": "event",
+                "name": "fleet.server_out",
+                "ts": time.time(),
+                "server": server,
+                "reason": reason,
+                "failures": self.failures.get(server, 0),
+            }
+        )
 
     def _probe_forever(self) -> None:
         while not self._closed:

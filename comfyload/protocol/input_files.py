@@ -2,6 +2,7 @@
 spec pair must never copy a user's other files to a (maybe remote) ComfyUI, so an input must
 resolve, symlinks followed, to a file inside the spec's own folder, and be an image ComfyUI's
 LoadImage opens (checked by its header with Pillow, not by its name)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,10 @@ def contained_input(spec: Path, name) -> Path:
     except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a NUL byte
         raise UserError(f"{spec}: input file {name!r} cannot be resolved ({exc})") from None
     if not path.is_relative_to(folder):
-        raise UserError(f"{spec}: input file {name!r} resolves to {path}, outside the spec's folder {folder}; "
-                        "inputs must stay inside it (nothing else is uploaded)")
+        raise UserError(
+            f"{spec}: input file {name!r} resolves to {path}, outside the spec's folder {folder}; "
+            "inputs must stay inside it (nothing else is uploaded)"
+        )
     if not path.is_file():
         raise UserError(f"{spec}: input file not found: {path}")
     check_image(spec, path)
@@ -40,6 +43,8 @@ def check_image(spec: Path, path: Path) -> str:
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         kind = None
     if kind not in IMAGE_FORMATS:
-        raise UserError(f"{spec}: input file {path.name} is not an image ComfyUI accepts "
-                        f"({', '.join(IMAGE_FORMATS)}); refusing to upload it")
+        raise UserError(
+            f"{spec}: input file {path.name} is not an image ComfyUI accepts "
+            f"({', '.join(IMAGE_FORMATS)}); refusing to upload it"
+        )
     return kind

@@ -1,6 +1,7 @@
 """Literal input values checked against the numeric types /object_info declares (INT, FLOAT,
 with min/max), the way ComfyUI's own validation converts them: a value the server would
 refuse for every prompt is named before load starts, not found in 100 % validation errors."""
+
 from __future__ import annotations
 
 import math

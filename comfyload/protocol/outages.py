@@ -5,6 +5,7 @@ A dropped websocket or a refused request makes the server *suspect*; it is *down
 /system_stats does not answer either (a network blip that a reconnect mends is no outage). The
 outage starts at the first sign and ends when /system_stats answers again. Runs without Locust:
 the watcher is a `threading.Thread`, a greenlet under Locust's monkey-patching."""
+
 from __future__ import annotations
 
 import sys
@@ -36,7 +37,7 @@ class OutageMonitor:
         self.interval = interval
         self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
         self.watching: set[str] = set()
-        self.down: dict[str, float] = {}   # server -> outage start
+        self.down: dict[str, float] = {}  # server -> outage start
         self._lock = threading.Lock()
         self._closed = threading.Event()
 
@@ -45,8 +46,9 @@ class OutageMonitor:
             if server in self.watching or self._closed.is_set():
                 return
             self.watching.add(server)
-        threading.Thread(target=self._watch, args=(server, since or time.time()), daemon=True,
-                         name="comfy-outage-watch").start()
+        threading.Thread(
+            target=self._watch, args=(server, since or time.time()), daemon=True, name="comfy-outage-watch"
+        ).start()
 
     def _watch(self, server: str, since: float) -> None:
         try:
@@ -54,7 +56,9 @@ class OutageMonitor:
                 return
             self.down[server] = since
             self.events.outage_started.fire(server=server, ts=since, cause="no answer to /system_stats")
-            self.say(f"[comfyload] OUTAGE: {server} stopped answering at {time.strftime('%H:%M:%S', time.localtime(since))}")
+            self.say(
+                f"[comfyload] OUTAGE: {server} stopped answering at {time.strftime('%H:%M:%S', time.localtime(since))}"
+            )
             while not self._closed.wait(self.interval):
                 if answers(server):
                     now = time.time()

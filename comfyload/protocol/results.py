@@ -1,11 +1,21 @@
 """PromptResult: one submitted prompt, from intended send to done, and its outcome. Built from
 the websocket messages or, after a socket drop, from the same status messages in /history."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-OUTCOMES = ("success", "validation_error", "execution_error", "oom", "interrupted",
-            "timeout", "lost", "cached", "cut_off")  # cut_off: still in flight when load stopped
+OUTCOMES = (
+    "success",
+    "validation_error",
+    "execution_error",
+    "oom",
+    "interrupted",
+    "timeout",
+    "lost",
+    "cached",
+    "cut_off",
+)  # cut_off: still in flight when load stopped
 
 
 @dataclass
@@ -20,23 +30,23 @@ class PromptResult:
     error_type: str | None = None
     error_message: str | None = None
     error_node: str | None = None
-    completion: str = "ws"          # ws | poll | history (reconciled after a socket drop)
-    intended_send_ts: float = 0.0   # client epoch seconds
+    completion: str = "ws"  # ws | poll | history (reconciled after a socket drop)
+    intended_send_ts: float = 0.0  # client epoch seconds
     sent_ts: float | None = None
     accepted_ts: float | None = None
     done_ts: float | None = None
-    create_time: int | None = None      # server epoch ms (POST /prompt accepted)
+    create_time: int | None = None  # server epoch ms (POST /prompt accepted)
     execution_start: int | None = None  # server epoch ms
-    execution_end: int | None = None    # server epoch ms (execution_success / _error / _interrupted)
+    execution_end: int | None = None  # server epoch ms (execution_success / _error / _interrupted)
     download_ms: float | None = None
-    submit_retries: int = 0             # POST /prompt retries after network errors
-    node_ms: dict = field(default_factory=dict)     # node id -> ms, from `executing` transitions
+    submit_retries: int = 0  # POST /prompt retries after network errors
+    node_ms: dict = field(default_factory=dict)  # node id -> ms, from `executing` transitions
     node_classes: dict = field(default_factory=dict)  # node id -> class_type
     cached_nodes: list = field(default_factory=list)
-    outputs: list = field(default_factory=list)      # [{node, filename, subfolder, type}]
-    progress: dict | None = None    # the last `progress` message: {node, value (step k), max (of n)}
+    outputs: list = field(default_factory=list)  # [{node, filename, subfolder, type}]
+    progress: dict | None = None  # the last `progress` message: {node, value (step k), max (of n)}
     progress_messages: int = 0
-    extra: dict = field(default_factory=dict)        # labels added by users (page, book, ...)
+    extra: dict = field(default_factory=dict)  # labels added by users (page, book, ...)
 
     def __setattr__(self, name, value):
         """An outcome outside the record contract (a typo in the client) fails where it is set."""

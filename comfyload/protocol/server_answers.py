@@ -1,6 +1,7 @@
 """What a target server said when asked the two questions every run starts with (/system_stats,
 /object_info), as one clear line each: nobody there, something there that is not ComfyUI, or a
 ComfyUI that will not describe its nodes."""
+
 from __future__ import annotations
 
 import requests
@@ -17,10 +18,14 @@ def ask(client, path: str, timeout: float | None = None):
     try:
         response = client.http.get(client.url(path), timeout=timeout or client.http_timeout)
     except requests.RequestException as exc:
-        raise UserError(f"ComfyUI at {client.server} is not reachable: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise UserError(
+            f"ComfyUI at {client.server} is not reachable: {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
     if response.status_code != 200:
-        raise UserError(f"{client.server} answered but is not ComfyUI: GET {path} gave HTTP {response.status_code} "
-                        f"{response.reason or ''}".rstrip())
+        raise UserError(
+            f"{client.server} answered but is not ComfyUI: GET {path} gave HTTP {response.status_code} "
+            f"{response.reason or ''}".rstrip()
+        )
     try:
         return response.json()
     except ValueError:
@@ -31,7 +36,11 @@ def ask(client, path: str, timeout: float | None = None):
 def system_stats(client) -> dict:
     """/system_stats, checked to be ComfyUI's (it names `system` and `devices`)."""
     stats = ask(client, "/system_stats")
-    if not isinstance(stats, dict) or not isinstance(stats.get("system"), dict) or not isinstance(stats.get("devices"), list):
+    if (
+        not isinstance(stats, dict)
+        or not isinstance(stats.get("system"), dict)
+        or not isinstance(stats.get("devices"), list)
+    ):
         raise UserError(f"{client.server} answered but is not ComfyUI: its /system_stats has no system/devices")
     return stats
 

@@ -1,5 +1,6 @@
 """API-format workflows: loading, per-request parameters that defeat ComfyUI's cache, and
 validation against a server's /object_info before any load starts."""
+
 from __future__ import annotations
 
 import copy
@@ -20,9 +21,22 @@ WORKFLOWS_DIR = REPO / "workflows"
 SEED_INPUTS = ("seed", "noise_seed")
 SEED_MAX = 2**63 - 1
 # COMBO inputs whose value names a file in a model folder: a bad value there is a missing model.
-MODEL_INPUT_SUFFIXES = ("ckpt_name", "lora_name", "vae_name", "control_net_name", "unet_name",
-                        "clip_name", "clip_name1", "clip_name2", "model_name", "upscale_model",
-                        "style_model_name", "clip_vision_name", "gligen_name", "hypernetwork_name")
+MODEL_INPUT_SUFFIXES = (
+    "ckpt_name",
+    "lora_name",
+    "vae_name",
+    "control_net_name",
+    "unet_name",
+    "clip_name",
+    "clip_name1",
+    "clip_name2",
+    "model_name",
+    "upscale_model",
+    "style_model_name",
+    "clip_vision_name",
+    "gligen_name",
+    "hypernetwork_name",
+)
 
 
 @dataclass
@@ -30,6 +44,7 @@ class VaryingInput:
     """An input the spec marks as changing per request: `nonce` (random int in [min, max]),
     `pool` (random choice from `values`), `suffix` (the text plus a unique token), or
     `page_key` (a key that stays the same across the retries of one book page)."""
+
     node: str
     input: str
     kind: str = "nonce"
@@ -43,6 +58,7 @@ class InputFile:
     """A local file the workflow loads (LoadImage): uploaded with POST /upload/image once before
     load starts, or under a unique name per request when `per_request` (so upload cost and
     disk growth are part of the test)."""
+
     node: str
     input: str
     file: Path
@@ -121,17 +137,28 @@ def load_workflow(name_or_path: str) -> Workflow:
         if v.node not in graph or v.input not in graph[v.node].get("inputs", {}):
             raise UserError(f"{spec_path(path)}: varying input {v.node}.{v.input} is not in the workflow")
     inputs = [parse_input(entry, path, graph) for entry in spec.get("inputs") or []]
-    return Workflow(name=path.stem, path=path, graph=graph, sha256=hashlib.sha256(raw).hexdigest(),
-                    varying=varying, models=list(spec.get("models") or []),
-                    description=str(spec.get("description", "")), inputs=inputs)
+    return Workflow(
+        name=path.stem,
+        path=path,
+        graph=graph,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        varying=varying,
+        models=list(spec.get("models") or []),
+        description=str(spec.get("description", "")),
+        inputs=inputs,
+    )
 
 
 def parse_input(entry, path: Path, graph: dict) -> InputFile:
     """An `inputs:` entry of the spec; the file must be an image inside the spec's folder."""
     if not isinstance(entry, dict) or not all(k in entry for k in ("node", "input", "file")):
         raise UserError(f"{spec_path(path)}: bad inputs entry {entry!r}: needs node, input and file")
-    item = InputFile(node=str(entry["node"]), input=str(entry["input"]), file=Path(),
-                     per_request=bool(entry.get("per_request", False)))
+    item = InputFile(
+        node=str(entry["node"]),
+        input=str(entry["input"]),
+        file=Path(),
+        per_request=bool(entry.get("per_request", False)),
+    )
     if item.node not in graph or item.input not in graph[item.node].get("inputs", {}):
         raise UserError(f"{spec_path(path)}: input {item.key} is not in the workflow")
     item.file = contained_input(spec_path(path), entry["file"])
@@ -164,7 +191,9 @@ def parse_varying(entry, path: Path) -> VaryingInput:
     except (TypeError, KeyError) as exc:
         raise UserError(f"{spec_path(path)}: bad varying entry {entry!r}: {exc}") from None
     if v.kind not in ("nonce", "pool", "suffix", "page_key") or (v.kind == "pool" and not v.values):
-        raise UserError(f"{spec_path(path)}: varying {v.node}.{v.input}: kind must be nonce, pool (with values), suffix or page_key")
+        raise UserError(
+            f"{spec_path(path)}: varying {v.node}.{v.input}: kind must be nonce, pool (with values), suffix or page_key"
+        )
     return v
 
 
@@ -225,7 +254,7 @@ INJECTED_SLEEP_NODE = "comfyload_injected_sleep"
 
 
 def parse_inject_sleep(text: str):
-    """"20-40:3" -> (20.0, 40.0, 3.0); "" -> None."""
+    """ "20-40:3" -> (20.0, 40.0, 3.0); "" -> None."""
     if not text:
         return None
     try:

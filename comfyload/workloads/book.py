@@ -1,5 +1,6 @@
 """Books: profiles (workflows/books.yaml), and one book's pages rendered with the retry policy.
 Runs without Locust: the caller passes a ComfyClient and gets page/book records and events."""
+
 from __future__ import annotations
 
 import random
@@ -32,6 +33,7 @@ class BookProfile:
 @dataclass
 class BookMix:
     """Weighted choice of profiles, e.g. small:2,medium:1."""
+
     profiles: list[BookProfile]
     weights: list[float]
 
@@ -83,6 +85,7 @@ def resolve_relative(name: str, profiles_path: Path) -> str:
 @dataclass
 class PageState:
     """The book app's page fields: retry_count, last_attempted_at, needs_regeneration, image_error."""
+
     book_id: str
     page: int
     workflow: str
@@ -96,21 +99,44 @@ class PageState:
     outcome: str = "lost"
 
     def to_record(self) -> dict:
-        return {"kind": "page", "book_id": self.book_id, "page": self.page, "workflow": self.workflow,
-                "outcome": self.outcome, "retry_count": self.retry_count, "attempts": len(self.prompt_ids),
-                "last_attempted_at": self.last_attempted_at, "needs_regeneration": self.needs_regeneration,
-                "image_error": self.image_error, "prompt_ids": self.prompt_ids,
-                "intended_send_ts": self.intended_send_ts, "done_ts": self.done_ts,
-                "e2e_ms": None if self.done_ts is None else (self.done_ts - self.intended_send_ts) * 1000.0}
+        return {
+            "kind": "page",
+            "book_id": self.book_id,
+            "page": self.page,
+            "workflow": self.workflow,
+            "outcome": self.outcome,
+            "retry_count": self.retry_count,
+            "attempts": len(self.prompt_ids),
+            "last_attempted_at": self.last_attempted_at,
+            "needs_regeneration": self.needs_regeneration,
+            "image_error": self.image_error,
+            "prompt_ids": self.prompt_ids,
+            "intended_send_ts": self.intended_send_ts,
+            "done_ts": self.done_ts,
+            "e2e_ms": None if self.done_ts is None else (self.done_ts - self.intended_send_ts) * 1000.0,
+        }
 
 
 class BookRun:
     """Renders one book: pages one after another (or in parallel), each retried per policy.
     `emit(record)` receives page/book records and events; `on_page(state)` each finished page."""
 
-    def __init__(self, pick, profile: BookProfile, policy: RetryPolicy, rng: random.Random, timeout: float,
-                 emit, on_page=None, parallel: bool = False, download: bool = False, intended_start: float | None = None,
-                 graph_for=None, started=None, lateness_ms: float | None = None):
+    def __init__(
+        self,
+        pick,
+        profile: BookProfile,
+        policy: RetryPolicy,
+        rng: random.Random,
+        timeout: float,
+        emit,
+        on_page=None,
+        parallel: bool = False,
+        download: bool = False,
+        intended_start: float | None = None,
+        graph_for=None,
+        started=None,
+        lateness_ms: float | None = None,
+    ):
         # pick(book_id) -> the ComfyClient for the next attempt (a fleet routes per page or per book)
         self.pick, self.profile, self.policy, self.rng = pick, profile, policy, rng
         self.timeout, self.emit, self.on_page = timeout, emit, on_page
@@ -145,26 +171,50 @@ class BookRun:
         for n in range(1, self.profile.pages + 1):  # pages never begun: accounted for all the same
             if n not in self.pages:
                 self.started(kind="page")
-                state = self.pages[n] = PageState(book_id=self.book_id, page=n, workflow=self.profile.workflow_for(n).name,
-                                                  intended_send_ts=now, done_ts=now, outcome=CUT_OFF)
+                state = self.pages[n] = PageState(
+                    book_id=self.book_id,
+                    page=n,
+                    workflow=self.profile.workflow_for(n).name,
+                    intended_send_ts=now,
+                    done_ts=now,
+                    outcome=CUT_OFF,
+                )
                 self.emit(state.to_record())
         pages = [self.pages[n] for n in sorted(self.pages)]
         failed = [p.page for p in pages if p.outcome not in ("success", CUT_OFF)]
         outcome = CUT_OFF if cut_off else "success" if not failed else "failed"
-        book = {"kind": "book", "book_id": self.book_id, "profile": self.profile.name, "pages": len(pages),
-                "pages_ok": sum(p.outcome == "success" for p in pages), "pages_failed": failed,
-                "pages_cut_off": [p.page for p in pages if p.outcome == CUT_OFF],
-                "outcome": outcome, "start_ts": start, "done_ts": now, "lateness_ms": self.lateness_ms,
-                "retries": sum(p.retry_count for p in pages), "e2e_ms": (now - start) * 1000.0}
+        book = {
+            "kind": "book",
+            "book_id": self.book_id,
+            "profile": self.profile.name,
+            "pages": len(pages),
+            "pages_ok": sum(p.outcome == "success" for p in pages),
+            "pages_failed": failed,
+            "pages_cut_off": [p.page for p in pages if p.outcome == CUT_OFF],
+            "outcome": outcome,
+            "start_ts": start,
+            "done_ts": now,
+            "lateness_ms": self.lateness_ms,
+            "retries": sum(p.retry_count for p in pages),
+            "e2e_ms": (now - start) * 1000.0,
+        }
         self.emit(book)
-        self.emit(event("book.done", book_id=self.book_id, profile=self.profile.name, outcome=book["outcome"],
-                        pages_failed=failed))
+        self.emit(
+            event(
+                "book.done",
+                book_id=self.book_id,
+                profile=self.profile.name,
+                outcome=book["outcome"],
+                pages_failed=failed,
+            )
+        )
         return book
 
     def render_page(self, number: int, intended_send_ts: float | None) -> PageState:
         wf = self.profile.workflow_for(number)
-        state = PageState(book_id=self.book_id, page=number, workflow=wf.name,
-                          intended_send_ts=intended_send_ts or time.time())
+        state = PageState(
+            book_id=self.book_id, page=number, workflow=wf.name, intended_send_ts=intended_send_ts or time.time()
+        )
         self.pages[number] = state
         self.started(kind="page")
         try:
@@ -187,28 +237,65 @@ class BookRun:
             graph, uploads = self.graph_for(wf, {"page_key": f"{self.book_id}-{number}"}, client)
             state.last_attempted_at = time.time()
             labels = {"book_id": self.book_id, "page": number, **({"uploads": uploads} if uploads else {})}
-            result = client.run_prompt(graph, wf.name, timeout=self.timeout, intended_send_ts=send_at,
-                                            download=self.download, attempt=state.retry_count + 1, extra=labels)
+            result = client.run_prompt(
+                graph,
+                wf.name,
+                timeout=self.timeout,
+                intended_send_ts=send_at,
+                download=self.download,
+                attempt=state.retry_count + 1,
+                extra=labels,
+            )
             state.prompt_ids.append(result.prompt_id)
             state.outcome, state.done_ts = result.outcome, result.done_ts
             if result.ok:
                 break
             validation_failures += result.outcome == "validation_error"
-            state.image_error.append({"attempt": result.attempt, "outcome": result.outcome, "type": result.error_type,
-                                      "message": (result.error_message or "")[:500], "node": result.error_node,
-                                      "ts": result.done_ts})
-            self.emit(event("book.page.failed", book_id=self.book_id, page=number, attempt=result.attempt,
-                            outcome=result.outcome, error_type=result.error_type))
+            state.image_error.append(
+                {
+                    "attempt": result.attempt,
+                    "outcome": result.outcome,
+                    "type": result.error_type,
+                    "message": (result.error_message or "")[:500],
+                    "node": result.error_node,
+                    "ts": result.done_ts,
+                }
+            )
+            self.emit(
+                event(
+                    "book.page.failed",
+                    book_id=self.book_id,
+                    page=number,
+                    attempt=result.attempt,
+                    outcome=result.outcome,
+                    error_type=result.error_type,
+                )
+            )
             decision = self.policy.decide(result.outcome, state.retry_count, validation_failures)
             if not decision.retry:
                 state.needs_regeneration = decision.needs_regeneration
                 if state.needs_regeneration:
-                    self.emit(event("book.page.needs_regeneration", book_id=self.book_id, page=number,
-                                    outcome=result.outcome, retry_count=state.retry_count))
+                    self.emit(
+                        event(
+                            "book.page.needs_regeneration",
+                            book_id=self.book_id,
+                            page=number,
+                            outcome=result.outcome,
+                            retry_count=state.retry_count,
+                        )
+                    )
                 break
             state.retry_count += 1
-            self.emit(event("book.page.retry", book_id=self.book_id, page=number, retry=state.retry_count,
-                            delay_s=decision.delay_s, after=result.outcome))
+            self.emit(
+                event(
+                    "book.page.retry",
+                    book_id=self.book_id,
+                    page=number,
+                    retry=state.retry_count,
+                    delay_s=decision.delay_s,
+                    after=result.outcome,
+                )
+            )
             time.sleep(decision.delay_s)
             send_at = time.time()
 
@@ -221,8 +308,10 @@ def run_together(jobs) -> None:
     """Runs `jobs` at once and waits for all. Under Locust (gevent) they are greenlets, killed
     with the caller, so a stopped run leaves no page rendering behind; in a plain script, threads."""
     from gevent import monkey
+
     if monkey.is_module_patched("threading"):
         import gevent
+
         greenlets = [gevent.spawn(job) for job in jobs]
         try:
             gevent.joinall(greenlets, raise_error=True)

@@ -2,6 +2,7 @@
 slow server cannot hide its queue (coordinated omission). Latency counts from the intended
 arrival time; arrivals that wait for a free slot (in-flight cap) are counted late, those beyond
 the backlog limit dropped (like k6's dropped_iterations)."""
+
 from __future__ import annotations
 
 import random
@@ -14,8 +15,8 @@ MODELS = ("poisson", "constant", "gamma")
 
 @dataclass(frozen=True)
 class ArrivalModel:
-    kind: str          # poisson | constant | gamma
-    rate: float        # arrivals per second
+    kind: str  # poisson | constant | gamma
+    rate: float  # arrivals per second
     gamma_cv: float = 2.0  # gamma only: coefficient of variation of the gaps (> 1 = bursty)
 
     def arrivals(self, rng: random.Random):
@@ -34,7 +35,7 @@ class ArrivalModel:
             while True:
                 yield rng.expovariate(self.rate)
         else:
-            shape = 1.0 / (self.gamma_cv ** 2)
+            shape = 1.0 / (self.gamma_cv**2)
             while True:
                 yield rng.gammavariate(shape, mean / shape)
 
@@ -53,8 +54,8 @@ def arrival_model(kind: str, rate: float, gamma_cv: float) -> ArrivalModel:
 class ArrivalCounts:
     scheduled: int = 0
     on_time: int = 0
-    late: int = 0       # waited for a free slot (cap reached); latency still counts from intended time
-    dropped: int = 0    # backlog limit reached: never sent
+    late: int = 0  # waited for a free slot (cap reached); latency still counts from intended time
+    dropped: int = 0  # backlog limit reached: never sent
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)

@@ -1,6 +1,7 @@
 """ComfyLoad's options, declared once. The same table feeds Locust's parser (so each option is a
 CLI flag, an env var and a web UI field), the `python -m comfyload` wrapper, and scenario YAML
 keys (`per_prompt_timeout: 60` in a scenario is `--per-prompt-timeout 60`)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -12,15 +13,15 @@ from comfyload.common.errors import UserError
 
 @dataclass(frozen=True)
 class Option:
-    name: str               # scenario key and argparse dest, e.g. per_prompt_timeout
+    name: str  # scenario key and argparse dest, e.g. per_prompt_timeout
     env: str
     default: Any
     type: Callable = str
     help: str = ""
     check: Callable[[Any], bool] | None = None
-    must: str = ""          # what `check` demands, for the error line
+    must: str = ""  # what `check` demands, for the error line
     flag_only: bool = False  # a boolean switch (store_true)
-    aliases: tuple = ()     # other spellings, e.g. the seed runbook's --timeout
+    aliases: tuple = ()  # other spellings, e.g. the seed runbook's --timeout
 
     @property
     def flag(self) -> str:
@@ -36,84 +37,225 @@ def _non_negative(v):
 
 
 OPTIONS = [
-    Option("workflow", "COMFY_WORKFLOW", "cpu_smoke", str,
-           "API-format workflow: a name in workflows/ or a path to a .json file"),
-    Option("jobs", "COMFY_JOBS", 0, int,
-           "stop after this many jobs in all: prompts, or books for BookUser and book arrivals "
-           "(0 = no limit; --run-time still bounds the run)", _non_negative, ">= 0"),
-    Option("per_prompt_timeout", "COMFY_TIMEOUT", 300.0, float,
-           "seconds a prompt may take from intended send to result before it is a timeout "
-           "(then it is removed from the server's queue)", _positive, "> 0", aliases=("--timeout",)),
-    Option("completion", "COMFY_COMPLETION", "ws", str,
-           "how completion is detected: ws (websocket, default) or poll:<seconds> (poll /history)"),
-    Option("download", "COMFY_DOWNLOAD", False, bool,
-           "download every output via /view; the latency then ends at the rendered file", flag_only=True),
-    Option("ws_per_user", "COMFY_WS_PER_USER", False, bool,
-           "one websocket per user (like a fleet of browsers) instead of one per worker process", flag_only=True),
+    Option(
+        "workflow",
+        "COMFY_WORKFLOW",
+        "cpu_smoke",
+        str,
+        "API-format workflow: a name in workflows/ or a path to a .json file",
+    ),
+    Option(
+        "jobs",
+        "COMFY_JOBS",
+        0,
+        int,
+        "stop after this many jobs in all: prompts, or books for BookUser and book arrivals "
+        "(0 = no limit; --run-time still bounds the run)",
+        _non_negative,
+        ">= 0",
+    ),
+    Option(
+        "per_prompt_timeout",
+        "COMFY_TIMEOUT",
+        300.0,
+        float,
+        "seconds a prompt may take from intended send to result before it is a timeout "
+        "(then it is removed from the server's queue)",
+        _positive,
+        "> 0",
+        aliases=("--timeout",),
+    ),
+    Option(
+        "completion",
+        "COMFY_COMPLETION",
+        "ws",
+        str,
+        "how completion is detected: ws (websocket, default) or poll:<seconds> (poll /history)",
+    ),
+    Option(
+        "download",
+        "COMFY_DOWNLOAD",
+        False,
+        bool,
+        "download every output via /view; the latency then ends at the rendered file",
+        flag_only=True,
+    ),
+    Option(
+        "ws_per_user",
+        "COMFY_WS_PER_USER",
+        False,
+        bool,
+        "one websocket per user (like a fleet of browsers) instead of one per worker process",
+        flag_only=True,
+    ),
     Option("sla", "COMFY_SLA", "sla.yaml", str, "SLA targets file"),
     Option("scenario_name", "COMFY_SCENARIO", "adhoc", str, "scenario name recorded in meta.json"),
-    Option("run_dir", "COMFY_RUN_DIR", "", str,
-           "run folder for records (default: runs/<timestamp>-<scenario>)"),
+    Option("run_dir", "COMFY_RUN_DIR", "", str, "run folder for records (default: runs/<timestamp>-<scenario>)"),
     Option("seed", "COMFY_SEED", 0, int, "seed for per-request parameters (0 = random)", _non_negative, ">= 0"),
-    Option("inject_sleep", "COMFY_INJECT_SLEEP", "", str,
-           "fault drill: add a Sleep node of SECONDS to every prompt sent between START and END seconds "
-           "into the run, as START-END:SECONDS (e.g. 20-40:3)"),
+    Option(
+        "inject_sleep",
+        "COMFY_INJECT_SLEEP",
+        "",
+        str,
+        "fault drill: add a Sleep node of SECONDS to every prompt sent between START and END seconds "
+        "into the run, as START-END:SECONDS (e.g. 20-40:3)",
+    ),
     # a fleet of servers
-    Option("comfy_hosts", "COMFY_HOSTS", "", str,
-           "several ComfyUI servers: a comma list of URLs or a file with one a line (default: --host alone)"),
-    Option("route", "COMFY_ROUTE", "round_robin", str,
-           "fleet routing: round_robin or least_queue (per prompt), sticky (all pages of a book on one server)"),
-    Option("fleet_max_failures", "COMFY_FLEET_MAX_FAILURES", 3, int,
-           "a server leaves rotation after this many lost prompts in a row", _positive, "> 0"),
-    Option("fleet_probe_s", "COMFY_FLEET_PROBE_S", 5.0, float,
-           "how often a server out of rotation is probed (/system_stats) to bring it back", _positive, "> 0"),
+    Option(
+        "comfy_hosts",
+        "COMFY_HOSTS",
+        "",
+        str,
+        "several ComfyUI servers: a comma list of URLs or a file with one a line (default: --host alone)",
+    ),
+    Option(
+        "route",
+        "COMFY_ROUTE",
+        "round_robin",
+        str,
+        "fleet routing: round_robin or least_queue (per prompt), sticky (all pages of a book on one server)",
+    ),
+    Option(
+        "fleet_max_failures",
+        "COMFY_FLEET_MAX_FAILURES",
+        3,
+        int,
+        "a server leaves rotation after this many lost prompts in a row",
+        _positive,
+        "> 0",
+    ),
+    Option(
+        "fleet_probe_s",
+        "COMFY_FLEET_PROBE_S",
+        5.0,
+        float,
+        "how often a server out of rotation is probed (/system_stats) to bring it back",
+        _positive,
+        "> 0",
+    ),
     # books (BookUser) and the book app's retry policy
-    Option("book_profile", "COMFY_BOOK_PROFILE", "medium", str,
-           "BookUser: a profile from the profiles file, or a weighted mix like small:2,medium:1"),
+    Option(
+        "book_profile",
+        "COMFY_BOOK_PROFILE",
+        "medium",
+        str,
+        "BookUser: a profile from the profiles file, or a weighted mix like small:2,medium:1",
+    ),
     Option("book_profiles", "COMFY_BOOK_PROFILES", "workflows/books.yaml", str, "BookUser: the profiles file"),
     Option("max_retries", "COMFY_MAX_RETRIES", 3, int, "retries per failed page", _non_negative, ">= 0"),
-    Option("retry_backoff_sec", "COMFY_RETRY_BACKOFF_SEC", "15,45,90", str,
-           "seconds to wait before retry 1, 2, 3...; the last value repeats"),
-    Option("allow_parallel_pages", "COMFY_ALLOW_PARALLEL_PAGES", False, bool,
-           "render a book's pages in parallel instead of one after another", flag_only=True),
+    Option(
+        "retry_backoff_sec",
+        "COMFY_RETRY_BACKOFF_SEC",
+        "15,45,90",
+        str,
+        "seconds to wait before retry 1, 2, 3...; the last value repeats",
+    ),
+    Option(
+        "allow_parallel_pages",
+        "COMFY_ALLOW_PARALLEL_PAGES",
+        False,
+        bool,
+        "render a book's pages in parallel instead of one after another",
+        flag_only=True,
+    ),
     # open-loop arrivals (OpenLoopUser)
-    Option("arrival", "COMFY_ARRIVAL", "poisson", str,
-           "OpenLoopUser: arrival process: poisson, constant or gamma (bursty)"),
+    Option(
+        "arrival", "COMFY_ARRIVAL", "poisson", str, "OpenLoopUser: arrival process: poisson, constant or gamma (bursty)"
+    ),
     Option("arrival_rate", "COMFY_ARRIVAL_RATE", 1.0, float, "OpenLoopUser: arrivals per second", _positive, "> 0"),
     Option("arrival_unit", "COMFY_ARRIVAL_UNIT", "prompt", str, "OpenLoopUser: what arrives: prompt or book"),
-    Option("max_in_flight", "COMFY_MAX_IN_FLIGHT", 8, int,
-           "OpenLoopUser: cap on work in flight; arrivals beyond it wait and count as late", _positive, "> 0"),
-    Option("max_backlog", "COMFY_MAX_BACKLOG", 1000, int,
-           "OpenLoopUser: arrivals waiting beyond this are dropped (counted)", _non_negative, ">= 0"),
-    Option("arrivals_trace", "COMFY_ARRIVALS_TRACE", "", str,
-           "OpenLoopUser: replay the arrivals of this file instead of --arrival: a run's comfyui_metrics.ndjson "
-           "or NDJSON lines {\"ts\": seconds, \"workflow\"|\"profile\": NAME}"),
+    Option(
+        "max_in_flight",
+        "COMFY_MAX_IN_FLIGHT",
+        8,
+        int,
+        "OpenLoopUser: cap on work in flight; arrivals beyond it wait and count as late",
+        _positive,
+        "> 0",
+    ),
+    Option(
+        "max_backlog",
+        "COMFY_MAX_BACKLOG",
+        1000,
+        int,
+        "OpenLoopUser: arrivals waiting beyond this are dropped (counted)",
+        _non_negative,
+        ">= 0",
+    ),
+    Option(
+        "arrivals_trace",
+        "COMFY_ARRIVALS_TRACE",
+        "",
+        str,
+        "OpenLoopUser: replay the arrivals of this file instead of --arrival: a run's comfyui_metrics.ndjson "
+        'or NDJSON lines {"ts": seconds, "workflow"|"profile": NAME}',
+    ),
     Option("trace_speed", "COMFY_TRACE_SPEED", 1.0, float, "--arrivals-trace: replay k times faster", _positive, "> 0"),
-    Option("gamma_cv", "COMFY_GAMMA_CV", 2.0, float, "gamma arrivals: coefficient of variation of the gaps", _positive, "> 0"),
+    Option(
+        "gamma_cv",
+        "COMFY_GAMMA_CV",
+        2.0,
+        float,
+        "gamma arrivals: coefficient of variation of the gaps",
+        _positive,
+        "> 0",
+    ),
     # shapes (scenarios/shapes/*.py)
     Option("ramp_start", "COMFY_RAMP_START", 2, int, "StepRamp: users (books) at the first step", _positive, "> 0"),
     Option("ramp_step", "COMFY_RAMP_STEP", 1, int, "StepRamp: users added per step", _positive, "> 0"),
     Option("ramp_hold", "COMFY_RAMP_HOLD", 60.0, float, "StepRamp: seconds each step is held", _positive, "> 0"),
     Option("ramp_max", "COMFY_RAMP_MAX", 50, int, "StepRamp: never go above this many users", _positive, "> 0"),
-    Option("ramp_ci_width", "COMFY_RAMP_CI_WIDTH", 0.1, float,
-           "AdaptiveRamp: a step holds the completions for a p95 interval this wide in quantile level "
-           "(0.1: ~p90..p100), unless its verdict is decided sooner", lambda v: 0 < v < 1, "between 0 and 1"),
-    Option("ramp_confidence", "COMFY_RAMP_CONFIDENCE", 0.9, float,
-           "AdaptiveRamp: confidence of a step's verdict and of its p95 interval", lambda v: 0.5 <= v < 1,
-           ">= 0.5 and < 1"),
+    Option(
+        "ramp_ci_width",
+        "COMFY_RAMP_CI_WIDTH",
+        0.1,
+        float,
+        "AdaptiveRamp: a step holds the completions for a p95 interval this wide in quantile level "
+        "(0.1: ~p90..p100), unless its verdict is decided sooner",
+        lambda v: 0 < v < 1,
+        "between 0 and 1",
+    ),
+    Option(
+        "ramp_confidence",
+        "COMFY_RAMP_CONFIDENCE",
+        0.9,
+        float,
+        "AdaptiveRamp: confidence of a step's verdict and of its p95 interval",
+        lambda v: 0.5 <= v < 1,
+        ">= 0.5 and < 1",
+    ),
     Option("spike_users", "COMFY_SPIKE_USERS", 10, int, "Spike: users during the spike", _positive, "> 0"),
     Option("spike_base", "COMFY_SPIKE_BASE", 2, int, "Spike: users before and after", _positive, "> 0"),
     Option("spike_at", "COMFY_SPIKE_AT", 30.0, float, "Spike: seconds into the run", _non_negative, ">= 0"),
     Option("spike_duration", "COMFY_SPIKE_DURATION", 30.0, float, "Spike: seconds the spike lasts", _positive, "> 0"),
     Option("soak_window", "COMFY_SOAK_WINDOW", 600.0, float, "Soak: seconds per drift window", _positive, "> 0"),
-    Option("soak_drift_pct", "COMFY_SOAK_DRIFT_PCT", 20.0, float,
-           "Soak: p95 rise between first and latest window that counts as drift", _positive, "> 0"),
+    Option(
+        "soak_drift_pct",
+        "COMFY_SOAK_DRIFT_PCT",
+        20.0,
+        float,
+        "Soak: p95 rise between first and latest window that counts as drift",
+        _positive,
+        "> 0",
+    ),
     # GPU probe (gpu_probe/)
-    Option("gpu_probe", "COMFY_GPU_PROBE", "", str,
-           "GPU samples from a sidecar (`python -m gpu_probe serve`) at http://HOST:PORT; empty = NVML on "
-           "this host, else the target's /system_stats"),
-    Option("gpu_interval", "COMFY_GPU_INTERVAL", 1.0, float, "seconds between GPU samples (10 Hz at most)",
-           lambda v: v >= 0.1, ">= 0.1"),
+    Option(
+        "gpu_probe",
+        "COMFY_GPU_PROBE",
+        "",
+        str,
+        "GPU samples from a sidecar (`python -m gpu_probe serve`) at http://HOST:PORT; empty = NVML on "
+        "this host, else the target's /system_stats",
+    ),
+    Option(
+        "gpu_interval",
+        "COMFY_GPU_INTERVAL",
+        1.0,
+        float,
+        "seconds between GPU samples (10 Hz at most)",
+        lambda v: v >= 0.1,
+        ">= 0.1",
+    ),
 ]
 BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -130,12 +272,20 @@ def add_to_locust_parser(parser) -> None:
     (`include_in_web_ui`); an argument group's `add_argument` skips that step, so the group
     (which keeps `--help` tidy) marks each action itself."""
     group = parser.add_argument_group("ComfyLoad")
-    actions = [group.add_argument("--user-class", env_var="COMFY_USER_CLASS", choices=USER_CLASSES, default=None,
-                                  help="which user class runs (empty: the classes Locust was given)")]
+    actions = [
+        group.add_argument(
+            "--user-class",
+            env_var="COMFY_USER_CLASS",
+            choices=USER_CLASSES,
+            default=None,
+            help="which user class runs (empty: the classes Locust was given)",
+        )
+    ]
     for o in OPTIONS:
         if o.flag_only:
-            action = group.add_argument(o.flag, *o.aliases, env_var=o.env, action="store_true", default=o.default,
-                                        help=o.help)
+            action = group.add_argument(
+                o.flag, *o.aliases, env_var=o.env, action="store_true", default=o.default, help=o.help
+            )
         else:
             action = group.add_argument(o.flag, *o.aliases, env_var=o.env, type=o.type, default=o.default, help=o.help)
         actions.append(action)

@@ -1,6 +1,7 @@
 """Checks every input before load starts, the same way from the `python -m comfyload` wrapper
 and from the Locust harness (where web UI fields can change them): options, workflows, book
 profiles, and that the server can run the workflows."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from comfyload.workloads.retry import RetryPolicy, parse_backoff
 @dataclass
 class RunPlan:
     """What a run will use, once its options are known to be good."""
+
     workflow: Workflow
     workflows: list[Workflow]
     book_mix: BookMix | None
@@ -50,8 +52,11 @@ def plan_run(values: dict, user_classes: set[str]) -> RunPlan:
         workflows = [workflow] + workflows
     if "OpenLoopUser" in user_classes and values.get("arrivals_trace"):
         from comfyload.workloads.trace import load_trace, trace_workflow_names  # the trace's workflows are checked too
+
         trace = load_trace(values["arrivals_trace"], values["trace_speed"])
-        workflows += [load_workflow(name) for name in trace_workflow_names(trace, values["book_profiles"], values["workflow"])]
+        workflows += [
+            load_workflow(name) for name in trace_workflow_names(trace, values["book_profiles"], values["workflow"])
+        ]
     workflows = list({wf.path: wf for wf in workflows}.values())
     return RunPlan(workflow=workflows[0], workflows=workflows, book_mix=book_mix, policy=policy, sla=sla)
 

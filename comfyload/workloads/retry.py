@@ -1,5 +1,6 @@
 """Retry/backoff policy for book pages, modelled on the book app's
 (COMFY_MAX_RETRIES, COMFY_RETRY_BACKOFF_SEC): what happens after each failed attempt."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ class RetryPolicy:
 
 
 def parse_backoff(text: str) -> tuple:
-    """"15,45,90" -> (15.0, 45.0, 90.0)."""
+    """ "15,45,90" -> (15.0, 45.0, 90.0)."""
     try:
         values = tuple(float(x) for x in str(text).split(",") if x.strip())
     except ValueError:

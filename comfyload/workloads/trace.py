@@ -7,6 +7,7 @@ and dropped arrivals are counted exactly as for open loop. FILE is either
 - an NDJSON log, one line per arrival: {"ts": <seconds>, "workflow": NAME} or {"ts": ..., "profile": NAME}
   (neither: the run's --workflow, or a book of --book-profile with --arrival-unit book).
 Times are relative to the first arrival and divided by `--trace-speed` (2 = twice as fast)."""
+
 from __future__ import annotations
 
 import json
@@ -26,6 +27,7 @@ class Arrival:
 @dataclass(frozen=True)
 class TraceModel:
     """The same face as arrivals.ArrivalModel (`kind`, `rate`, `arrivals()`), but finite."""
+
     arrivals_list: tuple[Arrival, ...]
     speed: float = 1.0
     kind: str = "trace"
@@ -64,7 +66,9 @@ def read_lines(path: Path) -> list[dict]:
         try:
             row = json.loads(line)
         except ValueError as exc:
-            raise UserError(f"--arrivals-trace {path}: line {number} is not JSON ({exc.msg} at column {exc.colno})") from None
+            raise UserError(
+                f"--arrivals-trace {path}: line {number} is not JSON ({exc.msg} at column {exc.colno})"
+            ) from None
         if not isinstance(row, dict):
             raise UserError(f"--arrivals-trace {path}: line {number} is not a JSON object")
         rows.append((number, row))
@@ -77,9 +81,14 @@ def arrivals_from_rows(rows: list, path: Path) -> list[tuple[float, str | None, 
         books = [r for _, r in rows if r.get("kind") == "book" and r.get("start_ts") is not None]
         if books:
             return [(r["start_ts"], None, r.get("profile")) for r in books]
-        return [(r["intended_send_ts"], r.get("workflow"), None) for _, r in rows
-                if r.get("kind") == "prompt" and r.get("attempt", 1) == 1 and not r.get("book_id")
-                and r.get("intended_send_ts") is not None]
+        return [
+            (r["intended_send_ts"], r.get("workflow"), None)
+            for _, r in rows
+            if r.get("kind") == "prompt"
+            and r.get("attempt", 1) == 1
+            and not r.get("book_id")
+            and r.get("intended_send_ts") is not None
+        ]
     out = []
     for number, r in rows:
         ts = r.get("ts")

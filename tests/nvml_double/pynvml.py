@@ -4,6 +4,7 @@ device's table raises NVMLError_NotSupported, as NVML does for a fan on a datace
 
 In-process: `FakeNvml(devices)` is passed where the module would be. In a subprocess: put this
 folder first on PYTHONPATH and the table (JSON) in NVML_DOUBLE; `import pynvml` then gets it."""
+
 import json
 import os
 from types import SimpleNamespace
@@ -14,8 +15,14 @@ NVML_PCIE_UTIL_TX_BYTES, NVML_PCIE_UTIL_RX_BYTES = 0, 1
 
 
 class NVMLError(Exception):
-    MESSAGES = {3: "Not Supported", 4: "Insufficient Permissions", 6: "Not Found", 9: "Driver Not Loaded",
-                12: "NVML Shared Library Not Found", 15: "GPU is lost"}
+    MESSAGES = {
+        3: "Not Supported",
+        4: "Insufficient Permissions",
+        6: "Not Found",
+        9: "Driver Not Loaded",
+        12: "NVML Shared Library Not Found",
+        15: "GPU is lost",
+    }
 
     def __init__(self, value):
         super().__init__(value)
@@ -35,8 +42,8 @@ class FakeNvml:
     NVMLError_NotSupported = NVMLError_NotSupported
 
     def __init__(self, devices, init_error=None):
-        self.devices = devices          # list of dicts, see DEVICE in test_gpu_probe.py
-        self.init_error = init_error    # an NVML error code nvmlInit raises
+        self.devices = devices  # list of dicts, see DEVICE in test_gpu_probe.py
+        self.init_error = init_error  # an NVML error code nvmlInit raises
         self.initialised = 0
         self.calls = []
 

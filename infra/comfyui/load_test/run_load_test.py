@@ -7,6 +7,7 @@ commands run unchanged:
 
 It is `python -m comfyload run` with the same flags (--server = --host, --timeout =
 --per-prompt-timeout); every other option of that command works here too."""
+
 import os
 import sys
 from pathlib import Path
