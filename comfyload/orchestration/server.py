@@ -5,6 +5,8 @@ Where the ComfyUI comes from, in order: `COMFYUI_DIR` (an existing checkout, run
 (scripts/install_comfyui.sh, installed on first use). Each server gets its own work folder
 (input/output/temp/user and custom_nodes with the drill pack linked in), so servers on different
 ports and the shared install never write over each other.
+
+Over 300 lines on purpose: the local ComfyUI's whole lifecycle (install, start, health, death, stop).
 """
 
 from __future__ import annotations
