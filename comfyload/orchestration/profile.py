@@ -1,4 +1,4 @@
-"""`python -m reports profile WF...`: each workflow alone, one request at a time, N times after a
+"""`comfyload profile WF...`: each workflow alone, one request at a time, N times after a
 warm-up, with comfyload.protocol.client (no Locust). Reports runtime, peak VRAM (from the probe's `gpu`
 records in the folder, when a probe wrote there) and the bottleneck nodes per workflow."""
 
