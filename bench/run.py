@@ -627,7 +627,10 @@ HEADER = ["#", "measurement", "ComfyLoad", "reference", "figure", "target", "ver
 
 def text_table(rows) -> str:
     widths = [max(len(str(r[i])) for r in [HEADER] + rows) for i in range(len(HEADER))]
-    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
+
+    def line(r):
+        return "  ".join(str(c).ljust(w) for c, w in zip(r, widths))
+
     return "\n".join([line(HEADER), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
 
 

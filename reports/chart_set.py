@@ -28,19 +28,23 @@ def load_end(run, window: dict) -> float:
     return max([window["end_ts"], *stops])
 
 
+def time_series(run, summary: dict):
+    """(per-unit frame, per-bucket series, t0, t_end, width): what every over-time chart draws, from
+    the judged window to the end of load, empty buckets included."""
+    frame = ts.unit_frame(units_of(run.kinds))
+    window = summary["window"]
+    t0, t_end = window["start_ts"], load_end(run, window)
+    width = ts.bucket_seconds(t_end - t0, int(frame["done"].notna().sum()))
+    return frame, ts.request_series(frame, t0, width, t_end), t0, t_end, width
+
+
 def draw_charts(run, summary: dict, targets, out: Path) -> list:
     real_dir(out)  # reports/safe_write.py: a charts/ link is replaced, never followed
     for old in out.glob("*.png"):
         old.unlink()
-    units = units_of(run.kinds)
-    frame = ts.unit_frame(units)
-    window = summary["window"]
-    if window is None:
+    if summary["window"] is None:
         return []
-    t0, t_end = window["start_ts"], load_end(run, window)
-    completions = int(frame["done"].notna().sum())
-    width = ts.bucket_seconds(t_end - t0, completions)
-    series = ts.request_series(frame, t0, width, t_end)
+    frame, series, t0, t_end, width = time_series(run, summary)
     events = [r for r in run.records if r.get("kind") == "event"]
     windows = shaded_windows(events, t_end)
     markers = [e for e in summary["faults"] if e.get("name") not in ("fault.start", "fault.end")]

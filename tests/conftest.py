@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from comfyload.common.processes import stop_process  # noqa: F401  (tests import it from here)
 from comfyload.orchestration.server import LocalComfyUI, free_port
 
 REPO = Path(__file__).resolve().parent.parent

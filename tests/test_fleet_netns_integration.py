@@ -16,8 +16,9 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, stop_process
+from conftest import REPO
 
+from comfyload.common.processes import stop_process
 from comfyload.orchestration.server import LocalComfyUI, free_port
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,13 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, only_run_dir, stop_process
+from conftest import REPO, only_run_dir
 
+from comfyload.common.processes import stop_process
 from comfyload.orchestration.server import LocalComfyUI, free_port
+from reports.chart_set import time_series
+from reports.figures import report_summary, targets_for
+from reports.run_folder import load_run
 
 pytestmark = pytest.mark.integration
 
@@ -148,6 +152,13 @@ def test_a_server_killed_and_restarted_in_a_plain_run_has_its_recovery_measured_
     recovery = {v["metric"]: v for v in summary["sla"]}["recovery"]
     assert recovery["measured"] == pytest.approx(outage["recovery_s"]) and recovery["passed"] is True
     assert "outage:" in out and "recovered (first success) after" in out, out[-3000:]
+    # the throughput chart's data: every bucket wholly inside the outage is there, at zero
+    run = load_run(only_run_dir(runs_dir))
+    _frame, series, t0, _end, width = time_series(run, report_summary(run, targets_for(run)))
+    inside = series.loc[(series.index >= outage["start_ts"] - t0) & (series.index + width <= outage["end_ts"] - t0)]
+    assert len(inside) >= 1, (outage, width)
+    assert (inside["images_per_min"] == 0).all(), inside
+    assert (series["images_per_min"] > 0).any(), "the chart shows the work before and after it"
 
 
 def test_open_loop_drops_fail_the_error_budget(comfy, runs_dir):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import stop_process
 
+from comfyload.common.processes import stop_process
 from comfyload.orchestration.server import free_port
 
 pytestmark = pytest.mark.integration

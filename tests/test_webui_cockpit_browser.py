@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import REPO, stop_process
+from conftest import REPO
 
+from comfyload.common.processes import stop_process
 from comfyload.orchestration.server import free_port
 
 pytestmark = pytest.mark.integration
