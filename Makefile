@@ -64,7 +64,7 @@ comfyui: setup
 	$(VENV)/bin/comfyload server
 
 test: setup compose lint
-	$(PY) -m pytest -q tests $(ARGS)
+	$(PY) -m pytest -q --durations=15 tests $(ARGS)
 
 unit: $(VENV)/.installed lint
 	$(PY) -m pytest -q tests -m "not integration and not compose" $(ARGS)

@@ -56,7 +56,7 @@ def test_ramp_step_lines_100_columns_and_sigterm_writes_summary_and_report(comfy
         [
             "run",
             "--scenario",
-            "ramp",
+            "ramp_step",
             "--host",
             comfy,
             "--ramp-start",

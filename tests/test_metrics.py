@@ -241,7 +241,7 @@ def test_audit_fails_the_verdict_when_a_record_is_dropped():
     assert a["ok"] is False and a["problem"] == "10 prompts submitted but 9 recorded"
     s = summarise(dropped, SlaTargets())
     assert s["sla_pass"] is False and s["breached"] == ["audit"]
-    assert "audit: 10 submitted, 9 recorded: FAIL" in format_summary(s)
+    assert "audit (submitted or started / recorded): prompts 10/9: FAIL" in format_summary(s)
 
 
 def test_audit_fails_on_a_record_counted_twice_and_sums_processes():

@@ -130,7 +130,10 @@ def fill_custom(page, values: dict, user_class: str | None = None):
     """Locust puts options added by a locustfile under "Custom parameters"."""
     page.get_by_text("Custom parameters").click()
     for name, value in values.items():
-        page.fill(f"input[name={name}]", str(value))
+        if name == "workflow":  # a list of the workflows the web UI may read (issue 15)
+            page.select_option("select[name=workflow]", str(value))
+        else:
+            page.fill(f"input[name={name}]", str(value))
     if user_class:
         page.select_option("select[name=userClass]", user_class)
 

@@ -133,12 +133,12 @@ def format_summary(summary: dict) -> str:
     lines += ["  " + MetricVerdict(**v).line() for v in summary["sla"]]
     a = summary["audit"]
     books_audit = "".join(
-        f"; {k} {v['started']} started / {v['recorded']} recorded"
+        f", {k} {v['started']}/{v['recorded']}"
         for k, v in ((k, a.get(k)) for k in ("pages", "books"))
         if v and (v["started"] or v["recorded"])
     )
     lines.append(
-        f"audit: {a['submitted']} submitted, {a['recorded']} recorded{books_audit}: "
+        f"audit (submitted or started / recorded): prompts {a['submitted']}/{a['recorded']}{books_audit}: "
         + {True: "ok", None: a["problem"], False: f"FAIL - {a['problem']}"}[a["ok"]]
     )
     lines.append(summary["verdict"]["text"])

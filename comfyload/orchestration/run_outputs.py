@@ -48,7 +48,7 @@ def settle(output_dir: Path, before: set[Path], run_dir: Path, mode: str) -> tup
 def report(server, host: str, count: int, where: Path | None, mode: str) -> None:
     if server is None:
         print(
-            f"[comfyload] outputs: the images stay on the server {host} (its ComfyUI output folder)",
+            f"[comfyload] images stay in the output folder of {host}",
             file=sys.stderr,
             flush=True,
         )
