@@ -223,8 +223,10 @@ def gpu_observations(gpus) -> list[str]:
         elif peak is not None and peak >= GPU_SATURATED_PCT:
             said.append(f"GPU {g['gpu']} was saturated (peak {peak:.0f} %, mean {g['util_mean_pct']:.0f} %).")
         if g["vram_headroom_pct"] is not None:
+            host = str(g.get("name") or "").lower() == "cpu"  # ComfyUI --cpu: /system_stats reports host RAM
+            what = f"host RAM used by device {g['gpu']} (ComfyUI on the CPU)" if host else f"GPU {g['gpu']} VRAM"
             said.append(
-                f"GPU {g['gpu']} VRAM peak {g['vram_peak_mb']:.0f} of {g['vram_total_mb']:.0f} MB "
+                f"{what}: peak {g['vram_peak_mb']:.0f} of {g['vram_total_mb']:.0f} MB "
                 f"({g['vram_headroom_pct']:.0f} % headroom)."
             )
         if g["throttle_s"] > 0:

@@ -310,3 +310,23 @@ def test_compare_refuses_two_different_workloads_in_one_line_unless_forced(tmp_p
     c = write_run_folder(tmp_path / "c", steady_run(), meta=other_workflow)
     with pytest.raises(UserError, match="workflow cpu_smoke"):
         compare_runs(tmp_path / "a", c, REPO / "sla.yaml")
+
+
+def test_host_ram_from_a_cpu_comfyui_is_not_called_vram():
+    from reports.figures import gpu_observations
+
+    row = {
+        "gpu": 0,
+        "name": "cpu",
+        "util_peak_pct": None,
+        "util_mean_pct": None,
+        "vram_peak_mb": 1436.0,
+        "vram_total_mb": 24106.0,
+        "vram_headroom_pct": 94.0,
+        "throttle_s": 0.0,
+        "throttle_reasons": {},
+    }
+    said = " ".join(gpu_observations([row]))
+    assert "host RAM" in said and "VRAM" not in said
+    said = " ".join(gpu_observations([{**row, "name": "NVIDIA H100 80GB HBM3"}]))
+    assert "GPU 0 VRAM: peak 1436 of 24106 MB" in said
