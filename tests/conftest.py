@@ -58,3 +58,15 @@ def only_run_dir(runs_dir: Path) -> Path:
     dirs = [p for p in runs_dir.iterdir() if p.is_dir()]
     assert len(dirs) == 1, dirs
     return dirs[0]
+
+
+# Debian's chromium, headless, for the web UI and report tests (never `playwright install`).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]

@@ -2,20 +2,13 @@
 blank. A screenshot is kept in the test's tmp folder."""
 
 import pytest
+from conftest import CHROMIUM, CHROMIUM_ARGS
 from synthetic import meta_for, prompt_record, write_run_folder
 from test_reports import SLA, gpu_sample
 
 from reports.build import build
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+ARGS = CHROMIUM_ARGS
 
 # For each <img>: loaded size, the share that is not background (near white), and the share in
 # colour: axes and text are grey, so coloured pixels are the data itself.

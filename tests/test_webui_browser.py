@@ -12,21 +12,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import CHROMIUM, CHROMIUM_ARGS
 
 from comfyload.common.processes import stop_process
 from comfyload.orchestration.server import free_port
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+ARGS = CHROMIUM_ARGS
 GREEN, RED = "rgb(27, 127, 27)", "rgb(198, 40, 40)"
 # share of a canvas's pixels that are coloured (the plotted lines; axes and text are grey)
 CANVAS_INK = """id => { const c = document.getElementById(id), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;

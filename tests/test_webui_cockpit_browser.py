@@ -21,21 +21,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import REPO
+from conftest import CHROMIUM, CHROMIUM_ARGS, REPO
 
 from comfyload.common.processes import stop_process
 from comfyload.orchestration.server import free_port
 
 pytestmark = pytest.mark.integration
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+ARGS = CHROMIUM_ARGS
 ARTIFACTS = REPO / "tests" / "artifacts"
 
 

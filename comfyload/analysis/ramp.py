@@ -49,6 +49,21 @@ def judge_step(harness, users: int, start: float, end: float) -> dict:
         breached.append("gpu_saturated")
     if not units:
         breached.append("no_completions")
+    return step_event(users, start, settled, end, units, verdicts, not breached, breached, gpu_util_mean=gpu)
+
+
+def step_event(
+    users: int,
+    start: float,
+    settled: float,
+    end: float,
+    units: list,
+    verdicts: dict,
+    passed: bool,
+    breached: list,
+    **more,
+) -> dict:
+    """The `ramp.step` event both ramps write (the report's ramp table reads it)."""
     return {
         "kind": "event",
         "name": "ramp.step",
@@ -61,9 +76,9 @@ def judge_step(harness, users: int, start: float, end: float) -> dict:
         "images_per_min": verdicts["throughput"].measured,
         "p95_s": verdicts["latency_p95"].measured,
         "error_pct": verdicts["error_rate"].measured,
-        "gpu_util_mean": gpu,
-        "passed": not breached,
+        "passed": passed,
         "breached": breached,
+        **more,
     }
 
 

@@ -23,7 +23,7 @@ from locust import LoadTestShape
 from comfyload.analysis.adaptive import completions_needed, knee_interval, next_level, quantile_interval, step_verdict
 from comfyload.analysis.metrics import by_kind, judge_units, units_of
 from comfyload.analysis.queueing import simulate_closed
-from comfyload.analysis.ramp import knee_event
+from comfyload.analysis.ramp import knee_event, step_event
 from comfyload.common.errors import UserError
 
 PROBE_COMPLETIONS = 20
@@ -224,23 +224,18 @@ class AdaptiveRamp(LoadTestShape):
             passed, breached = False, breached + ["error_rate"]
         if not units:
             passed, decided, breached = False, False, breached + ["no_completions"]
-        return {
-            "kind": "event",
-            "name": "ramp.step",
-            "ts": time.time(),
-            "users": self.level,
-            "start_ts": self.level_started,
-            "settled_ts": settled,
-            "end_ts": now,
-            "renders": len(units),
-            "images_per_min": verdicts["throughput"].measured,
-            "p95_s": verdicts["latency_p95"].measured,
-            "error_pct": verdicts["error_rate"].measured,
-            "gpu_util_mean": None,
-            "passed": passed,
-            "breached": breached,
-            "decided": decided,
-            "completions_needed": needed,
-            "p95_ci_s": list(ci) if ci else None,
-            "confidence": confidence,
-        }
+        return step_event(
+            self.level,
+            self.level_started,
+            settled,
+            now,
+            units,
+            verdicts,
+            passed,
+            breached,
+            gpu_util_mean=None,
+            decided=decided,
+            completions_needed=needed,
+            p95_ci_s=list(ci) if ci else None,
+            confidence=confidence,
+        )

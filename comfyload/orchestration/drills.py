@@ -40,12 +40,14 @@ def judge_fault(run_dir: Path, scenario: dict, fault, sla_path: str) -> bool:
 
 
 def format_drill_table(verdicts: list[dict]) -> str:
-    lines = [f"{'scenario':<12} {'expected':<58} {'observed':<70} verdict"]
+    """Scenario, check, verdict; what was expected and observed under each (fits 100 columns)."""
+    lines = [f"{'scenario':<12} {'check':<78} verdict"]
     for v in verdicts:
         for i, c in enumerate(v["checks"]):
-            name = v["scenario"] if i == 0 else ""
             lines.append(
-                f"{name:<12} {c['expected'][:58]:<58} {c['observed'][:70]:<70} {'PASS' if c['passed'] else 'FAIL'}"
+                f"{v['scenario'] if i == 0 else '':<12} {c['check'][:78]:<78} {'PASS' if c['passed'] else 'FAIL'}"
             )
-        lines.append(f"{'':<12} {'=> ' + v['expected'][:55]:<58} {'':<70} {'PASS' if v['passed'] else 'FAIL'}")
+            lines.append(f"{'':<14}expected: {c['expected'][:74]}")
+            lines.append(f"{'':<14}observed: {c['observed'][:74]}")
+        lines.append(f"{'':<12} {'=> ' + v['expected'][:75]:<78} {'PASS' if v['passed'] else 'FAIL'}")
     return "\n".join(lines)
