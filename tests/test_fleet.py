@@ -11,7 +11,7 @@ from comfyload.protocol.fleet import Fleet, parse_hosts
 
 def fake(server, queue=0):
     """A client as the fleet sees it: a server, its events, close()."""
-    events = Events("prompt_submitted", "prompt_done", "connection_changed", "status_broadcast")
+    events = Events("prompt_submitted", "prompt_finished", "prompt_done", "connection_changed", "status_broadcast")
     return SimpleNamespace(server=server, queue_remaining=queue, close=lambda: None, events=events)
 
 
@@ -122,6 +122,8 @@ def test_the_fleet_hears_its_clients_through_their_events():
     fleet = Fleet([a, b], "least_queue", max_failures=2, probe_s=3600)
     assert fleet.pick().server == "a" and fleet.in_flight["a"] == 1
     a.events.prompt_done.fire(result=result("a", "success"))
-    assert fleet.in_flight["a"] == 0, "prompt_done reached Fleet.observe"
+    assert fleet.in_flight["a"] == 1, "a complete record is not the moment the slot frees"
+    a.events.prompt_finished.fire(result=result("a", "success"))
+    assert fleet.in_flight["a"] == 0, "prompt_finished reached Fleet.observe"
     b.events.connection_changed.fire(state="down", server="b")
     assert "b" in fleet.out, "connection_changed reached the fleet"

@@ -104,11 +104,15 @@ class ComfyClient:
             self.server = "http://" + self.server
         self.worker = worker
         # prompt_submitted(result): once per run_prompt (the audit's "submitted");
-        # prompt_done(result): exactly once per submitted prompt, its record complete;
+        # prompt_finished(result): when run_prompt returns its outcome (the caller's slot is free);
+        # prompt_done(result): exactly once per submitted prompt, its record complete (create_time
+        #   may come from /history a moment after prompt_finished);
         # connection_changed(state, server): "down" when the socket drops, "up" when it is back,
         #   "unreachable" when a request failed at the network level;
         # status_broadcast(server, queue_remaining): each `status` message (the fleet's load from others)
-        self.events = Events("prompt_submitted", "prompt_done", "connection_changed", "status_broadcast")
+        self.events = Events(
+            "prompt_submitted", "prompt_finished", "prompt_done", "connection_changed", "status_broadcast"
+        )
         self.poll_interval = parse_completion(completion)
         self.http_timeout = http_timeout
         self.http = requests.Session()
@@ -251,6 +255,7 @@ class ComfyClient:
                 self.cancel(result.prompt_id)
             raise
         finally:
+            self.events.prompt_finished.fire(result=result)  # the caller has its outcome: a slot is free
             if self._needs_create_time(result):
                 # the caller goes on at once; the record is finished (and handed on) in the background.
                 # The watch stays routed meanwhile: `executing` None (history written) follows the

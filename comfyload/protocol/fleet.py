@@ -55,7 +55,7 @@ class Fleet:
         self.others = {c.server: (0, 0) for c in clients}  # last two estimates of others' prompts queued
         for c in clients:  # the fleet hears each client's events before anyone else
             c.events.status_broadcast.add_listener(self.status_seen)
-            c.events.prompt_done.add_listener(self.observe)
+            c.events.prompt_finished.add_listener(self.observe)  # our in-flight count is exact at once
             c.events.connection_changed.add_listener(self.connection_changed)
         self.sticky = {}  # book key -> client
         self._turn = itertools.count()
