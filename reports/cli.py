@@ -15,10 +15,12 @@ EXIT_OK, EXIT_REGRESSION, EXIT_USER_ERROR = 0, 1, 2
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m reports", description="ComfyLoad reports from run folders.")
     sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="report.html, charts/, summary.json and README.md in a run folder")
+    b = sub.add_parser(
+        "build", prog="comfyload report", help="report.html, charts/, summary.json and README.md in a run folder"
+    )
     b.add_argument("run_dir")
     b.add_argument("--sla", default=None, help="SLA file (default: the targets recorded in meta.json)")
-    c = sub.add_parser("compare", help="compare run B with baseline A; exit 1 on regression")
+    c = sub.add_parser("compare", prog="comfyload compare", help="compare run B with baseline A; exit 1 on regression")
     c.add_argument("baseline")
     c.add_argument("candidate")
     c.add_argument("--sla", default="sla.yaml", help="SLA file with the `compare:` thresholds (default sla.yaml)")

@@ -37,7 +37,7 @@ def targets_for(run: RunFolder, sla_path=None) -> SlaTargets:
 
 def report_summary(run: RunFolder, targets: SlaTargets) -> dict:
     metrics = calculate_metrics(run.kinds, targets, drill_verdict(run))
-    summary = summary_of(metrics, run.kinds)
+    summary = summary_of(metrics, run.kinds, targets)
     pop = metrics.population
     summary.update(
         {

@@ -265,6 +265,21 @@ def test_fleet_figures_per_server_and_imbalance_by_hand():
     assert (sa["prompts"], sa["ok"], sa["failed"], sb["prompts"], sb["ok"], sb["failed"]) == (6, 6, 0, 3, 2, 1)
     assert sa["p95_ms"] == pytest.approx(5750.0)  # e2e 1000..6000 ms: 5000 + 0.75 * 1000
     assert sa["images_per_minute"] == pytest.approx(6 / (11 / 60))  # first send 0 s, last done 11 s
-    assert sb["images_per_minute"] == pytest.approx(2 / (3 / 60))  # first send 0 s, last done 3 s
+    # b is judged over the run's load window (0 s to the last completion, 11 s), not over its own
+    # 3 s of life: a server that stopped early must not look fast
+    assert sb["images_per_minute"] == pytest.approx(2 / (11 / 60))
     assert sa["queue_wait_p50_ms"] == pytest.approx(250.0)
     assert fleet["imbalance"] == pytest.approx(6 / 4)  # busiest 6 over an even share of 8 / 2
+
+
+def test_a_fleet_server_that_died_shows_its_cut_off_work_as_failed_and_its_rate_over_the_whole_window():
+    a = [prompt(i, float(i), i + 1.0, server="a") for i in range(20)]  # done 1..20 s
+    b = [prompt(100 + i, float(i), i + 1.0, server="b") for i in range(5)]  # b died at 5.5 s
+    b.append(prompt(199, 5.0, 20.0, "cut_off", server="b"))  # its last prompt, cut off at the end
+    events = [
+        {"kind": "event", "name": "outage.start", "ts": 5.5, "server": "b"},
+        {"kind": "event", "name": "load.end", "ts": 20.0},
+    ]
+    fleet = summarise(a + b + events, SlaTargets())["servers"]["by_server"]
+    assert fleet["b"]["failed"] == 1, "in flight on a dead server at the end is a failure"
+    assert fleet["b"]["images_per_minute"] == pytest.approx(5 / (20 / 60)), "over the load window, not 5 s of life"

@@ -12,24 +12,27 @@ from comfyload.analysis.sla import MetricVerdict, SlaTargets
 
 def summarise(records, targets: SlaTargets, drill: dict | None = None) -> dict:
     """summary.json's core for a run's records (the metrics model, as a dict)."""
-    return summary_of(calculate_metrics(records, targets, drill), records)
+    return summary_of(calculate_metrics(records, targets, drill), records, targets)
 
 
-def summary_of(metrics, records) -> dict:
+def summary_of(metrics, records, targets: SlaTargets) -> dict:
     summary = metrics.as_dict()
     prompts = by_kind(records).get("prompt", [])
     fleet = len({r.get("server") for r in prompts}) > 1
-    summary["servers"] = per_server(prompts) if fleet else None
+    summary["servers"] = per_server(prompts, targets, metrics.outages, metrics.population.end_ts) if fleet else None
     summary["server_balance"] = server_balance(prompts) if fleet else None
     return summary
 
 
-def per_server(prompts: list[dict]) -> dict:
-    """A fleet's figures per server, each from the metrics model over that server's prompts."""
+def per_server(prompts: list[dict], targets: SlaTargets, outages: list, load_end: float | None) -> dict:
+    """A fleet's figures per server, each from the metrics model over that server's prompts, with
+    the run's targets, that server's outages and the run's load window (a server that died early
+    is not judged over its short life alone)."""
     servers = {}
     for server in sorted({r.get("server") for r in prompts}):
         mine = [r for r in prompts if r.get("server") == server]
-        pop = population(mine, SlaTargets(), [], f"prompts on {server}", "prompts")
+        down = [o for o in outages if o.server in (server, None)]
+        pop = population(mine, targets, down, f"prompts on {server}", "prompts", window_end=load_end)
         ok = pop.ok()
         servers[server] = {
             "prompts": len(mine),
