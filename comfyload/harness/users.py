@@ -26,9 +26,9 @@ class ComfyUser(User):
 
     def on_start(self) -> None:
         self.harness: ComfyHarness = getattr(self.environment, "comfyload", None)
-        if self.harness is None:  # the preflight refused this run
-            raise StopUser()
-        self.fleet = self.harness.shared_fleet or self.harness.new_fleet()
+        # the preflight refused this run (its one line is printed, Locust is quitting): the first
+        # task stops the user quietly (StopUser from on_start would print Locust's traceback)
+        self.fleet = None if self.harness is None else self.harness.shared_fleet or self.harness.new_fleet()
 
     def on_stop(self) -> None:
         harness = getattr(self, "harness", None)
@@ -36,7 +36,7 @@ class ComfyUser(User):
             self.fleet.close()
 
     def run_job(self, job) -> None:
-        if not self.harness.take_job():
+        if self.harness is None or not self.harness.take_job():
             raise StopUser()
         try:
             job()
@@ -69,6 +69,8 @@ class OpenLoopUser(ComfyUser):
 
     def on_start(self) -> None:
         super().on_start()
+        if self.harness is None:
+            return
         opts = self.harness.opts
         self.model = open_loop_model(self.harness)  # --arrivals-trace, else arrival_model(...)
         self.pool = gevent.pool.Pool(opts.max_in_flight)
@@ -77,6 +79,8 @@ class OpenLoopUser(ComfyUser):
 
     @task
     def dispatch(self) -> None:
+        if self.harness is None:
+            raise StopUser()
         next_t = time.time()
         for gap, what in self.model.arrivals(self.harness.rng):
             next_t += gap
