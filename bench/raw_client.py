@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 
 import requests
 import websocket
 
 from comfyload.protocol.results import TERMINAL_MESSAGES, server_timings
+from comfyload.protocol.server_contract import new_id
 
 TERMINAL = TERMINAL_MESSAGES
 
@@ -41,7 +41,7 @@ class _Pending:
 class RawWsClient:
     def __init__(self, url: str, pool: int = 64):
         self.url = url.rstrip("/")
-        self.client_id = uuid.uuid4().hex
+        self.client_id = new_id()
         self.http = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=pool)
         self.http.mount("http://", adapter)
@@ -80,7 +80,7 @@ class RawWsClient:
 
     def run_prompt(self, graph: dict, timeout: float = 60.0) -> dict:
         """Submits and waits for `executing` node=None; returns the client-side timestamps."""
-        prompt_id = uuid.uuid4().hex
+        prompt_id = new_id()
         pending = self._pending[prompt_id] = _Pending()
         pending.sent = time.time()
         try:
@@ -143,7 +143,7 @@ def run_closed_loop(url: str, graph: dict, users: int, jobs: int, max_seconds: f
 def poll_history_prompt(http: requests.Session, url: str, graph: dict, interval: float, timeout: float) -> dict:
     """One prompt the way a hand-written harness waits for it: GET /history/<id> every
     `interval` seconds until it is there."""
-    prompt_id = uuid.uuid4().hex
+    prompt_id = new_id()
     sent = time.time()
     http.post(
         url + "/prompt", data=json.dumps({"prompt": graph, "prompt_id": prompt_id}), timeout=30

@@ -55,6 +55,7 @@ def run_metadata(meta: dict) -> list[tuple[str, str]]:
         ("driver", gpu.get("driver") or "not reported"),
         ("ComfyUI devices", ", ".join(f"{d.get('name')} ({d.get('type')})" for d in devices) or "not reported"),
         ("ComfyUI version", system.get("comfyui_version")),
+        ("ComfyUI mode", server_mode_text(_get(meta, "comfyui", "server_mode", default=None))),
         ("PyTorch", system.get("pytorch_version")),
         (
             "node packs",
@@ -67,6 +68,22 @@ def run_metadata(meta: dict) -> list[tuple[str, str]]:
         ("Locust", suite.get("locust")),
     ]
     return [(label, "–" if value is None else str(value)) for label, value in rows]
+
+
+def server_mode_text(mode: dict | None) -> str | None:
+    """The server's measuring mode in one line (protocol/server_contract.py); None before it was recorded."""
+    if not mode:
+        return None
+
+    def shown(value, on="on", off="off"):
+        return "not known" if value is None else on if value else off
+
+    return (
+        f"cache {mode.get('cache') or 'not known'}, assets {shown(mode.get('assets'))}, "
+        f"DynamicVRAM {shown(mode.get('dynamic_vram'))}, attention {mode.get('attention') or 'not known'}"
+        + (", --cpu" if mode.get("cpu") else "")
+        + f"; /api/jobs {shown(mode.get('jobs_api'), 'used', 'absent (/history, /interrupt)')}"
+    )
 
 
 def harness_parameters(meta: dict) -> list[tuple[str, str]]:

@@ -42,7 +42,7 @@ def prompt_record(
     execution = None if done is None else end - start
     record = {
         "kind": "prompt",
-        "prompt_id": uuid.uuid4().hex,
+        "prompt_id": str(uuid.uuid4()),
         "client_id": "c0",
         "server": "http://127.0.0.1:8188",
         "workflow": workflow,

@@ -7,6 +7,8 @@ import json
 import pytest
 from conftest import only_run_dir, run_cli
 
+from comfyload.protocol.server_contract import is_canonical_id
+
 pytestmark = pytest.mark.integration
 
 
@@ -36,8 +38,13 @@ def test_headless_run_writes_the_run_folder_and_passes(comfy, runs_dir, tmp_path
     assert {r["outcome"] for r in prompts} == {"success"}
     assert all(set(r["node_ms"]) == {"1", "2", "3"} for r in prompts)
     assert len({r["prompt_id"] for r in prompts}) == 24
+    # ComfyUI 0.38.x refuses any other prompt id (comfy_execution/jobs.py @172be438 validate_job_id)
+    assert all(is_canonical_id(r["prompt_id"]) and is_canonical_id(r["client_id"]) for r in prompts), prompts[0]
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["comfyui"]["system_stats"]["system"]["comfyui_version"] == "0.3.75"
+    mode = meta["comfyui"]["server_mode"]  # the test server was started by LocalComfyUI: its measuring defaults
+    assert mode["comfyui_version"] == "0.3.75" and mode["cache"] == "classic" and "--cache-classic" in mode["argv"]
+    assert mode["assets"] is False and mode["dynamic_vram"] is False and mode["jobs_api"] is False
     assert meta["workflow"]["name"] == "cpu_smoke" and len(meta["workflow"]["sha256"]) == 64
     assert "custom_nodes.comfyload_drills" in meta["comfyui"]["node_packs"]["custom_node_packs"]
     assert meta["sla"]["latency_p95_s"] == 45 and meta["scenario"] == "baseline"
@@ -117,7 +124,7 @@ def test_without_a_host_the_local_comfyui_is_started_and_stopped(runs_dir):
         "run", "--jobs", "5", "--concurrency", "1", env={"COMFY_HOST": "", "COMFY_PORT": str(port)}, timeout=400
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"starting on http://127.0.0.1:{port}" in proc.stderr
+    assert f"starting on http://127.0.0.1:{port} with the measuring defaults --cache-classic" in proc.stderr
     assert not port_in_use(port), "the ComfyUI it started is stopped"
     run_dir = only_run_dir(runs_dir)
     meta = json.loads((run_dir / "meta.json").read_text())

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from comfyload.protocol.client import ComfyClient
+from comfyload.protocol.server_contract import is_canonical_id
 from comfyload.protocol.workload import load_workflow
 
 pytestmark = pytest.mark.integration
@@ -73,6 +74,16 @@ def test_fault_node_error_and_oom(client):
     assert "simulated failure" in error.error_message
     oom = client.run_prompt(fault_graph("oom"), "fault", timeout=30)
     assert oom.outcome == "oom" and "OutOfMemoryError" in oom.error_type
+
+
+def test_the_contract_is_learned_once_and_ids_are_kept_verbatim(client):
+    """The pinned 0.3.75 has no /api/jobs: the client keeps to /history and /interrupt there. The id we
+    send is the server's key (server.py: history and websocket messages use it verbatim)."""
+    contract = client.contract
+    assert contract.version == "0.3.75" and contract.jobs_api is False and client.contract is contract
+    r = client.run_prompt(sleep_graph(0.05), "sleep", timeout=30)
+    assert r.outcome == "success" and is_canonical_id(r.prompt_id)
+    assert list(client.get_json(f"/history/{r.prompt_id}")) == [r.prompt_id]
 
 
 def test_sleep_latency_matches_the_known_duration(client):

@@ -156,7 +156,7 @@ def test_execution_grows_with_steps_and_pixels(sd15_server, client):
 def test_preview_frames_and_progress_flow_on_the_socket(sd15_server, client):
     """A raw socket sees what --preview-method sends: binary preview frames and `progress`; the
     shared-socket client on the same server still completes its prompts meanwhile."""
-    client_id = uuid.uuid4().hex
+    client_id = str(uuid.uuid4())
     ws = websocket.create_connection(sd15_server.url.replace("http", "ws") + f"/ws?clientId={client_id}", timeout=30)
     try:
         graph = sized(64, 3, random.Random(3))

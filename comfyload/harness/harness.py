@@ -124,18 +124,21 @@ class ComfyHarness:
         """Refuses to start against servers that cannot run the workflows (raises UserError);
         uploads the input files shared by all requests; writes meta.json. A worker only uploads:
         its master checked the servers already."""
-        stats = None
+        stats = mode = None
         for host in self.hosts:
             client = ComfyClient(host, completion="poll:1")
             try:
                 if self.role != "worker":
                     stats, object_info = check_server(client, self.plan)
+                    mode = mode or client.contract.mode()  # the first server's (the fleet's: one mode each, below)
                 for wf in self.plan.workflows:
                     self.uploaded[wf.path] = upload_inputs(wf, client.upload_image, per_request=False, rng=self.rng)
             finally:
                 client.close()
         if self.role != "worker":
-            meta = build_meta(self.options, self.host, stats, object_info, self.plan.workflows, self.sla.as_dict())
+            meta = build_meta(
+                self.options, self.host, stats, object_info, self.plan.workflows, self.sla.as_dict(), mode
+            )
             meta["fleet"] = self.hosts
             self.recorder.write_meta(meta)
 

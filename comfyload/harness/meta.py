@@ -61,10 +61,17 @@ def describe_workflow(workflow) -> dict:
 
 
 def build_meta(
-    options: dict, server: str, system_stats: dict, object_info: dict, workflows: list, sla_targets: dict
+    options: dict,
+    server: str,
+    system_stats: dict,
+    object_info: dict,
+    workflows: list,
+    sla_targets: dict,
+    server_mode: dict | None = None,
 ) -> dict:
     """`workflow` is the first workflow of the run (PromptUser's, or the first book page's);
-    `workflows` lists every workflow the run uses."""
+    `workflows` lists every workflow the run uses; `server_mode` is what the server runs in
+    (protocol/server_contract.py: version, cache, assets, DynamicVRAM, attention), for compare."""
     import locust
 
     return {
@@ -73,7 +80,11 @@ def build_meta(
         "parameters": options,
         "sla": sla_targets,
         "server": server,
-        "comfyui": {"system_stats": system_stats, "node_packs": node_packs(object_info)},
+        "comfyui": {
+            "system_stats": system_stats,
+            "node_packs": node_packs(object_info),
+            "server_mode": server_mode or {},
+        },
         "workflow": describe_workflow(workflows[0]),
         "workflows": [describe_workflow(wf) for wf in workflows],
         "suite": {"commit": git_commit(), "locust": locust.__version__},

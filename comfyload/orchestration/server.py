@@ -26,6 +26,7 @@ import requests
 
 from comfyload.common.errors import UserError
 from comfyload.common.paths import REPO
+from comfyload.orchestration.measuring_flags import measuring_flags
 from comfyload.orchestration.sd15_checkpoint import extra_model_paths_yaml
 
 INSTALL_SCRIPT = REPO / "scripts" / "install_comfyui.sh"
@@ -103,13 +104,14 @@ class LocalComfyUI:
         self.process: subprocess.Popen | None = None
         self.log_path = self.work_dir / "comfyui.log"
         self.killed_on_purpose = False  # a crash drill's kill is no surprise to announce
+        self.measuring: list[str] = []  # the flags ComfyLoad chose (measuring_flags.py)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        base, _code, pinned = comfyui_command()
+        base, code, pinned = comfyui_command()
         prepare_work_dir(self.work_dir)
         args = base + [
             "--listen",
@@ -137,7 +139,8 @@ class LocalComfyUI:
             ]
         if not nvidia_gpu_present():
             args.append("--cpu")
-        return args + self.extra_args
+        self.measuring = measuring_flags(code, self.extra_args)
+        return args + self.measuring + self.extra_args
 
     def start(self, ready_timeout: float = 300.0) -> LocalComfyUI:
         if port_in_use(self.port):
@@ -148,7 +151,12 @@ class LocalComfyUI:
         args = self.command()
         self.killed_on_purpose = False
         log = open(self.log_path, "ab")
-        print(f"[comfyui] starting on {self.url} (log: {self.log_path})", file=sys.stderr, flush=True)
+        print(
+            f"[comfyui] starting on {self.url} with the measuring defaults {' '.join(self.measuring)} "
+            f"(log: {self.log_path})",
+            file=sys.stderr,
+            flush=True,
+        )
         self.process = subprocess.Popen(
             args,
             stdout=log,

@@ -16,7 +16,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from urllib.parse import urlencode
 
 import requests
@@ -25,6 +24,13 @@ import websocket
 from comfyload.common.errors import UserError
 from comfyload.common.hooks import Events
 from comfyload.protocol.results import PromptResult, apply_status_message, server_timings, summarise_validation_error
+from comfyload.protocol.server_contract import (
+    QUEUED_JOB_STATUSES,
+    TERMINAL_JOB_STATUSES,
+    ServerContract,
+    history_entry_from_job,
+    new_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +130,8 @@ class ComfyClient:
         self.http.proxies.update(requests.utils.get_environ_proxies(self.server))
         self.http.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self.http.trust_env = False
-        self.client_id = uuid.uuid4().hex
+        self.client_id = new_id()
+        self._contract: ServerContract | None = None  # learned once, on first need
         self._watches: dict[str, _Watch] = {}
         self._lock = threading.Lock()
         self._ws = None
@@ -177,6 +184,17 @@ class ComfyClient:
     def system_stats(self) -> dict:
         return self.get_json("/system_stats")
 
+    @property
+    def contract(self) -> ServerContract:
+        """The server's version, endpoints and mode, learned once; while the server cannot be asked,
+        the contract every version keeps (/history, /queue, /interrupt), asked again next time."""
+        if self._contract is None:
+            try:
+                self._contract = ServerContract.learn(self.http, self.server, timeout=self.http_timeout)
+            except (requests.RequestException, ValueError):
+                return ServerContract()
+        return self._contract
+
     def object_info(self) -> dict:
         return self.get_json("/object_info", timeout=max(self.http_timeout, 60))
 
@@ -224,7 +242,7 @@ class ComfyClient:
         if self.poll_interval is None:  # a socket being re-opened: wait for it, as long as a POST would retry
             self._connected.wait(max(0.0, min(deadline, time.monotonic() + self.submit_retry_s) - time.monotonic()))
         result = PromptResult(
-            prompt_id=uuid.uuid4().hex,
+            prompt_id=new_id(),
             client_id=self.client_id,
             server=self.server,
             workflow=workflow,
@@ -301,7 +319,7 @@ class ComfyClient:
                     result.error_message = f"POST /prompt failed: {str(exc)[:300]}"
                     return False
                 time.sleep(pause)
-                if self._history_entry(result.prompt_id) is not None or self._known_to_queue(result.prompt_id):
+                if self._server_entry(result.prompt_id) is not None or self._known_to_queue(result.prompt_id):
                     result.accepted_ts = time.time()  # the earlier POST got through
                     return True
         result.accepted_ts = time.time()
@@ -331,8 +349,8 @@ class ComfyClient:
                 # Done at the terminal message: the server's span ends there and every output is
                 # known. `executing` None can lag it by ComfyUI's post-prompt gc.collect().
                 result.done_ts = watch.terminal_ts or time.time()
-                if not watch.terminal:  # `executing` None without a terminal message: ask history
-                    self._fill_from_history(watch, self._history_entry(result.prompt_id))
+                if not watch.terminal:  # `executing` None without a terminal message: ask the server
+                    self._fill_from_history(watch, self._server_entry(result.prompt_id))
             elif watch.orphaned.is_set():
                 result.completion = "history"
                 self._poll_history(watch, deadline, HISTORY_POLL_S)
@@ -344,8 +362,10 @@ class ComfyClient:
         prompts a dropped socket left in flight: absent from history and queue = lost."""
         result = watch.result
         answered = time.monotonic()  # when the server last answered either question
+        # poll mode asks /history as the apps it models do; a reconciliation asks what the server has
+        lookup = self._server_entry if watch.orphaned.is_set() else self._history_entry
         while True:
-            entry = self._history_entry(result.prompt_id)
+            entry = lookup(result.prompt_id)
             if entry is not None:
                 result.done_ts = time.time()
                 watch.history_written.set()
@@ -353,7 +373,7 @@ class ComfyClient:
                 return
             queued = self._known_to_queue(result.prompt_id) if watch.orphaned.is_set() else None
             if queued is False:
-                entry = self._history_entry(result.prompt_id)  # it may have finished in between
+                entry = lookup(result.prompt_id)  # it may have finished in between
                 if entry is not None:
                     continue
                 result.done_ts = time.time()
@@ -377,8 +397,30 @@ class ComfyClient:
         except (requests.RequestException, ValueError):
             return None
 
+    def _job(self, prompt_id: str):
+        """GET /api/jobs/{id}: the job, {} when the server does not know it, None when it cannot be asked."""
+        try:
+            response = self.http.get(self.url(f"/api/jobs/{prompt_id}"), timeout=self.http_timeout)
+            if response.status_code == 404:
+                return {}
+            response.raise_for_status()
+            return response.json()
+        except (requests.RequestException, ValueError):
+            return None
+
+    def _server_entry(self, prompt_id: str):
+        """The finished prompt as a /history entry: from /api/jobs where the server has it (one call
+        that also says queued or unknown), else /history. None while it is not finished."""
+        if not self.contract.jobs_api:
+            return self._history_entry(prompt_id)
+        job = self._job(prompt_id)
+        return history_entry_from_job(job) if job and job.get("status") in TERMINAL_JOB_STATUSES else None
+
     def _known_to_queue(self, prompt_id: str):
         """True/False whether the server's queue holds the prompt; None when it cannot be asked."""
+        if self.contract.jobs_api:
+            job = self._job(prompt_id)
+            return None if job is None else job.get("status") in QUEUED_JOB_STATUSES
         try:
             queue = self.get_json("/queue")
         except (requests.RequestException, ValueError):
@@ -447,9 +489,13 @@ class ComfyClient:
                     self._unfinished_cv.notify_all()
 
     def _recent_history(self, max_items: int) -> dict:
+        """prompt id -> entry for the newest `max_items` prompts (/api/jobs where present, else /history)."""
         try:
+            if self.contract.jobs_api:
+                answer = self.get_json(f"/api/jobs?limit={max_items}&sort_by=created_at&sort_order=desc")
+                return {job["id"]: history_entry_from_job(job) for job in answer.get("jobs", []) if "id" in job}
             return self.get_json(f"/history?max_items={max_items}") or {}
-        except (requests.RequestException, ValueError):
+        except (requests.RequestException, ValueError, AttributeError):
             return {}
 
     def _give_up(self, result: PromptResult, timeout: float) -> None:
@@ -460,7 +506,13 @@ class ComfyClient:
         self.cancel(result.prompt_id)
 
     def cancel(self, prompt_id: str) -> None:
-        for path, body in (("/queue", {"delete": [prompt_id]}), ("/interrupt", {"prompt_id": prompt_id})):
+        """Takes the prompt off the queue or interrupts it: one atomic POST /api/jobs/{id}/cancel where
+        the server has it, else a queue delete and an interrupt naming the prompt."""
+        if self.contract.jobs_api:
+            steps = ((f"/api/jobs/{prompt_id}/cancel", {}),)
+        else:
+            steps = (("/queue", {"delete": [prompt_id]}), ("/interrupt", {"prompt_id": prompt_id}))
+        for path, body in steps:
             try:
                 self.http.post(self.url(path), json=body, timeout=self.http_timeout)
             except requests.RequestException as exc:  # a dead server has nothing to cancel
@@ -487,7 +539,7 @@ class ComfyClient:
     def _connect(self) -> None:
         """Opens a socket under a fresh client id: ComfyUI drops a new socket that reuses an id
         whose old socket closes late, so an id is never reused."""
-        client_id = uuid.uuid4().hex
+        client_id = new_id()
         ws_url = self.server.replace("http://", "ws://").replace("https://", "wss://") + f"/ws?clientId={client_id}"
         # no UTF-8 check in pure Python per frame (~7 % of a worker's CPU): json.loads rejects bad UTF-8
         ws = websocket.create_connection(

@@ -137,12 +137,14 @@ TERMINAL_MESSAGES = ("execution_success", "execution_error", "execution_interrup
 
 
 def server_timings(entry: dict | None) -> dict:
-    """Server epoch ms from a /history entry: create_time (prompt[3] is extra_data: the accept
-    time), execution_start, and execution_end (the terminal status message). The one reader of
-    server timings, for the harness and for the benchmarks' independent yardstick client."""
+    """Server epoch ms from a /history entry (or a job from /api/jobs in that shape): create_time
+    (prompt[3] is extra_data: the accept time), execution_start, and execution_end (the terminal
+    status message). The one reader of server timings, for the harness and the bench's yardstick."""
     prompt = (entry or {}).get("prompt") or []
     extra = prompt[3] if len(prompt) > 3 and isinstance(prompt[3], dict) else {}
     out = {"create_time": extra.get("create_time"), "execution_start": None, "execution_end": None}
+    if (entry or {}).get("create_time") is not None:  # a job from /api/jobs (server_contract.history_entry_from_job)
+        out["create_time"] = entry["create_time"]
     for kind, data in ((entry or {}).get("status") or {}).get("messages", []):
         if kind == "execution_start":
             out["execution_start"] = data.get("timestamp")
