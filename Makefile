@@ -36,9 +36,12 @@ comfyui-install:
 sd15-checkpoint: $(VENV)/.installed comfyui-install
 	@if [ -z "$$COMFY_HOST" ]; then $(PY) -m comfyload.orchestration.sd15_checkpoint; fi
 
-# Debian's chromium for the browser tests (web UI, HTML report); needs root or an existing install.
+# Debian's chromium for the browser tests (web UI, HTML report), installed by `make test` itself (a
+# fresh machine has none: without it those tests would not run). Needs root or an existing install;
+# fast when present.
 browser:
-	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || { echo "[make] installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 # Debian's docker-compose 1.29 for tests/test_containers.py (`docker-compose config` needs no engine).
 .PHONY: compose
@@ -63,11 +66,11 @@ ui: setup
 comfyui: setup
 	$(VENV)/bin/comfyload server
 
-test: setup compose lint
+test: setup compose browser lint
 	$(PY) -m pytest -q --durations=15 tests $(ARGS)
 
 unit: $(VENV)/.installed lint
-	$(PY) -m pytest -q tests -m "not integration and not compose" $(ARGS)
+	$(PY) -m pytest -q tests -m "not integration and not compose and not browser" $(ARGS)
 
 .PHONY: lint
 lint: $(VENV)/.installed

@@ -17,6 +17,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "integration: needs the real local ComfyUI")
     config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU")
     config.addinivalue_line("markers", "compose: needs docker-compose (`make compose`; `make unit` leaves these out)")
+    config.addinivalue_line(
+        "markers", "browser: needs Debian's chromium (`make browser`; `make unit` leaves these out)"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +65,17 @@ def only_run_dir(runs_dir: Path) -> Path:
 
 # Debian's chromium, headless, for the web UI and report tests (never `playwright install`).
 CHROMIUM = "/usr/bin/chromium"
+
+
+def browser_api():
+    """Playwright's sync API over Debian's chromium. A test that needs it is marked `browser`: `make
+    unit` leaves it out, and `make test` installs chromium first, so a missing one fails, never skips."""
+    from playwright import sync_api
+
+    assert os.path.exists(CHROMIUM), f"{CHROMIUM} not found: `make browser` installs Debian's chromium"
+    return sync_api
+
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -2,13 +2,14 @@
 blank. A screenshot is kept in the test's tmp folder."""
 
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS
+from conftest import CHROMIUM, CHROMIUM_ARGS, browser_api
 from synthetic import meta_for, prompt_record, write_run_folder
 from test_reports import SLA, gpu_sample
 
 from reports.build import build
 
 ARGS = CHROMIUM_ARGS
+pytestmark = pytest.mark.browser
 
 # For each <img>: loaded size, the share that is not background (near white), and the share in
 # colour: axes and text are grey, so coloured pixels are the data itself.
@@ -60,11 +61,7 @@ def full_run(tmp_path):
 
 
 def test_every_chart_renders_in_headless_chromium(tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    import os
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian chromium is not installed (make browser)")
+    sync_api = browser_api()
     run = full_run(tmp_path)
     summary = build(run)
     assert len(summary["charts"]) == 8

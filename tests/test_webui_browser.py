@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import CHROMIUM, CHROMIUM_ARGS
+from conftest import CHROMIUM, CHROMIUM_ARGS, browser_api
 
 from comfyload.common.processes import stop_process
 from comfyload.orchestration.server import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
 REPO = Path(__file__).resolve().parent.parent
 ARGS = CHROMIUM_ARGS
 GREEN, RED = "rgb(27, 127, 27)", "rgb(198, 40, 40)"
@@ -93,9 +93,7 @@ def wait_for_rows(page, condition, what, timeout=60):
 
 
 def test_gpu_and_sla_tabs_and_chart_in_chromium(web_ui, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian chromium is not installed")
+    sync_api = browser_api()
     url, run_dir = web_ui
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

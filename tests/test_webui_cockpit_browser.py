@@ -21,21 +21,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import CHROMIUM, CHROMIUM_ARGS, REPO
+from conftest import CHROMIUM, CHROMIUM_ARGS, REPO, browser_api
 
 from comfyload.common.processes import stop_process
 from comfyload.orchestration.server import free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
 ARGS = CHROMIUM_ARGS
 ARTIFACTS = REPO / "tests" / "artifacts"
-
-
-def browser_or_skip():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian chromium is not installed")
-    return sync_api
 
 
 class Shots:
@@ -160,7 +153,7 @@ def wait_for_last_run(page, contains, timeout=120):
 @pytest.mark.parametrize("workers", [0, 2], ids=["local", "two_workers"])
 def test_form_sets_workflow_user_class_and_book_profile(comfy, tmp_path, workers):
     """Fails on a form without ComfyLoad fields, and on values that do not reach the users."""
-    sync_api = browser_or_skip()
+    sync_api = browser_api()
     shots = Shots(f"form_{'two_workers' if workers else 'local'}", tmp_path)
     proc, url, runs, log_path = start_ui(comfy, tmp_path, workers)
     try:
@@ -208,7 +201,7 @@ def test_form_sets_workflow_user_class_and_book_profile(comfy, tmp_path, workers
 def test_live_tab_run_time_stop_and_a_second_test_in_its_own_folder(comfy, tmp_path):
     """Fails when the ComfyLoad tab lacks images/min, queue depth or the SLA lines, when the
     verdict is gone after the stop, or when two tests share a run folder."""
-    sync_api = browser_or_skip()
+    sync_api = browser_api()
     shots = Shots("live_tab", tmp_path)
     proc, url, runs, log_path = start_ui(comfy, tmp_path)
     try:
