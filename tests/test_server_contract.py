@@ -13,6 +13,7 @@ from comfyload.protocol.server_contract import (
     is_canonical_id,
     mode_differences,
     new_id,
+    queue_holds,
 )
 from reports.metadata import server_mode_text
 
@@ -165,3 +166,14 @@ def test_the_report_names_the_mode():
     text = server_mode_text(ServerContract(version="0.3.75", argv=ARGV_0375).mode())
     assert text.startswith("cache classic, assets off, DynamicVRAM off, attention default, --cpu")
     assert "/api/jobs absent" in text and server_mode_text({}) is None
+
+
+# server.py @002c3fb9 get_queue: {"queue_running": [...], "queue_pending": [...]}, each item the
+# queue tuple without `sensitive` (number, prompt_id, prompt, extra_data, outputs_to_execute)
+def test_the_queue_tuple_names_the_prompt_second():
+    pid = "0b8f8c1e-1d7a-4d8e-9a57-3f7f1f2b9c10"
+    item = [7, pid, {"1": {"class_type": "Sleep"}}, {"client_id": "c", "create_time": 1}, ["1"]]
+    assert queue_holds({"queue_running": [item], "queue_pending": []}, pid)
+    assert queue_holds({"queue_running": [], "queue_pending": [item]}, pid)
+    assert not queue_holds({"queue_running": [], "queue_pending": [item]}, new_id())
+    assert not queue_holds({}, pid)

@@ -30,6 +30,7 @@ from comfyload.protocol.server_contract import (
     ServerContract,
     history_entry_from_job,
     new_id,
+    queue_holds,
 )
 
 log = logging.getLogger(__name__)
@@ -425,8 +426,7 @@ class ComfyClient:
             queue = self.get_json("/queue")
         except (requests.RequestException, ValueError):
             return None
-        items = queue.get("queue_running", []) + queue.get("queue_pending", [])
-        return any(len(item) > 1 and item[1] == prompt_id for item in items)
+        return queue_holds(queue, prompt_id)
 
     def _fill_from_history(self, watch: _Watch, entry: dict | None) -> None:
         if entry is None:

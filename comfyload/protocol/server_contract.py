@@ -173,6 +173,14 @@ def history_entry_from_job(job: dict) -> dict:
     }
 
 
+def queue_holds(queue: dict, prompt_id: str) -> bool:
+    """Whether a GET /queue answer holds the prompt, running or pending. Each item is the queue tuple
+    (number, prompt_id, prompt, extra_data, outputs_to_execute) in every version read (0.38.x drops
+    the sixth, `sensitive`, before answering: server.py @002c3fb9 `_remove_sensitive_from_queue`)."""
+    items = (queue.get("queue_running") or []) + (queue.get("queue_pending") or [])
+    return any(isinstance(item, list) and len(item) > 1 and item[1] == prompt_id for item in items)
+
+
 def mode_differences(before: dict | None, after: dict | None) -> list[str]:
     """One line per server-mode field that differs between two runs ("cache: classic -> ram_pressure")."""
     before, after = before or {}, after or {}
