@@ -93,13 +93,17 @@ def stop_harness(environment, **_kwargs):
     harness = getattr(environment, "comfyload", None)
     session = getattr(environment, "comfyload_ui", None)
     if harness is not None:
-        if harness.role == "master":
-            environment.comfyload_master.drain(
-                timeout=(environment.stop_timeout or 0) + 30, quit_workers=session is None
-            )
-        harness.close()  # waits for records still being finished
-        harness.recorder.event("test.stop", prompts_recorded=harness.counts)
-        harness.recorder.event("audit", **harness.audit)
+
+        def stop():
+            if harness.role == "master":
+                environment.comfyload_master.drain(
+                    timeout=(environment.stop_timeout or 0) + 30, quit_workers=session is None
+                )
+            harness.close()  # waits for records still being finished
+            harness.recorder.event("test.stop", prompts_recorded=harness.counts)
+            harness.recorder.event("audit", **harness.audit)
+
+        harness.stop_once(stop)  # test_stop can fire twice (run time ending mid-stop): audited once
         environment.comfyload = None
     if session is not None:  # this test's summary and report, its verdict kept on screen
         session.after_test(harness.recorder if harness is not None else None)

@@ -47,7 +47,7 @@ def test_headless_run_writes_the_run_folder_and_passes(comfy, runs_dir, tmp_path
     assert mode["assets"] is False and mode["dynamic_vram"] is False and mode["jobs_api"] is False
     assert meta["workflow"]["name"] == "cpu_smoke" and len(meta["workflow"]["sha256"]) == 64
     assert "custom_nodes.comfyload_drills" in meta["comfyui"]["node_packs"]["custom_node_packs"]
-    assert meta["sla"]["latency_p95_s"] == 45 and meta["scenario"] == "baseline"
+    assert meta["sla"]["latency_p95_s"] == 45 and meta["scenario"] == "smoke"
     summary = json.loads(out.read_text())["summary"]
     assert summary == json.loads((run_dir / "summary.json").read_text())["summary"]
     assert summary["prompts_ok"] == 24 and summary["sla_pass"] is True

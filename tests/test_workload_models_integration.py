@@ -255,3 +255,21 @@ def test_parallel_pages_are_sent_together(comfy, runs_dir, tmp_path):
     pages = records_of(runs_dir, "page")
     assert len(pages) == 8 and all(p["outcome"] == "success" for p in pages)
     assert max(p["queue_wait_ms"] for p in prompts) > 100, "they queue on the one server together"
+
+
+def test_a_run_ended_by_its_run_time_with_prompts_in_flight_is_audited_once_and_cut_off(comfy, runs_dir, tmp_path):
+    """The run time ends with work in flight (two users, Sleep-20-s prompts, 30 s: one running, one
+    queued or running). Each ends `cut_off`, not judged: the interrupt the client sends for the running
+    one must not turn it into `interrupted`, a failure of the server. Locust fires test_stop a second
+    time when the run time ends mid-stop; the audit was then written twice and every count doubled."""
+    proc = run_cli(
+        "run", "--host", comfy, "--workflow", sleep_workflow(tmp_path, 20.0), "--concurrency", "2", "--run-time", "30s"
+    )
+    prompts = records_of(runs_dir, "prompt")
+    assert prompts, proc.stdout[-2000:] + proc.stderr[-2000:]
+    audits = records_of(runs_dir, "event", "audit")
+    assert len(audits) == 1, audits
+    assert audits[0]["submitted"] == audits[0]["recorded"] == len(prompts)
+    outcomes = [p["outcome"] for p in prompts]
+    assert "cut_off" in outcomes and set(outcomes) <= {"success", "cut_off"}, outcomes
+    assert "audit (submitted or started / recorded): prompts" in proc.stdout and "FAIL - " not in proc.stdout

@@ -16,6 +16,7 @@ import socket
 import time
 
 import gevent
+import gevent.lock
 import gevent.pool
 
 from comfyload.common.recorder import RunRecorder, new_run_dir
@@ -87,6 +88,8 @@ class ComfyHarness:
         self.role = role_of(runner)
         self.worker = runner.client_id if self.role == "worker" else f"{socket.gethostname()}:{os.getpid()}"
         self.audit = {"worker": self.worker, "submitted": 0, "recorded": 0, "pages_started": 0, "books_started": 0}
+        self._stop_lock = gevent.lock.Semaphore()
+        self._stopped = False
         self.down_since = {}  # server -> when its websocket dropped
         # where records go: the run folder, or (on a worker) the master
         self.recorder = (
@@ -307,6 +310,15 @@ class ComfyHarness:
             f"[comfyload] {time.time() - self.started:6.0f} s: {self.counts['ok']} prompts ok, "
             f"{self.counts['failed']} failed, {in_flight} jobs in flight"
         )
+
+    def stop_once(self, stop) -> None:
+        """Runs `stop` (drain, close, the closing events) once, however often Locust fires test_stop:
+        it fires again when the run time ends while a stop is under way. A second caller waits for the
+        first, so the process never exits with records unwritten, and the audit is written once."""
+        with self._stop_lock:
+            if not self._stopped:
+                stop()
+                self._stopped = True
 
     def close(self) -> None:
         if self.shared_fleet is not None:

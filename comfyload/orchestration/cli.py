@@ -65,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument(
                 "--scenario",
-                default=os.environ.get("SCENARIO", "baseline"),
-                help="scenario name in scenarios/ or scenarios/faults/, or a YAML path "
-                "(default baseline; env SCENARIO)",
+                default=os.environ.get("SCENARIO", "smoke"),
+                help="scenario name in scenarios/ or scenarios/faults/, or a YAML path (default smoke: "
+                "cpu_smoke, runs on any ComfyUI; `baseline` is SD1.5 books on ComfyLoad's checkpoint; env SCENARIO)",
             )
         p.add_argument(
             "--workers",

@@ -59,6 +59,9 @@ class _Watch:
         self.history_written = threading.Event()  # `executing` node=None
         self.orphaned = threading.Event()  # the socket it was submitted on dropped
         self.wake = threading.Event()  # finished or orphaned: the one event the caller sleeps on
+        # set when the client decided the outcome itself (timeout, cut off): the interrupt that follows
+        # must not turn it into "interrupted" (a load that ended would count as the server's failure)
+        self.decided = False
         self._node = None
         self._node_started = 0.0
 
@@ -80,7 +83,7 @@ class _Watch:
                 for item in items if isinstance(items, list) else []:
                     if isinstance(item, dict) and "filename" in item:
                         self.result.outputs.append({"node": data.get("node"), "kind": kind, **item})
-        elif apply_status_message(self.result, event, data, self.prompt_nodes):
+        elif not self.decided and apply_status_message(self.result, event, data, self.prompt_nodes):
             self._close_node(received)
             self.terminal, self.terminal_ts = True, received
             self.finished.set()
@@ -268,6 +271,7 @@ class ComfyClient:
                     self._download_outputs(result)
         except BaseException:  # the caller was killed (load stopped): still one record
             if result.done_ts is None:
+                watch.decided = True
                 result.done_ts = time.time()
                 result.outcome, result.error_type = "cut_off", "load_stopped"
                 result.error_message = "load stopped while the prompt was in flight"
@@ -356,6 +360,7 @@ class ComfyClient:
                 result.completion = "history"
                 self._poll_history(watch, deadline, HISTORY_POLL_S)
         if result.done_ts is None:
+            watch.decided = True
             self._give_up(result, timeout)
 
     def _poll_history(self, watch: _Watch, deadline: float, interval: float) -> None:
