@@ -19,7 +19,7 @@ STAMPS = {
 SPLIT_NAMES = (("queue wait", "queue_wait_ms"), ("execution", "execution_ms"))  # as the summary names them
 
 WHY = {
-    "create_time": "server gave no create_time (ComfyUI 0.3.64 sets none)",
+    "create_time": "server gave no create_time (ComfyUI <= 0.3.64 sets none)",
     "execution_start": "the server sent no execution_start message",
     "execution_end": "the server sent no timestamped final status",
 }
