@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from comfyload.analysis.split_gaps import SPLIT_NAMES, gap_note
 from reports.html_page import document, esc, figure, fmt, state_cell, table
 from reports.metadata import harness_parameters, run_metadata
 
@@ -135,10 +136,16 @@ def figures_section(summary: dict) -> str:
             ("download (prompts)", "download_ms"),
         )
     ]
+    gaps = summary.get("split_gaps") or {}
     return (
         table(("figure", "value"), rows)
         + "<h3>Latency split (seconds; successes of the judged population and the prompts sent in its window)</h3>"
         + table(("", "p50", "p90", "p95", "p99", "max", "mean"), split)
+        + "".join(
+            f'<p class="split-gap" id="gap-{key}">{esc(name)}: {esc(gap_note(gaps[key]))}</p>'
+            for name, key in SPLIT_NAMES
+            if key in gaps
+        )
     )
 
 

@@ -30,6 +30,7 @@ from operator import itemgetter
 import numpy as np
 
 from comfyload.analysis.sla import MetricVerdict, SlaTargets
+from comfyload.analysis.split_gaps import split_gaps
 
 CUT_OFF = "cut_off"
 DROPPED = "dropped"
@@ -398,15 +399,16 @@ def figures_of(kinds: dict, pop: Population, all_units: list[dict], knee: dict |
     prompts, events = kinds.get("prompt", []), kinds.get("event", [])
     ok_e2e = [u.get("e2e_ms") for u in pop.units if u.get("outcome") == "success"]
     start, end = pop.start_ts, pop.end_ts
-    window_splits = (
+    window_ok = (
         []
         if start is None
-        else [  # the latency split of successful prompts in the window
-            (p.get("queue_wait_ms"), p.get("execution_ms"), p.get("download_ms"))
+        else [  # the latency split covers the successful prompts in the window
+            p
             for p in prompts
             if p.get("outcome") == "success" and start <= p["intended_send_ts"] and (end is None or p["done_ts"] <= end)
         ]
     )
+    window_splits = [(p.get("queue_wait_ms"), p.get("execution_ms"), p.get("download_ms")) for p in window_ok]
     queue, execution, download = zip(*window_splits) if window_splits else ((), (), ())
     minutes = pop.minutes
     arrivals = [e for e in events if e.get("name") == "arrivals.summary"]
@@ -435,6 +437,7 @@ def figures_of(kinds: dict, pop: Population, all_units: list[dict], knee: dict |
         "queue_wait_ms": stats(queue),
         "execution_ms": stats(execution),
         "download_ms": stats(download),
+        "split_gaps": split_gaps(window_ok),  # why queue wait / execution lack some or all prompts
         "books": books_figures(kinds),
         "arrivals": arrival_figures(arrivals, kinds.get("prompt", []) + kinds.get("book", [])),
         "ramp_knee": knee,

@@ -8,6 +8,7 @@ import time
 from comfyload.analysis.fleet_figures import format_balance, server_balance
 from comfyload.analysis.metrics import by_kind, calculate_metrics, percentile, population
 from comfyload.analysis.sla import MetricVerdict, SlaTargets
+from comfyload.analysis.split_gaps import SPLIT_NAMES, gap_note
 
 
 def summarise(records, targets: SlaTargets, drill: dict | None = None) -> dict:
@@ -77,6 +78,8 @@ def format_summary(summary: dict) -> str:
         f"queue wait: p50 {seconds(queue, 'p50')}  mean {seconds(queue, 'mean')}  |  "
         f"execution: p50 {seconds(execution, 'p50')}  mean {seconds(execution, 'mean')}",
     ]
+    gaps = summary.get("split_gaps") or {}
+    lines += [f"  {name}: {gap_note(gaps[key])}" for name, key in SPLIT_NAMES if key in gaps]
     books = summary.get("books")
     if books:
         lines.append(

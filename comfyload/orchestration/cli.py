@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from comfyload.common.errors import UserError
+from comfyload.common.errors import UserError, error_text
 from comfyload.common.one_line_parser import OneLineParser
 from comfyload.orchestration import run_outputs
 from comfyload.orchestration.drills import format_drill_table
@@ -190,7 +190,7 @@ def main(argv=None) -> int:
         with comfy_target(args) as (host, server):
             return execute(args, scenario, settings, plan, host, server)[0]
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_text(exc), file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return 130

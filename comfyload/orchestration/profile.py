@@ -11,7 +11,7 @@ from pathlib import Path
 
 from comfyload.analysis.sla import SlaTargets
 from comfyload.analysis.summary import summarise
-from comfyload.common.errors import UserError
+from comfyload.common.errors import UserError, error_text
 from comfyload.common.recorder import RUNS_ROOT, RunRecorder, new_run_dir, read_records
 from comfyload.protocol import server_answers
 from comfyload.protocol.client import ComfyClient
@@ -194,7 +194,7 @@ def main(argv=None) -> int:
         run_profile(args.workflows, args.host or server.url, args.runs, args.warmup, args.timeout, args.seed, args.out)
         return 0
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_text(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

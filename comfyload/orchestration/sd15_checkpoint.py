@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from comfyload.common.errors import UserError
+from comfyload.common.errors import UserError, error_text
 from comfyload.common.paths import REPO
 
 MAKER = REPO / "scripts" / "make_sd15_checkpoint.py"
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
         base, code, _pinned = comfyui_command()
         path = ensure_checkpoint(base[0], code)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_text(exc), file=sys.stderr)
         return 2
     say(f"using {path} ({path.stat().st_size / 2**30:.2f} GiB)")
     return 0

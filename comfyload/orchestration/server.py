@@ -24,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from comfyload.common.errors import UserError
+from comfyload.common.errors import UserError, error_text
 from comfyload.common.paths import REPO
 from comfyload.orchestration.measuring_flags import measuring_flags
 from comfyload.orchestration.sd15_checkpoint import extra_model_paths_yaml
@@ -177,7 +177,8 @@ class LocalComfyUI:
             if self.process is not None and self.process.poll() is not None:
                 raise UserError(
                     f"ComfyUI exited with code {self.process.returncode} while starting; "
-                    f"last log lines:\n{self.log_tail()}"
+                    f"the last lines of its log ({self.log_path}):",
+                    quoted=self.log_tail(),
                 )
             try:
                 return requests.get(self.url + "/system_stats", timeout=2).json()
@@ -295,7 +296,7 @@ def main(argv=None) -> int:
             return 0
         server = LocalComfyUI(port=args.port, listen=args.listen).start()
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(error_text(exc), file=sys.stderr)
         return 2
     print(f"[comfyui] ready at {server.url}; Ctrl-C stops it", file=sys.stderr, flush=True)
     exit_on_sigterm()
