@@ -16,11 +16,13 @@ import sys
 from comfyload.common.errors import UserError
 from comfyload.common.one_line_parser import OneLineParser
 from comfyload.orchestration import run_outputs
+from comfyload.orchestration.check_command import add_check_parser, run_check
 from comfyload.orchestration.drills import format_drill_table
 from comfyload.orchestration.plan_command import add_plan_parser, run_plan
 from comfyload.orchestration.run import EXIT_BREACH, EXIT_PASS, EXIT_USER_ERROR, comfy_target, execute
 from comfyload.orchestration.scenario import FAULTS_DIR, USER_CLASSES, _env_int, load_scenario, resolve_settings
 from comfyload.orchestration.server import exit_on_sigterm
+from comfyload.protocol.host_url import host_from
 from comfyload.workloads import options as opts
 from comfyload.workloads.preflight import plan_run
 
@@ -83,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--host",
             "--server",
-            default=os.environ.get("COMFY_HOST") or None,
+            default=None,
             help="ComfyUI server URL (env COMFY_HOST; --server is the runbook's spelling); "
             "default: start the local one",
         )
@@ -169,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_main, text) in delegated_commands().items():
         sub.add_parser(name, help=text, description=text + f" (see `comfyload {name} --help`)", add_help=False)
     add_plan_parser(sub)
+    add_check_parser(sub)
     return parser
 
 
@@ -180,10 +183,13 @@ def main(argv=None) -> int:
         return delegated[argv[0]][0](argv[1:])
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "faults":
-            return run_fault_suite(args)
         if args.command == "plan":
             return run_plan(args)
+        args.host = host_from(args.host)  # parsed before use, naming --host or env COMFY_HOST
+        if args.command == "check":
+            return run_check(args)
+        if args.command == "faults":
+            return run_fault_suite(args)
         scenario = load_scenario(args.scenario)
         settings = resolve_settings(args, scenario)
         plan = plan_run(settings, {settings["user_class"]})
