@@ -8,7 +8,7 @@ from pathlib import Path
 
 from comfyload.common.errors import UserError
 from comfyload.common.paths import repo_path
-from comfyload.common.yamlfile import read_mapping
+from comfyload.common.yamlfile import read_mapping, refuse_unknown_keys
 
 TARGET_KEYS = ("throughput_images_per_min", "concurrency_books", "latency_p95_s", "error_budget_pct", "recovery_s")
 
@@ -56,14 +56,11 @@ def read_sla_file(path) -> dict:
 def load_sla(path) -> SlaTargets:
     path = Path(path)
     raw = read_sla_file(path)
+    refuse_unknown_keys(raw, (*TARGET_KEYS, "warmup", "compare"), path, "SLA key")
     warmup = raw.pop("warmup", None) or {}
-    if not isinstance(warmup, dict) or set(warmup) - {"seconds", "prompts"}:
+    if not isinstance(warmup, dict):
         raise UserError(f"{path}: warmup must be a mapping with 'seconds' and/or 'prompts'")
-    unknown = set(raw) - set(TARGET_KEYS) - {"compare"}
-    if unknown:
-        raise UserError(
-            f"{path}: unknown SLA key(s) {', '.join(sorted(unknown))}; known: {', '.join(TARGET_KEYS)}, warmup"
-        )
+    refuse_unknown_keys(warmup, ("seconds", "prompts"), path, "warmup key")
     values = {k: raw[k] for k in TARGET_KEYS if k in raw}
     values["warmup_seconds"] = warmup.get("seconds", 0) or 0
     values["warmup_prompts"] = warmup.get("prompts", 0) or 0
@@ -90,8 +87,9 @@ def load_compare(path) -> CompareThresholds:
     path = Path(path)
     section = read_sla_file(path).get("compare") or {}
     known = tuple(CompareThresholds.__dataclass_fields__)
-    if not isinstance(section, dict) or set(section) - set(known):
+    if not isinstance(section, dict):
         raise UserError(f"{path}: compare must be a mapping with keys among {', '.join(known)}")
+    refuse_unknown_keys(section, known, path, "compare key")
     for key, value in section.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise UserError(f"{path}: compare.{key} must be a number >= 0, not {value!r}")

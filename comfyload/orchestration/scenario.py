@@ -10,7 +10,7 @@ from pathlib import Path
 from comfyload.analysis.fault_checks import unknown_checks
 from comfyload.common.errors import UserError
 from comfyload.common.paths import REPO
-from comfyload.common.yamlfile import read_mapping
+from comfyload.common.yamlfile import read_mapping, refuse_unknown_keys
 from comfyload.orchestration.faults import parse_fault_plan
 from comfyload.workloads import options as opts
 
@@ -50,9 +50,7 @@ def load_scenario(name_or_path: str) -> dict:
         known = ", ".join(sorted(p.stem for d in (SCENARIOS_DIR, FAULTS_DIR) for p in d.glob("*.yaml")))
         raise UserError(f"scenario not found: {name_or_path} (known: {known})")
     scenario = read_mapping(path, "scenario")
-    unknown = set(scenario) - SCENARIO_RUN_KEYS - set(opts.BY_NAME)
-    if unknown:
-        raise UserError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+    refuse_unknown_keys(scenario, SCENARIO_RUN_KEYS | set(opts.BY_NAME) - {"run_dir", "scenario_name"}, path)
     scenario["_name"] = path.stem
     scenario["_path"] = str(path)
     if "fault" in scenario:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from comfyload.common.errors import UserError
 from comfyload.common.paths import REPO
-from comfyload.common.yamlfile import read_mapping
+from comfyload.common.yamlfile import read_mapping, refuse_unknown_keys
 from comfyload.protocol.graph_check import graph_problems
 from comfyload.protocol.input_files import contained_input
 
@@ -20,6 +20,9 @@ WORKFLOWS_DIR = REPO / "workflows"
 # Inputs that are seeds on every sampler-like node (KSampler, KSamplerAdvanced, RandomNoise, ...).
 SEED_INPUTS = ("seed", "noise_seed")
 SEED_MAX = 2**63 - 1
+SPEC_KEYS = ("description", "varying", "models", "inputs", "expect_invalid")
+VARYING_KEYS = ("node", "input", "kind", "min", "max", "values")
+INPUT_KEYS = ("node", "input", "file", "per_request")
 
 
 @dataclass
@@ -138,6 +141,7 @@ def parse_input(entry, path: Path, graph: dict) -> InputFile:
     """An `inputs:` entry of the spec; the file must be an image inside the spec's folder."""
     if not isinstance(entry, dict) or not all(k in entry for k in ("node", "input", "file")):
         raise UserError(f"{spec_path(path)}: bad inputs entry {entry!r}: needs node, input and file")
+    refuse_unknown_keys(entry, INPUT_KEYS, spec_path(path), "inputs key")
     item = InputFile(
         node=str(entry["node"]),
         input=str(entry["input"]),
@@ -170,10 +174,16 @@ def spec_path(workflow_path: Path) -> Path:
 
 
 def load_spec(workflow_path: Path) -> dict:
-    return read_mapping(spec_path(workflow_path), "workflow spec", missing_ok=True)
+    """The spec, its keys checked: a misspelt `varyings:` would otherwise vary nothing, and the
+    server's cache would answer every request."""
+    spec = read_mapping(spec_path(workflow_path), "workflow spec", missing_ok=True)
+    refuse_unknown_keys(spec, SPEC_KEYS, spec_path(workflow_path), "spec key")
+    return spec
 
 
 def parse_varying(entry, path: Path) -> VaryingInput:
+    if isinstance(entry, dict):
+        refuse_unknown_keys(entry, VARYING_KEYS, spec_path(path), "varying key")
     try:
         v = VaryingInput(**{**entry, "node": str(entry["node"])})
     except (TypeError, KeyError) as exc:
