@@ -67,6 +67,10 @@ def load_sla(path) -> SlaTargets:
     for key, value in values.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise UserError(f"{path}: {key} must be a number >= 0, not {value!r}")
+    if values.get("error_budget_pct", 0) > 100:
+        raise UserError(
+            f"{path}: error_budget_pct is a percentage of requests: 0 to 100, not {values['error_budget_pct']!r}"
+        )
     values["warmup_prompts"] = int(values["warmup_prompts"])
     return SlaTargets(**values)
 
@@ -93,8 +97,18 @@ def load_compare(path) -> CompareThresholds:
     for key, value in section.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise UserError(f"{path}: compare.{key} must be a number >= 0, not {value!r}")
-    if not 0 < section.get("confidence_pct", 95) < 100:
-        raise UserError(f"{path}: compare.confidence_pct must be between 0 and 100")
+    confidence = section.get("confidence_pct", 95)
+    if 0 < confidence < 1:
+        raise UserError(
+            f"{path}: compare.confidence_pct is a percentage: {confidence!r} means {confidence:g} %, "
+            f"not {confidence * 100:g} %; write {confidence * 100:g}"
+        )
+    if not 50 <= confidence < 100:
+        raise UserError(f"{path}: compare.confidence_pct must be a percentage from 50 to below 100, not {confidence!r}")
+    if section.get("throughput_pct", 10) > 100:
+        raise UserError(
+            f"{path}: compare.throughput_pct is a drop in percent: 0 to 100, not {section['throughput_pct']!r}"
+        )
     if int(section.get("bootstrap_samples", 1000)) < 100:
         raise UserError(f"{path}: compare.bootstrap_samples must be at least 100")
     if "bootstrap_samples" in section:

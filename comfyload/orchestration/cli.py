@@ -16,6 +16,7 @@ import sys
 from comfyload.common.errors import UserError
 from comfyload.common.one_line_parser import OneLineParser
 from comfyload.orchestration import run_outputs
+from comfyload.orchestration.before_load import check_bindable, check_port
 from comfyload.orchestration.check_command import add_check_parser, run_check
 from comfyload.orchestration.drills import format_drill_table
 from comfyload.orchestration.plan_command import add_plan_parser, run_plan
@@ -107,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--user-class",
             choices=USER_CLASSES,
-            default=os.environ.get("COMFY_USER_CLASS"),
+            default=None,  # COMFY_USER_CLASS is read (and named when wrong) by resolve_settings
             help="PromptUser (one prompt per task), BookUser (a user is a book), OpenLoopUser (arrivals "
             "on a schedule) (env COMFY_USER_CLASS; default: the scenario's)",
         )
@@ -117,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--run-time",
             "-t",
-            default=os.environ.get("COMFY_RUN_TIME"),
+            default=None,  # COMFY_RUN_TIME is read (and named when wrong) by resolve_settings
             help="upper bound on the run, e.g. 90s, 10m (env COMFY_RUN_TIME)",
         )
         p.add_argument(
@@ -186,6 +187,7 @@ def main(argv=None) -> int:
         if args.command == "plan":
             return run_plan(args)
         args.host = host_from(args.host)  # parsed before use, naming --host or env COMFY_HOST
+        check_ports(args, argv)
         if args.command == "check":
             return run_check(args)
         if args.command == "faults":
@@ -200,6 +202,15 @@ def main(argv=None) -> int:
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return 130
+
+
+def check_ports(args, argv: list) -> None:
+    """The local ComfyUI's port and the web UI's, in range (and the web UI's free) before load."""
+    given = any(a == "--port" or a.startswith("--port=") for a in argv)
+    if args.port is not None and not args.host:
+        check_port(args.port, "--port" if given or not os.environ.get("COMFY_PORT") else "env COMFY_PORT")
+    if args.command == "ui":
+        check_bindable(args.web_host, args.web_port, "--web-port")
 
 
 def run_fault_suite(args) -> int:
