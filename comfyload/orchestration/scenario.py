@@ -146,13 +146,21 @@ def check_writable(output: str | None) -> None:
     path = Path(output).resolve()
     if path.is_dir():
         raise UserError(f"--output {output}: is a directory, not a file path")
-    existing = path.parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserError(f"--output {output}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"--output {output}: cannot create it under {existing} (not writable)")
+    missing = [p for p in path.parents if not p.exists()]
+    created, existed = [], path.exists()
+    try:  # tried for real (permissions alone miss /proc and read-only mounts), then undone
+        for folder in reversed(missing):
+            folder.mkdir()
+            created.append(folder)
+        with open(path, "a"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise UserError(f"--output {output}: cannot be written ({exc.strerror or exc})") from None
+    finally:
+        for folder in reversed(created):
+            folder.rmdir()
 
 
 TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
