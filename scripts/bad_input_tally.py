@@ -231,7 +231,7 @@ def round_two(host: str, tmp: Path, f, run: list, plain: str) -> list:
         # the graph, checked as ComfyUI would, before load (run and check)
         (
             "graph: link to a missing node",
-            run + wf + [graph("g1", n2={**blur, "inputs": {"image": ["9", 0]}})],
+            run + wf + [graph("g1", n2={**blur, "inputs": {**blur["inputs"], "image": ["9", 0]}})],
             {},
             "links to node 9",
         ),
@@ -336,7 +336,7 @@ def round_two(host: str, tmp: Path, f, run: list, plain: str) -> list:
                 f("r2/books.yaml", "small: {workflow: cpu_smoke, page: 3}\n"),
             ],
             {},
-            "profile small",
+            "did you mean 'pages'",
         ),
         (
             "fault schedule key misspelt",

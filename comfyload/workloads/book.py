@@ -74,9 +74,10 @@ def load_book_mix(spec: str, profiles_file=DEFAULT_PROFILES_FILE) -> BookMix:
 
 
 def parse_profile(name: str, entry, path: Path) -> BookProfile:
+    if isinstance(entry, dict):  # a misspelt `page:` is named as such, before "needs pages"
+        refuse_unknown_keys(entry, ("pages", "workflow", "workflows"), f"{path}: profile {name}")
     if not isinstance(entry, dict) or "pages" not in entry or not ({"workflow", "workflows"} & set(entry)):
         raise UserError(f"{path}: profile {name} needs `pages` and `workflow` (or `workflows`)")
-    refuse_unknown_keys(entry, ("pages", "workflow", "workflows"), f"{path}: profile {name}")
     names = entry.get("workflows") or [entry["workflow"]]
     pages = entry["pages"]
     if not isinstance(pages, int) or pages < 1:
