@@ -79,13 +79,17 @@ def serve(args) -> None:
 
 
 def check_record_args(args) -> None:
-    """--duration and the output file, checked before anything samples."""
+    """--duration and the output file, checked before anything samples (the file is made only
+    once the source is known to answer: a refused record leaves no file behind)."""
     if args.duration is not None and not args.duration > 0:
         raise ProbeError(
             f"--duration must be a number of seconds > 0, not {args.duration:g} (leave it out to record until Ctrl-C)"
         )
     if args.out.is_dir():
         raise ProbeError(f"{args.out} is a directory; record writes one NDJSON file (e.g. {args.out / 'gpu.ndjson'})")
+
+
+def make_out_file(args) -> None:
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with open(args.out, "a", encoding="utf-8"):
@@ -99,6 +103,11 @@ def record(args) -> None:
 
     check_record_args(args)
     sampler = open_or_refuse(args.comfy)
+    try:
+        make_out_file(args)
+    except ProbeError:
+        sampler.close()
+        raise
     end = None if args.duration is None else time.time() + args.duration
     try:
         with open(args.out, "a", encoding="utf-8") as out:

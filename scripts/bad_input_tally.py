@@ -1,5 +1,6 @@
-"""Tally of bad inputs (issue 15): each case runs a ComfyLoad CLI as a user would and counts
-whether it ends in one clear line (`error: ...` on stderr, no traceback) and exit 2.
+"""Tally of bad inputs (issues 15 and 20): each case runs a ComfyLoad CLI as a user would and counts
+whether it ends in one clear line (`error: ...` on stderr, no traceback), exit 2, no file created,
+and (round two) says what names the mistake at its source.
 
     .venv/bin/python -m scripts.bad_input_tally http://127.0.0.1:8188   # a running ComfyUI for preflight cases
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -200,7 +202,235 @@ def cases(host: str, tmp: Path) -> list[tuple[str, list[str], dict]]:
             {},
         ),
         ("gpu_probe record unwritable", G + ["record", "/proc/nope/g.ndjson", "--duration", "1"], {}),
+    ] + round_two(host, tmp, f, run, plain)
+
+
+def round_two(host: str, tmp: Path, f, run: list, plain: str) -> list:
+    """Issue 20: realistic mistakes written apart from the first round. A fourth element is what
+    the one line must say (the mistake named at its source)."""
+    smoke = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+        "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 3, "sigma": 1.0}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "tally"}},
+    }
+
+    def graph(name, **nodes):
+        g = json.loads(json.dumps(smoke))
+        for node, value in nodes.items():
+            node = node.lstrip("n")
+            g.pop(node) if value is None else g.__setitem__(node, value)
+        return f(f"graphs/{name}.json", json.dumps(g))
+
+    latent = {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}}
+    blur = smoke["2"]
+    C = ["-m", "comfyload", "check"]
+    wf = ["--workflow"]
+    f("spec/wf.json", json.dumps(smoke))
+    f("spec/wf.spec.yaml", "varyings:\n  - {node: '1', input: color, kind: nonce}\n")
+    return [
+        # the graph, checked as ComfyUI would, before load (run and check)
+        (
+            "graph: link to a missing node",
+            run + wf + [graph("g1", n2={**blur, "inputs": {**blur["inputs"], "image": ["9", 0]}})],
+            {},
+            "links to node 9",
+        ),
+        (
+            "graph: link to a missing output slot",
+            run + wf + [graph("g2", n2={**blur, "inputs": {**blur["inputs"], "image": ["1", 4]}})],
+            {},
+            "output slot 4",
+        ),
+        (
+            "graph: LATENT into IMAGE",
+            run + wf + [graph("g3", n4=latent, n2={**blur, "inputs": {**blur["inputs"], "image": ["4", 0]}})],
+            {},
+            "expects IMAGE",
+        ),
+        (
+            "graph: output missing required input",
+            run + wf + [graph("g4", n3={"class_type": "SaveImage", "inputs": {}})],
+            {},
+            "required input missing",
+        ),
+        ("graph: no output node", run + wf + [graph("g5", n3=None)], {}, "no output node"),
+        (
+            "graph: a cycle",
+            run
+            + wf
+            + [
+                graph(
+                    "g6",
+                    n2={**blur, "inputs": {**blur["inputs"], "image": ["5", 0]}},
+                    n5={"class_type": "ImageInvert", "inputs": {"image": ["2", 0]}},
+                )
+            ],
+            {},
+            "form a cycle",
+        ),
+        (
+            "graph: link not [node, slot]",
+            run + wf + [graph("g7", n2={**blur, "inputs": {**blur["inputs"], "image": ["1"]}})],
+            {},
+            "a link must be",
+        ),
+        (
+            "graph: missing input file",
+            run
+            + wf
+            + [
+                graph(
+                    "g8",
+                    n4={"class_type": "LoadImage", "inputs": {"image": "nope.png"}},
+                    n2={**blur, "inputs": {**blur["inputs"], "image": ["4", 0]}},
+                )
+            ],
+            {},
+            "input file image='nope.png'",
+        ),
+        ("check: link to a missing node", C + [str(tmp / "graphs/g1.json"), "--host", host], {}, "links to node 9"),
+        (
+            "check: UI format",
+            C + [f("graphs/ui.json", '{"nodes": [], "links": []}'), "--host", host],
+            {},
+            "Export (API)",
+        ),
+        (
+            "check: several problems at once",
+            C
+            + [
+                graph(
+                    "g9",
+                    n1={**smoke["1"], "inputs": {**smoke["1"]["inputs"], "width": 0}},
+                    n3={"class_type": "SaveImage", "inputs": {}},
+                )
+            ],
+            {"COMFY_HOST": host},
+            "3 problems",
+        ),
+        # unknown or repeated keys, the nearest known key named
+        ("spec key varyings", run + wf + [str(tmp / "spec/wf.json")], {}, "did you mean 'varying'"),
+        (
+            "scenario key twice",
+            run + ["--scenario", f("r2/twice.yaml", "users: 2\nrun_time: 5s\nusers: 20\n")],
+            {},
+            "line 3: key 'users' is given twice",
+        ),
+        ("scenario key misspelt", run + ["--scenario", f("r2/typo.yaml", "user: 2\n")], {}, "did you mean 'users'"),
+        ("SLA key misspelt", run + ["--sla", f("r2/sla.yaml", "latency_p95: 5\n")], {}, "did you mean 'latency_p95_s'"),
+        (
+            "SLA warmup key misspelt",
+            run + ["--sla", f("r2/sla2.yaml", "latency_p95_s: 5\nwarmup: {second: 5}\n")],
+            {},
+            "did you mean 'seconds'",
+        ),
+        (
+            "book profile key misspelt",
+            run
+            + [
+                "--user-class",
+                "BookUser",
+                "--book-profile",
+                "small",
+                "--book-profiles",
+                f("r2/books.yaml", "small: {workflow: cpu_smoke, page: 3}\n"),
+            ],
+            {},
+            "did you mean 'pages'",
+        ),
+        (
+            "fault schedule key misspelt",
+            run + ["--scenario", f("r2/fault.yaml", "fault: {expected: x, schedule: [{at: 1, crash: {}, fro: 5}]}\n")],
+            {},
+            "did you mean 'for'",
+        ),
+        (
+            "--book-profile misspelt",
+            run + ["--user-class", "BookUser", "--book-profile", "smal"],
+            {},
+            "did you mean 'small'",
+        ),
+        # --host parsed before use
+        (
+            "--host ftp://",
+            ["-m", "comfyload", "run", "--host", "ftp://127.0.0.1:8188"],
+            {},
+            "scheme must be http or https",
+        ),
+        ("--host port 99999", ["-m", "comfyload", "run", "--host", "http://127.0.0.1:99999"], {}, "port must be"),
+        ("--host .../prompt", ["-m", "comfyload", "run", "--host", host + "/prompt"], {}, "endpoint /prompt"),
+        ("--host .../ws", ["-m", "comfyload", "run", "--host", host + "/ws"], {}, "endpoint /ws"),
+        ("--host A,B", ["-m", "comfyload", "run", "--host", f"{host},{host}"], {}, "more than one server"),
+        ("--comfy-hosts with ftp://", run + ["--comfy-hosts", f"{host},ftp://x:1"], {}, "--comfy-hosts entry"),
+        ("COMFY_HOST with /prompt", ["-m", "comfyload", "run"], {"COMFY_HOST": host + "/prompt"}, "env COMFY_HOST"),
+        # ranges
+        ("SLA error budget 150 %", run + ["--sla", f("r2/sla3.yaml", "error_budget_pct: 150\n")], {}, "0 to 100"),
+        (
+            "compare confidence 0.95",
+            [
+                "-m",
+                "reports",
+                "compare",
+                str(tmp / "goodrun"),
+                str(tmp / "goodrun"),
+                "--sla",
+                f("r2/sla4.yaml", "compare: {confidence_pct: 0.95}\n"),
+            ],
+            {},
+            "write 95",
+        ),
+        ("--ramp-start > --ramp-max", run + ["--ramp-start", "9", "--ramp-max", "3"], {}, "must be <= --ramp-max"),
+        ("--port 0", ["-m", "comfyload", "run", "--port", "0"], {"COMFY_HOST": ""}, "--port must be a port"),
+        ("COMFY_PORT 70000", ["-m", "comfyload", "run"], {"COMFY_HOST": "", "COMFY_PORT": "70000"}, "env COMFY_PORT"),
+        # what a run depends on, checked before load
+        ("--gpu-probe not a probe", run + ["--gpu-probe", plain], {}, "is not a GPU probe"),
+        ("--gpu-probe nothing there", run + ["--gpu-probe", "http://127.0.0.1:9"], {}, "no GPU probe answers"),
+        ("ui --web-port 70000", ["-m", "comfyload", "ui", "--host", host, "--web-port", "70000"], {}, "--web-port"),
+        (
+            "ui --web-port taken",
+            ["-m", "comfyload", "ui", "--host", host, "--web-port", str(taken_port())],
+            {},
+            "cannot listen",
+        ),
+        (
+            "plan --json into a missing folder",
+            ["-m", "comfyload", "plan", str(tmp / "goodrun"), "--json", str(tmp / "nope/dir/c.json")],
+            {},
+            "--json",
+        ),
+        (
+            "refused run, --output in new folders",
+            ["-m", "comfyload", "run", "--host", "http://127.0.0.1:9", "--output", str(tmp / "new/dir/out.json")],
+            {},
+            "not reachable",
+        ),
+        # the error names its source
+        ("COMFY_USER_CLASS Nope", run, {"COMFY_USER_CLASS": "Nope"}, "env COMFY_USER_CLASS"),
+        ("COMFY_JOBS -1", run, {"COMFY_JOBS": "-1"}, "env COMFY_JOBS"),
+        ("COMFY_RUN_TIME soon", run, {"COMFY_RUN_TIME": "soon"}, "env COMFY_RUN_TIME"),
+        (
+            "scenario value with its line",
+            run + ["--scenario", f("r2/jobs.yaml", "users: 2\njobs: -1\n")],
+            {},
+            "jobs.yaml line 2: jobs",
+        ),
     ]
+
+
+_HELD = []
+
+
+def taken_port() -> int:
+    """A port something listens on for the whole tally."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    _HELD.append(s)
+    return s.getsockname()[1]
+
+
+def files_under(folder: Path) -> set:
+    return {p.relative_to(folder) for p in folder.rglob("*")}
 
 
 def main() -> int:
@@ -209,17 +439,26 @@ def main() -> int:
     env = {**os.environ, "COMFY_RUNS_DIR": str(tmp / "runs")}
     good = 0
     rows = cases(host, tmp)
-    for name, argv, extra in rows:
+    for name, argv, extra, *must_say in rows:
+        before = files_under(tmp)
         done = subprocess.run(
             [sys.executable, *argv], capture_output=True, text=True, timeout=120, cwd=str(REPO), env={**env, **extra}
         )
+        created = files_under(tmp) - before
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         errors = [line for line in lines if line.startswith("error: ")]
-        ok = done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr
+        said = all(text in (errors or [""])[0] for text in must_say)
+        ok = done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr and said and not created
         good += ok
         shown = errors[0] if errors else (lines[-1] if lines else "(nothing)")
-        print(f"{'OK  ' if ok else 'BAD '} exit {done.returncode:<3} {name:<40} {shown[:150]}")
-    print(f"\n{good} of {len(rows)} end in one clear line and exit 2")
+        why = (
+            ""
+            if ok
+            else (f" [created {sorted(map(str, created))[:2]}]" if created else "")
+            + ("" if said else f" [does not say {must_say[0]!r}]")
+        )
+        print(f"{'OK  ' if ok else 'BAD '} exit {done.returncode:<3} {name:<40} {shown[:150]}{why}")
+    print(f"\n{good} of {len(rows)} distinct mistakes end in one clear line, exit 2, nothing created")
     return 0
 
 

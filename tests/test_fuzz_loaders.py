@@ -134,6 +134,8 @@ SPEC_KEYS = [
     "values",
     "file",
     "per_request",
+    "expect_invalid",
+    "varyings",
 ]
 graphs = st.one_of(
     tree(NODE_KEYS),
@@ -166,9 +168,9 @@ def test_workflow_and_spec(graph, spec, raw):
     workflow = one_line_or_fine(load_workflow, str(path))
     if workflow is not None:
         info = {
-            "EmptyImage": {"input": {"required": {"width": ["INT", {"min": 1, "max": 8192}]}}},
-            "SaveImage": {"input": {"required": {}}},
-            "LoadImage": {"input": {"required": {"image": [["a.png"]]}}},
+            "EmptyImage": {"input": {"required": {"width": ["INT", {"min": 1, "max": 8192}]}}, "output": ["IMAGE"]},
+            "SaveImage": {"input": {"required": {"images": ["IMAGE"]}}, "output": [], "output_node": True},
+            "LoadImage": {"input": {"required": {"image": [["a.png"]]}}, "output": ["IMAGE", "MASK"]},
         }
         one_line_or_fine(validate_against_server, workflow.graph, info, workflow.name)
 
@@ -282,6 +284,112 @@ BOOK_KEYS = ["small", "pages", "workflow", "workflows", "medium"]
 def test_book_profiles(content, mix):
     path = write(fresh_dir(), "books.yaml", content)
     one_line_or_fine(load_book_mix, mix, str(path))
+
+
+# ---- unknown keys: every loader names a misspelt key, its place and the nearest known key ---------
+SMOKE_GRAPH = {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "color": 0}}}
+
+
+def _spec(tmp, text):
+    write(tmp, "wf.json", SMOKE_GRAPH)
+    write(tmp, "wf.spec.yaml", text)
+    return load_workflow(str(tmp / "wf.json"))
+
+
+# loader -> (its known keys, a file or section that puts the key `K` where that loader reads it)
+KEYED = {
+    "spec": (
+        ("description", "varying", "models", "inputs", "expect_invalid"),
+        lambda t, k: _spec(t, f"{json.dumps(k)}: []\n"),
+    ),
+    "spec varying entry": (
+        ("node", "input", "kind", "min", "max", "values"),
+        lambda t, k: _spec(t, f"varying:\n  - {{node: '1', input: color, {json.dumps(k)}: 1}}\n"),
+    ),
+    "scenario": (
+        tuple(
+            sorted(
+                {"description", "user_class", "users", "spawn_rate", "run_time", "shape", "fault"}
+                | {o.name for o in opts.OPTIONS} - {"run_dir", "scenario_name"}
+            )
+        ),
+        lambda t, k: load_scenario(str(write(t, "sc.yaml", f"users: 1\n{json.dumps(k)}: 1\n"))),
+    ),
+    "SLA": (
+        (
+            "throughput_images_per_min",
+            "concurrency_books",
+            "latency_p95_s",
+            "error_budget_pct",
+            "recovery_s",
+            "warmup",
+            "compare",
+        ),
+        lambda t, k: load_sla(str(write(t, "sla.yaml", f"latency_p95_s: 5\n{json.dumps(k)}: 1\n"))),
+    ),
+    "SLA compare": (
+        ("p95_pct", "throughput_pct", "confidence_pct", "bootstrap_samples"),
+        lambda t, k: load_compare(str(write(t, "sla.yaml", f"latency_p95_s: 5\ncompare:\n  {json.dumps(k)}: 1\n"))),
+    ),
+    "book profile": (
+        ("pages", "workflow", "workflows"),
+        lambda t, k: load_book_mix(
+            "small", str(write(t, "books.yaml", f"small: {{workflow: cpu_smoke, pages: 2, {json.dumps(k)}: 1}}\n"))
+        ),
+    ),
+    "fault section": (
+        ("expected", "schedule", "checks"),
+        lambda t, k: parse_fault_plan({"expected": "x", "schedule": [], k: 1}, "sc.yaml"),
+    ),
+    "fault schedule item": (
+        ("at", "for", "proxy", "crash", "inject_sleep"),
+        lambda t, k: parse_fault_plan({"schedule": [{"at": 1, "crash": {}, k: 1}]}, "sc.yaml"),
+    ),
+}
+
+
+@st.composite
+def typo_of(draw, key: str):
+    """A misspelling a person makes: a letter doubled, dropped, swapped, or a plural `s`."""
+    i = draw(st.integers(0, len(key) - 1))
+    kind = draw(st.sampled_from(["double", "drop", "swap", "plural"]))
+    if kind == "double":
+        return key[: i + 1] + key[i] + key[i + 1 :]
+    if kind == "drop" and len(key) > 3:
+        return key[:i] + key[i + 1 :]
+    if kind == "swap" and i < len(key) - 1:
+        return key[:i] + key[i + 1] + key[i] + key[i + 2 :]
+    return key + "s"
+
+
+@FUZZ
+@given(which=st.sampled_from(sorted(KEYED)), data=st.data())
+def test_a_misspelt_key_is_refused_naming_the_nearest_known_key(which, data):
+    known, load = KEYED[which]
+    key = data.draw(st.sampled_from(known))
+    typo = data.draw(typo_of(key))
+    if typo in known or not typo.replace("_", "").isalpha():
+        return
+    with pytest.raises(UserError) as err:
+        load(fresh_dir(), typo)
+    text = str(err.value)
+    assert "\n" not in text and "unknown" in text and repr(typo) in text, text
+    assert "did you mean" in text or "known:" in text, text
+
+
+def test_a_misspelt_spec_key_is_refused_with_its_line():
+    """`varyings:` silently accepted would vary nothing: the server's cache would answer."""
+    with pytest.raises(UserError) as err:
+        _spec(fresh_dir(), "description: x\nvaryings:\n  - {node: '1', input: color, kind: nonce}\n")
+    assert "wf.spec.yaml: line 2: unknown spec key 'varyings' (did you mean 'varying'?)" in str(err.value)
+
+
+@FUZZ
+@given(key=st.sampled_from(["users", "run_time", "workflow", "jobs"]), first=scalars, second=scalars)
+def test_a_key_given_twice_is_refused(key, first, second):
+    path = write(fresh_dir(), "sc.yaml", f"{key}: {json.dumps(first)}\ndescription: x\n{key}: {json.dumps(second)}\n")
+    with pytest.raises(UserError, match=f"sc.yaml line 3: key '{key}' is given twice \\(line 1 too\\)"):
+        load_scenario(str(path))
 
 
 # ---- run-folder records: reports build and compare ---------------------------------------------

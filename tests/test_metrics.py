@@ -180,7 +180,7 @@ def test_every_figure_names_the_population_it_covers():
     "text,match",
     [
         ("latency_p95_s: fast\n", "latency_p95_s must be a number"),
-        ("latency_p95: 3\n", "unknown SLA key"),
+        ("latency_p95: 3\n", "unknown SLA key .latency_p95. \\(did you mean .latency_p95_s.\\?\\)"),
         ("[1, 2]\n", "expected a mapping"),
         ("a: [\n", "invalid YAML"),
         ("warmup: 5\n", "warmup must be a mapping"),

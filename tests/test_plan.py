@@ -95,6 +95,7 @@ def test_plan_command_prints_the_knee_and_writes_chart_and_json(tmp_path, capsys
         (["--max-books", "0"], "--max-books must be >= 1"),
         (["--book-profile", "cpu_small"], "workflow cpu_smoke was not measured"),
         (["--target-per-hour", "-1"], "--target-per-hour must be > 0"),
+        (["--json", "no/such/folder/capacity.json"], "--json no/such/folder/capacity.json: the folder"),  # issue 20
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, text):

@@ -236,7 +236,7 @@ def test_compare_thresholds_come_from_sla_yaml(tmp_path):
     path.write_text("latency_p95_s: 30\ncompare:\n  p95_pct: 25\n")
     assert load_compare(path).p95_pct == 25 and load_compare(path).throughput_pct == 10
     path.write_text("compare:\n  p95: 5\n")
-    with pytest.raises(UserError, match="compare must be a mapping with keys among"):
+    with pytest.raises(UserError, match="unknown compare key .p95. \\(did you mean .p95_pct.\\?\\)"):
         load_compare(path)
     path.write_text("compare:\n  p95_pct: -1\n")
     with pytest.raises(UserError, match="compare.p95_pct must be a number >= 0"):

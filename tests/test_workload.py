@@ -63,7 +63,7 @@ def test_invalid_json_names_the_position(tmp_path):
 def test_ui_format_is_named(tmp_path):
     path = tmp_path / "ui.json"
     path.write_text(json.dumps({"nodes": [], "links": []}))
-    with pytest.raises(UserError, match="Save \\(API Format\\)"):
+    with pytest.raises(UserError, match="Export \\(API\\)"):
         load_workflow(str(path))
 
 
@@ -79,7 +79,9 @@ def test_missing_file_and_bad_spec(tmp_path):
 OBJECT_INFO = {
     "CheckpointLoaderSimple": {"input": {"required": {"ckpt_name": [["sd15.safetensors"], {}]}}},
     "KSampler": {"input": {"required": {"sampler_name": ["COMBO", {"options": ["euler", "dpmpp_2m"]}]}}},
+    "SaveImage": {"input": {"required": {}}, "output": [], "output_node": True},
 }
+SAVE = {"9": {"class_type": "SaveImage", "inputs": {}}}
 
 
 def test_validation_names_unknown_class_and_missing_model_in_one_error():
@@ -98,7 +100,7 @@ def test_validation_names_unknown_class_and_missing_model_in_one_error():
 
 def test_validation_passes_known_values():
     validate_against_server(
-        {"3": {"class_type": "KSampler", "inputs": {"sampler_name": "dpmpp_2m"}}}, OBJECT_INFO, "wf"
+        {"3": {"class_type": "KSampler", "inputs": {"sampler_name": "dpmpp_2m"}}, **SAVE}, OBJECT_INFO, "wf"
     )
 
 
@@ -179,8 +181,10 @@ INT_INFO = {
     "EmptyImage": {
         "input": {
             "required": {"width": ["INT", {"min": 1, "max": 16384}], "color": ["INT", {"min": 0, "max": 16777215}]}
-        }
-    }
+        },
+        "output": ["IMAGE"],
+    },
+    "SaveImage": OBJECT_INFO["SaveImage"],
 }
 
 
@@ -198,5 +202,5 @@ def test_validation_checks_literal_inputs_against_declared_types(value, said):
     with pytest.raises(UserError, match=said):
         validate_against_server(graph, INT_INFO, "wf")
     validate_against_server(
-        {"1": {"class_type": "EmptyImage", "inputs": {"width": 64, "color": ["2", 0]}}}, INT_INFO, "wf"
+        {"1": {"class_type": "EmptyImage", "inputs": {"width": 64, "color": 0}}, **SAVE}, INT_INFO, "wf"
     )

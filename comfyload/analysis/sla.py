@@ -8,7 +8,7 @@ from pathlib import Path
 
 from comfyload.common.errors import UserError
 from comfyload.common.paths import repo_path
-from comfyload.common.yamlfile import read_mapping
+from comfyload.common.yamlfile import read_mapping, refuse_unknown_keys
 
 TARGET_KEYS = ("throughput_images_per_min", "concurrency_books", "latency_p95_s", "error_budget_pct", "recovery_s")
 
@@ -56,20 +56,21 @@ def read_sla_file(path) -> dict:
 def load_sla(path) -> SlaTargets:
     path = Path(path)
     raw = read_sla_file(path)
+    refuse_unknown_keys(raw, (*TARGET_KEYS, "warmup", "compare"), path, "SLA key")
     warmup = raw.pop("warmup", None) or {}
-    if not isinstance(warmup, dict) or set(warmup) - {"seconds", "prompts"}:
+    if not isinstance(warmup, dict):
         raise UserError(f"{path}: warmup must be a mapping with 'seconds' and/or 'prompts'")
-    unknown = set(raw) - set(TARGET_KEYS) - {"compare"}
-    if unknown:
-        raise UserError(
-            f"{path}: unknown SLA key(s) {', '.join(sorted(unknown))}; known: {', '.join(TARGET_KEYS)}, warmup"
-        )
+    refuse_unknown_keys(warmup, ("seconds", "prompts"), path, "warmup key")
     values = {k: raw[k] for k in TARGET_KEYS if k in raw}
     values["warmup_seconds"] = warmup.get("seconds", 0) or 0
     values["warmup_prompts"] = warmup.get("prompts", 0) or 0
     for key, value in values.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise UserError(f"{path}: {key} must be a number >= 0, not {value!r}")
+    if values.get("error_budget_pct", 0) > 100:
+        raise UserError(
+            f"{path}: error_budget_pct is a percentage of requests: 0 to 100, not {values['error_budget_pct']!r}"
+        )
     values["warmup_prompts"] = int(values["warmup_prompts"])
     return SlaTargets(**values)
 
@@ -90,13 +91,24 @@ def load_compare(path) -> CompareThresholds:
     path = Path(path)
     section = read_sla_file(path).get("compare") or {}
     known = tuple(CompareThresholds.__dataclass_fields__)
-    if not isinstance(section, dict) or set(section) - set(known):
+    if not isinstance(section, dict):
         raise UserError(f"{path}: compare must be a mapping with keys among {', '.join(known)}")
+    refuse_unknown_keys(section, known, path, "compare key")
     for key, value in section.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise UserError(f"{path}: compare.{key} must be a number >= 0, not {value!r}")
-    if not 0 < section.get("confidence_pct", 95) < 100:
-        raise UserError(f"{path}: compare.confidence_pct must be between 0 and 100")
+    confidence = section.get("confidence_pct", 95)
+    if 0 < confidence < 1:
+        raise UserError(
+            f"{path}: compare.confidence_pct is a percentage: {confidence!r} means {confidence:g} %, "
+            f"not {confidence * 100:g} %; write {confidence * 100:g}"
+        )
+    if not 50 <= confidence < 100:
+        raise UserError(f"{path}: compare.confidence_pct must be a percentage from 50 to below 100, not {confidence!r}")
+    if section.get("throughput_pct", 10) > 100:
+        raise UserError(
+            f"{path}: compare.throughput_pct is a drop in percent: 0 to 100, not {section['throughput_pct']!r}"
+        )
     if int(section.get("bootstrap_samples", 1000)) < 100:
         raise UserError(f"{path}: compare.bootstrap_samples must be at least 100")
     if "bootstrap_samples" in section:

@@ -16,11 +16,14 @@ import sys
 from comfyload.common.errors import UserError, error_text
 from comfyload.common.one_line_parser import OneLineParser
 from comfyload.orchestration import run_outputs
+from comfyload.orchestration.before_load import check_bindable, check_port
+from comfyload.orchestration.check_command import add_check_parser, run_check
 from comfyload.orchestration.drills import format_drill_table
 from comfyload.orchestration.plan_command import add_plan_parser, run_plan
 from comfyload.orchestration.run import EXIT_BREACH, EXIT_PASS, EXIT_USER_ERROR, comfy_target, execute
 from comfyload.orchestration.scenario import FAULTS_DIR, USER_CLASSES, _env_int, load_scenario, resolve_settings
 from comfyload.orchestration.server import exit_on_sigterm
+from comfyload.protocol.host_url import host_from
 from comfyload.workloads import options as opts
 from comfyload.workloads.preflight import plan_run
 
@@ -83,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--host",
             "--server",
-            default=os.environ.get("COMFY_HOST") or None,
+            default=None,
             help="ComfyUI server URL (env COMFY_HOST; --server is the runbook's spelling); "
             "default: start the local one",
         )
@@ -105,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--user-class",
             choices=USER_CLASSES,
-            default=os.environ.get("COMFY_USER_CLASS"),
+            default=None,  # COMFY_USER_CLASS is read (and named when wrong) by resolve_settings
             help="PromptUser (one prompt per task), BookUser (a user is a book), OpenLoopUser (arrivals "
             "on a schedule) (env COMFY_USER_CLASS; default: the scenario's)",
         )
@@ -115,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--run-time",
             "-t",
-            default=os.environ.get("COMFY_RUN_TIME"),
+            default=None,  # COMFY_RUN_TIME is read (and named when wrong) by resolve_settings
             help="upper bound on the run, e.g. 90s, 10m (env COMFY_RUN_TIME)",
         )
         p.add_argument(
@@ -169,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_main, text) in delegated_commands().items():
         sub.add_parser(name, help=text, description=text + f" (see `comfyload {name} --help`)", add_help=False)
     add_plan_parser(sub)
+    add_check_parser(sub)
     return parser
 
 
@@ -180,10 +184,14 @@ def main(argv=None) -> int:
         return delegated[argv[0]][0](argv[1:])
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "faults":
-            return run_fault_suite(args)
         if args.command == "plan":
             return run_plan(args)
+        args.host = host_from(args.host)  # parsed before use, naming --host or env COMFY_HOST
+        check_ports(args, argv)
+        if args.command == "check":
+            return run_check(args)
+        if args.command == "faults":
+            return run_fault_suite(args)
         scenario = load_scenario(args.scenario)
         settings = resolve_settings(args, scenario)
         plan = plan_run(settings, {settings["user_class"]})
@@ -194,6 +202,15 @@ def main(argv=None) -> int:
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return 130
+
+
+def check_ports(args, argv: list) -> None:
+    """The local ComfyUI's port and the web UI's, in range (and the web UI's free) before load."""
+    given = any(a == "--port" or a.startswith("--port=") for a in argv)
+    if args.port is not None and not args.host:
+        check_port(args.port, "--port" if given or not os.environ.get("COMFY_PORT") else "env COMFY_PORT")
+    if args.command == "ui":
+        check_bindable(args.web_host, args.web_port, "--web-port")
 
 
 def run_fault_suite(args) -> int:

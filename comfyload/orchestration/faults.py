@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import requests
 
 from comfyload.common.errors import UserError
+from comfyload.common.yamlfile import refuse_unknown_keys
 from comfyload.orchestration.faultproxy import FaultProxy, ToxiproxyServer, check_toxic
 
 ACTIONS = ("proxy", "crash", "inject_sleep")
@@ -54,8 +55,11 @@ class FaultPlan:
 def parse_fault_plan(section, source: str) -> FaultPlan:
     if not isinstance(section, dict) or not isinstance(section.get("schedule"), list):
         raise UserError(f"{source}: fault needs a `schedule` list")
+    refuse_unknown_keys(section, ("expected", "schedule", "checks"), f"{source}: fault", "fault key")
     steps = []
     for item in section["schedule"]:
+        if isinstance(item, dict):
+            refuse_unknown_keys(item, ("at", "for", *ACTIONS), f"{source}: fault schedule", "schedule key")
         actions = [a for a in ACTIONS if a in item] if isinstance(item, dict) else []
         if len(actions) != 1 or not _seconds(item.get("at")):
             raise UserError(f"{source}: schedule item {item!r} needs `at` (seconds) and one of {', '.join(ACTIONS)}")
@@ -65,6 +69,9 @@ def parse_fault_plan(section, source: str) -> FaultPlan:
         if not isinstance(spec, dict) and spec is not None:
             raise UserError(f"{source}: `{action}` in {item!r} must be a mapping of settings")
         spec = dict(spec or {})
+        if action != "proxy":  # the proxy's toxic attributes are checked by check_toxic
+            known = ("seconds",) if action == "inject_sleep" else ("restart_after",)
+            refuse_unknown_keys(spec, known, f"{source}: fault schedule {action}", "setting")
         numbers = {
             "for": item.get("for", 0),
             "inject_sleep seconds": spec.get("seconds", 1) if action == "inject_sleep" else 1,

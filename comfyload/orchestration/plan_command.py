@@ -92,6 +92,12 @@ def check_plan_args(args) -> None:
         raise UserError(f"--target-books must be >= 1, not {args.target_books}")
     if args.target_per_hour is not None and args.target_per_hour <= 0:
         raise UserError(f"--target-per-hour must be > 0, not {args.target_per_hour}")
+    if args.json:  # checked before the simulation, not found after it (the chart makes its folder)
+        folder = Path(args.json).resolve().parent
+        if not folder.is_dir():
+            raise UserError(f"--json {args.json}: the folder {folder} does not exist")
+        if Path(args.json).is_dir():
+            raise UserError(f"--json {args.json}: is a directory, not a file path")
 
 
 def run_plan(args) -> int:

@@ -17,6 +17,7 @@ from comfyload.common.paths import REPO
 from comfyload.common.processes import wait_or_stop
 from comfyload.common.recorder import RUNS_ROOT, RunRecorder, new_run_dir, read_records
 from comfyload.orchestration import run_outputs
+from comfyload.orchestration.before_load import check_gpu_probe
 from comfyload.orchestration.drills import crash_controller, judge_fault
 from comfyload.orchestration.faults import FaultSchedule, make_proxy
 from comfyload.orchestration.scenario import PATH_OPTIONS, SHAPES_DIR, absolute_if_file
@@ -136,6 +137,7 @@ def execute(args, scenario: dict, settings: dict, plan, host: str, server) -> tu
     """Runs one scenario: (exit code, its run folder). Bad input raises UserError before any run."""
     for target in parse_hosts(settings["comfy_hosts"]) or [host]:
         preflight(target, plan)
+    check_gpu_probe(settings["gpu_probe"], settings.get("_sources", {}).get("gpu_probe", "--gpu-probe"))
     fault = scenario.get("_fault")
     ui = args.command == "ui"  # a web UI session: each test makes its own run folder; this one keeps the CSVs
     run_dir = new_run_dir(

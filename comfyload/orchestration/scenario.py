@@ -10,7 +10,7 @@ from pathlib import Path
 from comfyload.analysis.fault_checks import unknown_checks
 from comfyload.common.errors import UserError
 from comfyload.common.paths import REPO
-from comfyload.common.yamlfile import read_mapping
+from comfyload.common.yamlfile import read_mapping, refuse_unknown_keys
 from comfyload.orchestration.faults import parse_fault_plan
 from comfyload.workloads import options as opts
 
@@ -50,9 +50,7 @@ def load_scenario(name_or_path: str) -> dict:
         known = ", ".join(sorted(p.stem for d in (SCENARIOS_DIR, FAULTS_DIR) for p in d.glob("*.yaml")))
         raise UserError(f"scenario not found: {name_or_path} (known: {known})")
     scenario = read_mapping(path, "scenario")
-    unknown = set(scenario) - SCENARIO_RUN_KEYS - set(opts.BY_NAME)
-    if unknown:
-        raise UserError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+    refuse_unknown_keys(scenario, SCENARIO_RUN_KEYS | set(opts.BY_NAME) - {"run_dir", "scenario_name"}, path)
     scenario["_name"] = path.stem
     scenario["_path"] = str(path)
     if "fault" in scenario:
@@ -63,39 +61,60 @@ def load_scenario(name_or_path: str) -> dict:
     return scenario
 
 
+def in_scenario(scenario: dict, key: str) -> str:
+    """Where a scenario gives `key`: its path and line (the YAML loader keeps it)."""
+    line = scenario.line_of(key) if hasattr(scenario, "line_of") else None
+    return f"{scenario.get('_path', 'scenario')}{f' line {line}' if line else ''}"
+
+
 def resolve_settings(args, scenario: dict) -> dict:
-    """Each option: command line, else env var, else scenario, else default."""
-    values = {}
+    """Each option: command line, else env var, else scenario, else default; a bad value is named
+    by where it came from (the flag, the env var, or the scenario file and line)."""
+    values, sources = {}, {}
     for o in opts.OPTIONS:
         if o.name in ("run_dir", "scenario_name"):
             continue
         cli = getattr(args, o.name, None)
         if cli is not None:
-            values[o.name] = cli
+            values[o.name], sources[o.name] = cli, o.flag
         elif o.env in os.environ:
             values[o.name] = opts.coerce(o.name, os.environ[o.env], f"env {o.env}")
+            sources[o.name] = f"env {o.env}"
         elif o.name in scenario:
-            values[o.name] = opts.coerce(o.name, scenario[o.name], scenario["_path"])
+            where = in_scenario(scenario, o.name)
+            values[o.name], sources[o.name] = opts.coerce(o.name, scenario[o.name], where), f"{where}: {o.name}"
         else:
             values[o.name] = o.default
+    opts.check_values(values, sources)
     users, source = concurrency(args, scenario)
     if not isinstance(users, int) or isinstance(users, bool) or users < 1:
         raise UserError(f"{source} must be an integer >= 1, not {users!r}")
     check_writable(getattr(args, "output", None))
     if getattr(args, "workers", 0) < 0:
         raise UserError(f"--workers must be 0 (no master/worker split) or more, not {args.workers}")
-    run_time = args.run_time or scenario.get("run_time", "60s")
-    check_timespan(str(run_time))
-    user_class = args.user_class or scenario.get("user_class", "PromptUser")
+    run_time, source = first_given(
+        (args.run_time, "--run-time"),
+        (os.environ.get("COMFY_RUN_TIME"), "env COMFY_RUN_TIME"),
+        (scenario.get("run_time"), f"{in_scenario(scenario, 'run_time')}: run_time"),
+        ("60s", "--run-time"),
+    )
+    check_timespan(str(run_time), source)
+    user_class, source = first_given(
+        (args.user_class, "--user-class"),
+        (os.environ.get("COMFY_USER_CLASS"), "env COMFY_USER_CLASS"),
+        (scenario.get("user_class"), f"{in_scenario(scenario, 'user_class')}: user_class"),
+        ("PromptUser", "--user-class"),
+    )
     if user_class not in USER_CLASSES:
-        raise UserError(f"{scenario['_path']}: user_class must be one of {', '.join(USER_CLASSES)}, not {user_class!r}")
+        raise UserError(f"{source} must be one of {', '.join(USER_CLASSES)}, not {user_class!r}")
     shape = scenario.get("shape")
     if shape is not None and not (SHAPES_DIR / f"{shape}.py").is_file():
         known = ", ".join(sorted(p.stem for p in SHAPES_DIR.glob("*.py")))
-        raise UserError(f"{scenario['_path']}: unknown shape {shape!r} (known: {known})")
+        raise UserError(f"{in_scenario(scenario, 'shape')}: unknown shape {shape!r} (known: {known})")
     spawn_rate = args.spawn_rate or scenario.get("spawn_rate") or users
     return {
         **values,
+        "_sources": sources,  # option name -> where its value came from (flag, env var, scenario line)
         "users": users,
         "run_time": str(run_time),
         "user_class": user_class,
@@ -104,32 +123,50 @@ def resolve_settings(args, scenario: dict) -> dict:
     }
 
 
+def first_given(*candidates) -> tuple:
+    """(value, its source) of the first candidate given (not None or empty)."""
+    return next((value, source) for value, source in candidates if value not in (None, ""))
+
+
 def concurrency(args, scenario: dict) -> tuple:
     """(users, where the value came from): --concurrency, else COMFY_CONCURRENCY, else the scenario."""
     if args.users is not None:
         return args.users, "--concurrency"
     if os.environ.get("COMFY_CONCURRENCY"):
         return _env_int("COMFY_CONCURRENCY"), "env COMFY_CONCURRENCY"
-    return scenario.get("users", 1), f"{scenario.get('_path', 'scenario')}: users"
+    return scenario.get("users", 1), f"{in_scenario(scenario, 'users')}: users"
 
 
 def check_writable(output: str | None) -> None:
-    """--output is checked before the run, not found unwritable after it."""
+    """--output is checked before the run, not found unwritable after it; nothing is created
+    here (a refused run leaves no folders behind): the nearest folder that exists must be one
+    we can write in, and nothing on the way may be a file."""
     if not output:
         return
-    parent = Path(output).resolve().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
+    path = Path(output).resolve()
+    if path.is_dir():
+        raise UserError(f"--output {output}: is a directory, not a file path")
+    missing = [p for p in path.parents if not p.exists()]
+    created, existed = [], path.exists()
+    try:  # tried for real (permissions alone miss /proc and read-only mounts), then undone
+        for folder in reversed(missing):
+            folder.mkdir()
+            created.append(folder)
+        with open(path, "a"):
+            pass
+        if not existed:
+            path.unlink()
     except OSError as exc:
-        raise UserError(f"--output {output}: cannot create {parent}: {exc.strerror}") from None
-    if not os.access(parent, os.W_OK) or Path(output).is_dir():
-        raise UserError(f"--output {output}: not a writable file path")
+        raise UserError(f"--output {output}: cannot be written ({exc.strerror or exc})") from None
+    finally:
+        for folder in reversed(created):
+            folder.rmdir()
 
 
 TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 
 
-def check_timespan(text: str) -> None:
+def check_timespan(text: str, source: str = "--run-time") -> None:
     """Locust's duration syntax (90, 90s, 10m, 1h30m); checked here because importing Locust
     in this process would monkey-patch it after `ssl` is loaded."""
     match = TIMESPAN.match(text.strip())
@@ -139,7 +176,7 @@ def check_timespan(text: str) -> None:
         or not any(match.groups())
         or sum(int(g or 0) * k for g, k in zip(match.groups(), (3600, 60, 1))) <= 0
     ):
-        raise UserError(f"--run-time must be a duration like 90s, 10m or 1h30m, not {text!r}")
+        raise UserError(f"{source} must be a duration like 90s, 10m or 1h30m, not {text!r}")
 
 
 PATH_OPTIONS = ("workflow", "sla", "book_profiles", "comfy_hosts")

@@ -17,6 +17,7 @@ from pathlib import Path
 import requests
 
 from comfyload.common.errors import UserError
+from comfyload.protocol.host_url import parse_host
 
 POLICIES = ("round_robin", "least_queue", "sticky")
 FAILURE_OUTCOMES = ("lost",)  # the server could not be reached or forgot the prompt
@@ -32,7 +33,7 @@ def parse_hosts(text: str) -> list[str]:
         hosts = [line for line in lines if line]
     else:
         hosts = [h.strip() for h in text.split(",") if h.strip()]
-    hosts = [h if "://" in h else "http://" + h for h in hosts]
+    hosts = [parse_host(h, "--comfy-hosts entry") for h in hosts]  # each one URL, checked like --host
     if not hosts:
         raise UserError(f"--comfy-hosts {text!r} names no server")
     if len(set(hosts)) != len(hosts):

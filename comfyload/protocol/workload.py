@@ -12,31 +12,17 @@ from pathlib import Path
 
 from comfyload.common.errors import UserError
 from comfyload.common.paths import REPO
-from comfyload.common.yamlfile import read_mapping
+from comfyload.common.yamlfile import read_mapping, refuse_unknown_keys
+from comfyload.protocol.graph_check import graph_problems
 from comfyload.protocol.input_files import contained_input
-from comfyload.protocol.input_types import type_problem
 
 WORKFLOWS_DIR = REPO / "workflows"
 # Inputs that are seeds on every sampler-like node (KSampler, KSamplerAdvanced, RandomNoise, ...).
 SEED_INPUTS = ("seed", "noise_seed")
 SEED_MAX = 2**63 - 1
-# COMBO inputs whose value names a file in a model folder: a bad value there is a missing model.
-MODEL_INPUT_SUFFIXES = (
-    "ckpt_name",
-    "lora_name",
-    "vae_name",
-    "control_net_name",
-    "unet_name",
-    "clip_name",
-    "clip_name1",
-    "clip_name2",
-    "model_name",
-    "upscale_model",
-    "style_model_name",
-    "clip_vision_name",
-    "gligen_name",
-    "hypernetwork_name",
-)
+SPEC_KEYS = ("description", "varying", "models", "inputs", "expect_invalid")
+VARYING_KEYS = ("node", "input", "kind", "min", "max", "values")
+INPUT_KEYS = ("node", "input", "file", "per_request")
 
 
 @dataclass
@@ -79,6 +65,7 @@ class Workflow:
     models: list[dict]
     description: str = ""
     inputs: list[InputFile] = field(default_factory=list)
+    expect_invalid: bool = False  # a drill's page the server must refuse: preflight lets it through
 
     def parameterise(self, rng: random.Random, context: dict | None = None) -> dict:
         """A fresh copy of the graph with new seeds and varied inputs, so the server's cache
@@ -146,6 +133,7 @@ def load_workflow(name_or_path: str) -> Workflow:
         models=list(spec.get("models") or []),
         description=str(spec.get("description", "")),
         inputs=inputs,
+        expect_invalid=spec.get("expect_invalid") is True,
     )
 
 
@@ -153,6 +141,7 @@ def parse_input(entry, path: Path, graph: dict) -> InputFile:
     """An `inputs:` entry of the spec; the file must be an image inside the spec's folder."""
     if not isinstance(entry, dict) or not all(k in entry for k in ("node", "input", "file")):
         raise UserError(f"{spec_path(path)}: bad inputs entry {entry!r}: needs node, input and file")
+    refuse_unknown_keys(entry, INPUT_KEYS, spec_path(path), "inputs key")
     item = InputFile(
         node=str(entry["node"]),
         input=str(entry["input"]),
@@ -169,7 +158,10 @@ def check_api_format(graph, path: Path) -> None:
     """ComfyUI's API format is {node_id: {class_type, inputs}}; the UI's save format (with
     `nodes` and `links`) is the common mistake, so name it."""
     if isinstance(graph, dict) and "nodes" in graph and "links" in graph:
-        raise UserError(f"{path}: this is ComfyUI's UI format; export it with Save (API Format)")
+        raise UserError(
+            f"{path}: this is ComfyUI's UI format (nodes/links lists), not the API format; in ComfyUI use "
+            "Workflow > Export (API) (older menus: Save (API Format)) and pass that file"
+        )
     if not isinstance(graph, dict) or not graph:
         raise UserError(f"{path}: expected a JSON object of nodes (API format)")
     for node_id, node in graph.items():
@@ -182,10 +174,16 @@ def spec_path(workflow_path: Path) -> Path:
 
 
 def load_spec(workflow_path: Path) -> dict:
-    return read_mapping(spec_path(workflow_path), "workflow spec", missing_ok=True)
+    """The spec, its keys checked: a misspelt `varyings:` would otherwise vary nothing, and the
+    server's cache would answer every request."""
+    spec = read_mapping(spec_path(workflow_path), "workflow spec", missing_ok=True)
+    refuse_unknown_keys(spec, SPEC_KEYS, spec_path(workflow_path), "spec key")
+    return spec
 
 
 def parse_varying(entry, path: Path) -> VaryingInput:
+    if isinstance(entry, dict):
+        refuse_unknown_keys(entry, VARYING_KEYS, spec_path(path), "varying key")
     try:
         v = VaryingInput(**{**entry, "node": str(entry["node"])})
     except (TypeError, KeyError) as exc:
@@ -198,43 +196,13 @@ def parse_varying(entry, path: Path) -> VaryingInput:
 
 
 def validate_against_server(graph: dict, object_info: dict, workflow_name: str, uploaded=()) -> None:
-    """Names every unknown node class and every missing model file in one error, so a run never
-    starts against a server that cannot execute the workflow. `uploaded`: "node.input" keys the
-    spec uploads before load, so they need not be among the server's files yet."""
-    problems = []
-    for node_id, node in sorted(graph.items()):
-        class_type = node["class_type"]
-        info = object_info.get(class_type)
-        if info is None:
-            problems.append(f"node {node_id}: unknown node class {class_type!r} (not installed on the server)")
-            continue
-        declared = {**info.get("input", {}).get("required", {}), **info.get("input", {}).get("optional", {})}
-        for name, value in node.get("inputs", {}).items():
-            wrong_type = type_problem(name, value, declared.get(name))
-            if wrong_type and f"{node_id}.{name}" not in uploaded:
-                problems.append(f"node {node_id} ({class_type}): {wrong_type}")
-                continue
-            choices = combo_choices(declared.get(name))
-            if choices is None or isinstance(value, list) or value in choices or f"{node_id}.{name}" in uploaded:
-                continue
-            if name.endswith(MODEL_INPUT_SUFFIXES):
-                problems.append(f"node {node_id} ({class_type}): missing model {name}={value!r} on the server")
-            else:
-                problems.append(f"node {node_id} ({class_type}): {name}={value!r} is not one of the server's choices")
+    """Every problem ComfyUI would refuse the graph for (graph_check), named in one error, so a
+    run never starts against a server that cannot execute the workflow. `uploaded`: "node.input"
+    keys the spec uploads before load, so they need not be among the server's files yet."""
+    problems = graph_problems(graph, object_info, uploaded)
     if problems:
-        raise UserError(f"workflow {workflow_name}: " + "; ".join(problems))
-
-
-def combo_choices(declaration):
-    """The allowed values of a COMBO input in /object_info (old and new list formats), else None."""
-    if not isinstance(declaration, (list, tuple)) or not declaration:
-        return None
-    kind = declaration[0]
-    if isinstance(kind, list):
-        return kind
-    if kind == "COMBO" and len(declaration) > 1 and isinstance(declaration[1], dict):
-        return declaration[1].get("options")
-    return None
+        count = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
+        raise UserError(f"workflow {workflow_name}: {count}: " + "; ".join(problems))
 
 
 def upload_inputs(workflow: Workflow, upload, per_request: bool, rng: random.Random) -> dict:

@@ -7,6 +7,7 @@ the retry decision itself is retry.py.
 
 from __future__ import annotations
 
+import difflib
 import random
 import threading
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 from comfyload.analysis.metrics import CUT_OFF
 from comfyload.common.errors import UserError
 from comfyload.common.paths import repo_path
-from comfyload.common.yamlfile import read_mapping
+from comfyload.common.yamlfile import read_mapping, refuse_unknown_keys
 from comfyload.protocol.workload import WORKFLOWS_DIR, Workflow, load_workflow
 from comfyload.workloads.retry import RetryPolicy
 
@@ -56,7 +57,9 @@ def load_book_mix(spec: str, profiles_file=DEFAULT_PROFILES_FILE) -> BookMix:
     for part in [p.strip() for p in str(spec).split(",") if p.strip()]:
         name, _, weight = part.partition(":")
         if name not in table:
-            raise UserError(f"--book-profile: unknown profile {name!r} (known: {', '.join(sorted(table))})")
+            near = difflib.get_close_matches(name, list(table), n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise UserError(f"--book-profile: unknown profile {name!r} ({hint}known: {', '.join(sorted(table))})")
         try:
             w = float(weight) if weight else 1.0
         except ValueError:
@@ -71,6 +74,8 @@ def load_book_mix(spec: str, profiles_file=DEFAULT_PROFILES_FILE) -> BookMix:
 
 
 def parse_profile(name: str, entry, path: Path) -> BookProfile:
+    if isinstance(entry, dict):  # a misspelt `page:` is named as such, before "needs pages"
+        refuse_unknown_keys(entry, ("pages", "workflow", "workflows"), f"{path}: profile {name}")
     if not isinstance(entry, dict) or "pages" not in entry or not ({"workflow", "workflows"} & set(entry)):
         raise UserError(f"{path}: profile {name} needs `pages` and `workflow` (or `workflows`)")
     names = entry.get("workflows") or [entry["workflow"]]

@@ -297,12 +297,24 @@ def add_to_locust_parser(parser) -> None:
         action.is_secret = action.is_required = action.is_multiple = False
 
 
-def check_values(values: dict) -> None:
-    """One clear error for the first bad value (types are already converted)."""
+def check_values(values: dict, sources: dict | None = None) -> None:
+    """One clear error for the first bad value (types are already converted), named by where it
+    came from (`sources`: name -> flag, env var or scenario file and line; default the flag)."""
+    sources = sources or {}
+
+    def where(name):
+        return sources.get(name, BY_NAME[name].flag)
+
     for name, value in values.items():
         o = BY_NAME.get(name)
         if o and o.check and not o.check(value):
-            raise UserError(f"{o.flag} must be {o.must}, not {value!r}")
+            raise UserError(f"{where(name)} must be {o.must}, not {value!r}")
+    start, top = values.get("ramp_start"), values.get("ramp_max")
+    if isinstance(start, int) and isinstance(top, int) and start > top:
+        raise UserError(f"{where('ramp_start')} ({start}) must be <= {where('ramp_max')} ({top})")
+    base, spike = values.get("spike_base"), values.get("spike_users")
+    if isinstance(base, int) and isinstance(spike, int) and base > spike:
+        raise UserError(f"{where('spike_base')} ({base}) must be <= {where('spike_users')} ({spike})")
 
 
 def coerce(name: str, value, source: str):
