@@ -315,7 +315,7 @@ def test_make_unit_selection_passes_without_docker_compose():
             "no:cacheprovider",
             str(Path(__file__)),
             "-m",
-            "not integration and not compose",
+            "not integration and not compose and not browser",
             "-k",
             "not make_unit_selection",
         ],
@@ -327,4 +327,4 @@ def test_make_unit_selection_passes_without_docker_compose():
     )
     assert done.returncode == 0, done.stdout[-2000:]
     makefile = (REPO / "Makefile").read_text()
-    assert '-m "not integration and not compose"' in makefile, "make unit leaves the compose tests out"
+    assert '-m "not integration and not compose and not browser"' in makefile, "make unit leaves these tests out"
