@@ -61,6 +61,18 @@ class RealPrometheus:
         assert answer["status"] == "success", answer
         return [{"metric": r["metric"], "value": float(r["value"][1])} for r in answer["data"]["result"]]
 
+    def series(self, expr: str, start: float, end: float) -> list[float]:
+        """The values of a one-series `expr`, at every second from start to end (query_range)."""
+        answer = requests.get(
+            f"{self.url}/api/v1/query_range",
+            params={"query": expr, "start": start, "end": end, "step": "1s"},
+            timeout=10,
+        ).json()
+        assert answer["status"] == "success", answer
+        found = answer["data"]["result"]
+        assert len(found) <= 1, found
+        return [float(v) for _, v in found[0]["values"]] if found else []
+
     def value(self, expr: str) -> float | None:
         found = self.query(expr)
         assert len(found) <= 1, found

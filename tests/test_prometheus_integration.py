@@ -193,3 +193,46 @@ def test_the_web_ui_exports_while_a_test_runs(comfy, runs_dir, scraped, tmp_path
             ui.kill()
             ui.wait(timeout=10)
         log.close()
+
+
+def test_an_outage_shows_as_the_down_gauge_at_one_for_its_duration(comfy, runs_dir, scraped, tmp_path):
+    """A fleet of two; one is killed mid-run and never comes back: from its outage.start record
+    to the end of the run, every scrape says it is down."""
+    from comfyload.orchestration.server import LocalComfyUI
+
+    port, prometheus = scraped
+    doomed = LocalComfyUI(port=free_port(), work_dir=tmp_path / "doomed").start()
+    sleep_wf = tmp_path / "sleep.json"
+    sleep_wf.write_text(json.dumps({"1": {"class_type": "Sleep", "inputs": {"seconds": 0.2}}}))
+    env = {**os.environ, "COMFY_RUNS_DIR": str(runs_dir)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "comfyload", "run", "--host", comfy, "--comfy-hosts", f"{comfy},{doomed.url}"]
+        + ["--workflow", str(sleep_wf), "--concurrency", "2", "--run-time", "25s", "--per-prompt-timeout", "8"]
+        + ["--metrics-port", str(port), "--metrics-linger", "30"],
+        cwd=str(REPO),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        prometheus.wait_for('comfyload_prompts_total{outcome="success"} > 4', timeout=90)
+        doomed.kill()
+        _out, err = proc.communicate(timeout=180)
+    finally:
+        doomed.stop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode in (0, 1), err[-3000:]
+    records = records_of(runs_dir)
+    starts = [r for r in records if r.get("name") == "outage.start" and r["server"] == doomed.url]
+    assert len(starts) == 1 and not [r for r in records if r.get("name") == "outage.end"], "down to the end"
+    [stop] = [r for r in records if r.get("name") == "test.stop"]
+    label = f'{{server="{doomed.url}"}}'
+    assert prometheus.value(LAST.format("comfyload_outages_total" + label)) == 1
+    down = prometheus.series("comfyload_server_down" + label, starts[0]["ts"] + 2, stop["ts"])
+    assert down and set(down) == {1.0}, down
+    assert prometheus.query(LAST.format(f'comfyload_server_down{{server="{comfy}"}}')) == [], (
+        "the live one never went down"
+    )
