@@ -235,10 +235,13 @@ def ratio(pct):
     return None if pct is None else pct / 100.0
 
 
-def metric_names(metrics: ExporterMetrics) -> set[str]:
+def metric_names() -> set[str]:
     """Every series name a scrape can show (a counter's `_total`, a histogram's `_bucket`,
-    `_sum`, `_count`), whether or not a label set has been seen yet."""
+    `_sum`, `_count`, the live gauges), whether or not a label set has been seen yet."""
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
-    return {
-        family.name + suffix for family in metrics.registry.collect() for suffix in suffixes.get(family.type, ("",))
+    declared = {
+        family.name + suffix
+        for family in ExporterMetrics().registry.collect()
+        for suffix in suffixes.get(family.type, ("",))
     }
+    return declared | set(LIVE_GAUGES)
