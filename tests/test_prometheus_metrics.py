@@ -2,9 +2,13 @@
 live gauges are the metrics model's figures (the report's p95, the web UI's windows), nothing
 computed beside it; the outage gauge goes back to 0 when the outage ends."""
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
+from conftest import REPO
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from synthetic import prompt_record
@@ -116,3 +120,24 @@ def test_a_stopped_run_is_recomputed_at_once_and_still_served(records):
     assert after[("comfyload_run_latency_p95_seconds", ())] == (
         calculate_metrics(records, run.harness.sla).figures["e2e_ms"]["p95"] / 1000.0
     )
+
+
+@pytest.mark.parametrize(
+    "args,said",
+    [
+        (["--metrics-port", "70000"], "--metrics-port must be a port, 0 to 65535, not 70000"),
+        (["--metrics-port", "-1"], "--metrics-port must be a port, 0 to 65535, not -1"),
+        (["--metrics-linger", "-3"], "--metrics-linger must be >= 0, not -3.0"),
+    ],
+)
+def test_bad_metrics_options_are_one_line_before_any_load(args, said, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "comfyload", "run", "--host", "http://127.0.0.1:9", *args],
+        capture_output=True,
+        text=True,
+        cwd=str(REPO),
+        env={**os.environ, "COMFY_RUNS_DIR": str(tmp_path)},
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stderr.strip() == f"error: {said}", done.stderr
+    assert list(tmp_path.iterdir()) == [], "nothing created"

@@ -118,8 +118,8 @@ def install(events) -> None:
     def start_exporter(environment, runner=None, **_kwargs):
         opts = environment.parsed_options
         environment.comfyload_exporter = None
-        if isinstance(runner, WorkerRunner) or opts is None or not getattr(opts, "metrics_port", 0):
-            return  # workers send records to the master, which serves them; port 0: off
+        if isinstance(runner, WorkerRunner) or opts is None or not 0 < getattr(opts, "metrics_port", 0) <= 65535:
+            return  # workers send records to the master, which serves it; 0: off; out of range: preflight says so
         exporter = Exporter(environment, opts.metrics_host, opts.metrics_port, opts.metrics_linger)
         if exporter.start():
             environment.comfyload_exporter = exporter
