@@ -9,6 +9,7 @@ import time
 
 import pytest
 from conftest import REPO
+from nvml_double.pynvml import FakeNvml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from synthetic import prompt_record
@@ -17,6 +18,7 @@ from comfyload.analysis.live_figures import completed_between, units
 from comfyload.analysis.metrics import calculate_metrics
 from comfyload.analysis.sla import SlaTargets
 from comfyload.harness.prometheus_metrics import ExporterMetrics
+from gpu_probe.nvml import THROTTLE_REASONS, NvmlSampler
 
 
 class Harness:
@@ -141,3 +143,31 @@ def test_bad_metrics_options_are_one_line_before_any_load(args, said, tmp_path):
     )
     assert done.returncode == 2 and done.stderr.strip() == f"error: {said}", done.stderr
     assert list(tmp_path.iterdir()) == [], "nothing created"
+
+
+def test_gpu_gauges_are_nvmls_figures_in_si_units():
+    """The probe's NVML sampler (over the binding's test double) into the exporter: every figure
+    NVML gave, in the unit its name says; a field NVML refuses is left out, not 0."""
+    mb = 1024 * 1024
+    device = {"name": "NVIDIA L4", "util": (87, 41), "mem": (6144 * mb, 23034 * mb), "power_mw": 61_250}
+    device |= {"limit_mw": 72_000, "temp": 71, "sm_mhz": 2040, "mem_mhz": 6250, "reasons": 0x4 | 0x40}
+    sparse = {"name": "NVIDIA H100", "util": (3, 0), "mem": (512 * mb, 81559 * mb), "temp": 33}
+    metrics = ExporterMetrics()
+    for sample in NvmlSampler(FakeNvml([device, sparse]), find_comfy_pids=set).sample():
+        metrics.observe_gpu(sample)
+    got = scrape(metrics)
+    l4 = (("gpu", "0"), ("name", "NVIDIA L4"), ("source", "nvml"))
+    assert got[("comfyload_gpu_utilization_ratio", l4)] == 0.87
+    assert got[("comfyload_gpu_memory_used_bytes", l4)] == 6144 * mb
+    assert got[("comfyload_gpu_memory_total_bytes", l4)] == 23034 * mb
+    assert got[("comfyload_gpu_power_watts", l4)] == 61.25 and got[("comfyload_gpu_power_limit_watts", l4)] == 72.0
+    assert got[("comfyload_gpu_temperature_celsius", l4)] == 71
+    assert (
+        got[("comfyload_gpu_sm_clock_hertz", l4)] == 2040e6 and got[("comfyload_gpu_memory_clock_hertz", l4)] == 6250e6
+    )
+    throttled = {dict(k[1])["reason"]: v for k, v in got.items() if k[0] == "comfyload_gpu_throttle_reason"}
+    assert {r for r, v in throttled.items() if v == 1} == {"sw_power_cap", "hw_thermal_slowdown"}
+    assert len(throttled) == len(THROTTLE_REASONS), "every known reason, 0 when not active"
+    h100 = (("gpu", "1"), ("name", "NVIDIA H100"), ("source", "nvml"))
+    assert got[("comfyload_gpu_memory_used_bytes", h100)] == 512 * mb
+    assert ("comfyload_gpu_power_watts", h100) not in got, "NVML refused it: no series, not a 0"
