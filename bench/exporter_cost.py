@@ -5,6 +5,8 @@ ComfyUI, alternating without the exporter (--metrics-port 0) and with it (a free
 --scrape-interval seconds for the whole run, as a Prometheus would), A B B A per round. Each side's
 runs are pooled: prompts / (last done - first intended send), from the run's own records. The
 result is the ratio with / without, and the spread of the per-run rates on each side (the noise).
+Beside it, the Locust process's own CPU time per prompt (user + sys, from the kernel's rusage of
+the reaped child), which a shared machine's load disturbs far less than the wall-clock rate.
 
     .venv/bin/python -m bench.exporter_cost --jobs 1000 --users 20 --rounds 2
 """
@@ -12,6 +14,7 @@ result is the ratio with / without, and the spread of the per-run rates on each 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,13 +50,19 @@ class Scraper:
                 pass
 
 
-def one_run(url: str, jobs: int, users: int, work: Path, exporter: bool, interval: float) -> tuple[int, float, int]:
-    """(successful prompts, span s, scrapes answered) of one bounded headless run."""
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # reaped children only: the Locust runs, not ComfyUI
+    return usage.ru_utime + usage.ru_stime
+
+
+def one_run(url: str, jobs: int, users: int, work: Path, exporter: bool, interval: float) -> tuple:
+    """(successful prompts, span s, scrapes answered, Locust CPU s) of one bounded headless run."""
     run_dir = work / f"{'with' if exporter else 'without'}-{time.monotonic_ns()}"
     port = free_port() if exporter else 0
     cmd = locust_command(url, WORKFLOWS / "sleep0.json", users, jobs, run_dir, 300, timeout_s=60)
     cmd[-1:-1] = ["--metrics-port", str(port), "--metrics-linger", "0"]
     scraper = Scraper(port, interval) if exporter else None
+    cpu_before = children_cpu_s()
     with open(work / "locust.log", "ab") as out:
         proc = subprocess.Popen(cmd, cwd=str(REPO), env=locust_env(work), stdout=out, stderr=subprocess.STDOUT)
         if scraper is not None:
@@ -68,7 +77,7 @@ def one_run(url: str, jobs: int, users: int, work: Path, exporter: bool, interva
     if not ok:
         raise RuntimeError(f"run {run_dir.name} recorded no success; see {work / 'locust.log'}")
     span = max(r["done_ts"] for r in ok) - min(r["intended_send_ts"] for r in ok)
-    return len(ok), span, scraper.answered if scraper else 0
+    return len(ok), span, scraper.answered if scraper else 0, children_cpu_s() - cpu_before
 
 
 def main(argv=None) -> int:
@@ -79,6 +88,7 @@ def main(argv=None) -> int:
     parser.add_argument("--scrape-interval", type=float, default=1.0, help="seconds between scrapes (Prometheus')")
     args = parser.parse_args(argv)
     runs = {False: [], True: []}
+    cpu = {False: [0.0, 0], True: [0.0, 0]}  # Locust CPU s, prompts
     scrapes = 0
     with tempfile.TemporaryDirectory(prefix="comfyload-bench-exporter-") as tmp:
         work = Path(tmp)
@@ -87,13 +97,16 @@ def main(argv=None) -> int:
             run_closed_loop(server.url, SLEEP0, 4, 200, max_seconds=60)  # warm-up
             for _ in range(args.rounds):
                 for exporter in (False, True, True, False):
-                    count, span, answered = one_run(
+                    count, span, answered, cpu_s = one_run(
                         server.url, args.jobs, args.users, work, exporter, args.scrape_interval
                     )
                     runs[exporter].append((count, span))
+                    cpu[exporter][0] += cpu_s
+                    cpu[exporter][1] += count
                     scrapes += answered
                     print(
-                        f"[bench] exporter {'on ' if exporter else 'off'}: {count / span:7.1f} prompts/s"
+                        f"[bench] exporter {'on ' if exporter else 'off'}: {count / span:7.1f} prompts/s, "
+                        f"Locust CPU {1000 * cpu_s / count:.2f} ms/prompt"
                         + (f" ({answered} scrapes)" if exporter else ""),
                         file=sys.stderr,
                         flush=True,
@@ -107,7 +120,9 @@ def main(argv=None) -> int:
         f"  without: {without:.1f} prompts/s   with (scraped every {args.scrape_interval:g} s, {scrapes} scrapes): "
         f"{with_:.1f} prompts/s\n"
         f"  ratio with/without: {with_ / without:.3f}  (run-to-run spread: without ±{100 * spread[False]:.1f} %, "
-        f"with ±{100 * spread[True]:.1f} %)"
+        f"with ±{100 * spread[True]:.1f} %)\n"
+        f"  Locust CPU per prompt: without {1000 * cpu[False][0] / cpu[False][1]:.2f} ms, "
+        f"with {1000 * cpu[True][0] / cpu[True][1]:.2f} ms (ratio {cpu[True][0] / cpu[True][1] / (cpu[False][0] / cpu[False][1]):.3f})"
     )
     return 0
 
