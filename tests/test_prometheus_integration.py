@@ -136,10 +136,13 @@ def test_two_workers_give_master_counters_equal_to_the_sum_of_their_records(comf
     assert proc.returncode in (0, 1), proc.stderr[-3000:]  # the SLA verdict is not what is tested here
     assert proc.stderr.count("Prometheus metrics on") == 1, "the master serves; workers do not"
     prompts = [r for r in records_of(runs_dir) if r["kind"] == "prompt"]
-    per_worker = collections.Counter(r["worker"] for r in prompts if r["outcome"] == "success")
+    per_worker = {
+        worker: collections.Counter((r["workflow"], r["outcome"]) for r in prompts if r["worker"] == worker)
+        for worker in {r["worker"] for r in prompts}
+    }
     assert len(per_worker) == 2, "both workers sent load"
     stored = by_labels(prometheus.query(LAST.format("comfyload_prompts_total")), "workflow", "outcome")
-    assert stored == {("cpu_smoke", "success"): float(sum(per_worker.values()))}
+    assert stored == {k: float(v) for k, v in sum(per_worker.values(), collections.Counter()).items()}
 
 
 def test_the_web_ui_exports_while_a_test_runs(comfy, runs_dir, scraped, tmp_path):
@@ -207,7 +210,7 @@ def test_an_outage_shows_as_the_down_gauge_at_one_for_its_duration(comfy, runs_d
     env = {**os.environ, "COMFY_RUNS_DIR": str(runs_dir)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "comfyload", "run", "--host", comfy, "--comfy-hosts", f"{comfy},{doomed.url}"]
-        + ["--workflow", str(sleep_wf), "--concurrency", "2", "--run-time", "25s", "--per-prompt-timeout", "8"]
+        + ["--workflow", str(sleep_wf), "--concurrency", "2", "--run-time", "45s", "--per-prompt-timeout", "8"]
         + ["--metrics-port", str(port), "--metrics-linger", "30"],
         cwd=str(REPO),
         env=env,
@@ -216,7 +219,8 @@ def test_an_outage_shows_as_the_down_gauge_at_one_for_its_duration(comfy, runs_d
         text=True,
     )
     try:
-        prometheus.wait_for('comfyload_prompts_total{outcome="success"} > 4', timeout=90)
+        prometheus.wait_for('comfyload_prompts_total{outcome="success"} > 2', timeout=240)  # a loaded machine
+        assert proc.poll() is None, "the run ended before the server could be killed"
         doomed.kill()
         _out, err = proc.communicate(timeout=180)
     finally:
