@@ -52,6 +52,11 @@ browser:
 compose:
 	@test -x /usr/bin/docker-compose || { apt-get update -qq && apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
 
+# Debian's Prometheus for tests/test_prometheus_integration.py (the test starts /usr/bin/prometheus itself).
+.PHONY: prometheus
+prometheus:
+	@test -x /usr/bin/prometheus || { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
 baseline: setup
 	$(VENV)/bin/comfyload run --scenario $(SCENARIO) $(BASELINE_ARGS) $(ARGS)
 
@@ -70,7 +75,7 @@ ui: setup
 comfyui: setup
 	$(VENV)/bin/comfyload server
 
-test: setup compose browser lint
+test: setup compose browser prometheus lint
 	$(PY) -m pytest -q --durations=15 tests $(ARGS)
 
 unit: $(VENV)/.installed lint

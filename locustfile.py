@@ -14,7 +14,7 @@ import locust.stats
 from locust import events
 
 from comfyload.common.errors import UserError
-from comfyload.harness import console, exact_stats, webui
+from comfyload.harness import console, exact_stats, prometheus_exporter, webui
 from comfyload.harness import gpu as gpu_locust
 from comfyload.harness.distributed import MasterSide, role_of
 from comfyload.harness.harness import ComfyHarness
@@ -117,4 +117,5 @@ def let_csv_writer_catch_up(environment, **_kwargs):
         gevent.sleep(locust.stats.CSV_STATS_INTERVAL_SEC + 0.3)
 
 
+prometheus_exporter.install(events)  # after the harness's hooks above: /metrics (harness/prometheus_exporter.py)
 logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)

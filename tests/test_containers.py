@@ -36,6 +36,8 @@ COMPOSE_VARS = (
     "COMFY_WORKFLOW",
     "COMFY_JOBS",
     "COMFY_TIMEOUT",
+    "PROMETHEUS_PORT",
+    "GRAFANA_PORT",
 )
 
 
@@ -219,13 +221,16 @@ def published(service: dict) -> list[tuple[str, str, str]]:
 
 @COMPOSE_TOOL
 def test_compose_services(services):
-    assert set(services) == {"comfyui", "locust-master", "locust-worker"}
+    assert set(services) == {"comfyui", "locust-master", "locust-worker", "prometheus", "grafana"}
     assert services["comfyui"]["build"]["dockerfile"] == "infra/comfyui/Dockerfile"
     for name in ("locust-master", "locust-worker"):
         assert services[name]["build"]["dockerfile"] == "infra/locust/Dockerfile"
     assert services["locust-master"]["image"] == services["locust-worker"]["image"]
     for name, service in services.items():  # locally built images are never pulled from a registry
-        assert service.get("pull_policy") == "build", name
+        if "build" in service:
+            assert service.get("pull_policy") == "build", name
+        else:  # upstream images (Prometheus, Grafana): an exact version, never `latest`
+            assert re.fullmatch(r"[a-z/]+:v?\d+\.\d+\.\d+", service["image"]), service["image"]
 
 
 @COMPOSE_TOOL
@@ -234,6 +239,8 @@ def test_published_ports_bind_loopback(services):
     assert ports["comfyui"] == [("127.0.0.1", "8188", "8188")]
     assert ports["locust-master"] == [("127.0.0.1", "8089", "8089")]
     assert ports["locust-worker"] == []
+    assert ports["prometheus"] == [("127.0.0.1", "9090", "9090")]
+    assert ports["grafana"] == [("127.0.0.1", "3000", "3000")]
     assert all(ip == "127.0.0.1" for p in ports.values() for ip, _, _ in p)
 
 
@@ -328,3 +335,18 @@ def test_make_unit_selection_passes_without_docker_compose():
     assert done.returncode == 0, done.stdout[-2000:]
     makefile = (REPO / "Makefile").read_text()
     assert '-m "not integration and not compose and not browser"' in makefile, "make unit leaves these tests out"
+
+
+@COMPOSE_TOOL
+def test_prometheus_scrapes_the_master_and_grafana_is_provisioned(services):
+    """The master's /metrics binds all interfaces inside the compose network (not published);
+    Prometheus' config there is the one promtool checks; Grafana mounts the provisioned board."""
+    assert services["locust-master"]["environment"]["COMFY_METRICS_HOST"] == "0.0.0.0"
+    assert "COMFY_METRICS_HOST" not in services["locust-worker"]["environment"], "workers do not serve"
+    volumes = services["prometheus"]["volumes"]
+    assert f"{REPO / 'infra/prometheus/prometheus.yml'}:/etc/prometheus/prometheus.yml:ro" in volumes
+    config = yaml.safe_load((REPO / "infra/prometheus/prometheus.yml").read_text())
+    assert config["scrape_configs"][0]["static_configs"][0]["targets"] == ["locust-master:9464"]
+    grafana = services["grafana"]["volumes"]
+    assert f"{REPO / 'infra/grafana/provisioning'}:/etc/grafana/provisioning:ro" in grafana
+    assert f"{REPO / 'infra/grafana/dashboards'}:/var/lib/grafana/dashboards:ro" in grafana

@@ -43,3 +43,12 @@ def completed_between(units_: list[dict], start: float, end: float) -> dict:
         "error_pct": 100.0 * (len(done) - len(ok)) / len(done) if done else None,
         "seconds": end - start,
     }
+
+
+def exported_figures(records: list[dict], targets: SlaTargets, started: float, now: float) -> dict:
+    """What the Prometheus endpoint serves: each sliding window as the web UI's live tab shows it
+    (in SLIDING_WINDOWS_S order), and the run so far as the report will judge it (RunMetrics:
+    its figures are summary.json's, its `sla` the exit code's verdicts)."""
+    units_ = units(records)
+    windows = [completed_between(units_, max(started, now - seconds), now) for seconds in SLIDING_WINDOWS_S]
+    return {"windows": windows, "run": calculate_metrics(records, targets)}

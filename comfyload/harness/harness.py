@@ -19,6 +19,7 @@ import gevent
 import gevent.lock
 import gevent.pool
 
+from comfyload.common.hooks import Events
 from comfyload.common.recorder import RunRecorder, new_run_dir
 from comfyload.harness.distributed import JOBS_DONE_MESSAGE, WorkerSink, jobs_share, role_of
 from comfyload.harness.meta import build_meta
@@ -98,6 +99,10 @@ class ComfyHarness:
             else RunRecorder(opts.run_dir or new_run_dir(opts.scenario_name))
         )
         self.recent = collections.deque(maxlen=RECENT_RECORDS)
+        # record_written(record): each record as it goes to the run folder (on a master, every
+        #   worker's too); status_broadcast(server, queue_remaining): relayed from every client.
+        #   The Prometheus exporter listens to both.
+        self.events = Events("record_written", "status_broadcast")
         self.uploaded = {}
         self.injection = parse_inject_sleep(opts.inject_sleep)
         self.hosts = parse_hosts(opts.comfy_hosts) or [self.host]
@@ -154,6 +159,7 @@ class ComfyHarness:
             client.events.prompt_submitted.add_listener(self.count_submit)
             client.events.prompt_done.add_listener(self.record)
             client.events.connection_changed.add_listener(self.connection_alert)
+            client.events.status_broadcast.add_listener(self.events.status_broadcast.fire)
             if len(clients) > 1:
                 client.submit_retry_s = FLEET_SUBMIT_RETRY_S  # a server that is down fails fast to the next
             client.start()
@@ -213,6 +219,7 @@ class ComfyHarness:
 
     def emit(self, record: dict) -> None:
         self.recorder.write(record)
+        self.events.record_written.fire(record=record)
         if record.get("kind") == "prompt":  # progress; on a master, of every worker
             self.counts["ok" if record.get("outcome") == "success" else "failed"] += 1
         if record.get("kind") in ("prompt", "page", "book", "gpu", "arrival") or str(record.get("name", "")).startswith(
@@ -303,6 +310,14 @@ class ComfyHarness:
                 self.environment.runner.send_message(JOBS_DONE_MESSAGE, {"worker": self.worker})
             else:
                 end_run(self.environment, f"job budget: {self.jobs_limit} jobs done")
+
+    def in_flight(self) -> int:
+        """Prompts submitted and not yet recorded (on a master: as its workers last reported)."""
+        master = getattr(self.environment, "comfyload_master", None)
+        submitted = (
+            sum(master.submitted.values()) if master is not None and self.role == "master" else self.audit["submitted"]
+        )
+        return max(0, submitted - self.counts["ok"] - self.counts["failed"])
 
     def progress_line(self) -> str:
         in_flight = self.jobs_taken - self.jobs_finished

@@ -182,11 +182,4 @@ class LiveState:
         self.queue.append({"ts": time.time(), "queue_remaining": depth, "in_flight": self.in_flight()})
 
     def in_flight(self) -> int:
-        """Prompts submitted and not yet recorded (on a master: as its workers last reported)."""
-        master = getattr(self.harness.environment, "comfyload_master", None)
-        submitted = (
-            sum(master.submitted.values())
-            if master is not None and self.harness.role == "master"
-            else self.harness.audit["submitted"]
-        )
-        return max(0, submitted - self.harness.counts["ok"] - self.harness.counts["failed"])
+        return self.harness.in_flight()

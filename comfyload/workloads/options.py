@@ -259,12 +259,41 @@ OPTIONS = [
         lambda v: v >= 0.1,
         ">= 0.1",
     ),
+    # the Prometheus endpoint (harness/prometheus_exporter.py), bound once when Locust starts
+    Option(
+        "metrics_port",
+        "COMFY_METRICS_PORT",
+        9464,
+        int,
+        "Prometheus /metrics on this port, on the master or a local run (0 = off; 9464: the port "
+        "Prometheus' registry lists for OpenTelemetry exporters)",
+        lambda v: 0 <= v <= 65535,
+        "a port, 0 to 65535",
+    ),
+    Option(
+        "metrics_host",
+        "COMFY_METRICS_HOST",
+        "127.0.0.1",
+        str,
+        "address the Prometheus endpoint binds (0.0.0.0 lets a Prometheus on another host scrape it)",
+    ),
+    Option(
+        "metrics_linger",
+        "COMFY_METRICS_LINGER",
+        60.0,
+        float,
+        "at the end of a headless run that was being scraped, keep serving the final figures until "
+        "one more scrape, at most this many seconds (0 = exit at once)",
+        _non_negative,
+        ">= 0",
+    ),
 ]
 BY_NAME = {o.name: o for o in OPTIONS}
 
 
 # Options kept off the web UI's start form: each test started there gets its own run folder.
-NOT_ON_FORM = ("run_dir",)
+# The metrics endpoint is bound when the process starts: a form field could not move it.
+NOT_ON_FORM = ("run_dir", "metrics_port", "metrics_host", "metrics_linger")
 USER_CLASSES = ("PromptUser", "BookUser", "OpenLoopUser")
 
 
