@@ -1,6 +1,8 @@
 """What changed between two runs' environments (meta.json): GPU, driver, PyTorch/CUDA, the
 devices ComfyUI reports, ComfyUI's version and server mode, custom node packs, model files,
-workflow files by sha256, the host and the suite. The first question after "is it slower?"."""
+workflow files by sha256, the host. The first question after "is it slower?". The suite's own
+commit is left out: it is not the environment under test (a weekly gate runs a newer ComfyLoad
+against an older baseline)."""
 
 from __future__ import annotations
 
@@ -71,7 +73,6 @@ SCALARS = (
     ("node classes", lambda m: _get(m, "comfyui", "node_packs", "classes")),
     ("host", lambda m: _get(m, "host", "platform")),
     ("CPUs", lambda m: _get(m, "host", "cpu_count")),
-    ("ComfyLoad commit", lambda m: _get(m, "suite", "commit")),
 )
 
 
