@@ -107,3 +107,26 @@ def test_arrival_rate_counts_for_open_loop_runs_only(tmp_path):
     ]
     with pytest.raises(UserError, match="arrival rate 1.0 vs 2.0"):
         compare_runs(*open_, REPO / "sla.yaml")
+
+
+def sample(recovery=(), books=None):
+    import numpy as np
+
+    from reports.bootstrap import Sample
+
+    return Sample(np.array([1000.0]), np.array([1.0]), 0.0, np.array([1.0]), list(recovery), books)
+
+
+def test_recovery_and_books_are_judged_without_an_interval_and_say_why():
+    from comfyload.analysis.sla import CompareThresholds
+    from reports.compare import judge_books, judge_recovery
+
+    limits = CompareThresholds()
+    assert judge_recovery(sample([10.0]), sample([11.0]), limits).verdict == "no change"
+    slower = judge_recovery(sample([10.0]), sample([14.0]), limits)
+    assert slower.verdict == "regression" and slower.delta_pct == pytest.approx(40.0)
+    assert slower.diff_ci is None and slower.method == "no interval: 1 vs 1 outage(s)"
+    assert judge_recovery(sample([10.0]), sample([None]), limits).verdict == "regression"  # never recovered
+    assert judge_books(sample(books=5), sample(books=4)).verdict == "regression"
+    assert judge_books(sample(books=5), sample(books=5)).verdict == "no change"
+    assert judge_books(sample(), sample()).verdict == "not measured"
