@@ -7,6 +7,7 @@ workloads or different offered load are refused (--force compares them, flagged)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,12 @@ from reports.metadata import run_metadata
 from reports.run_folder import load_run
 
 REGRESSION, IMPROVEMENT, NO_CHANGE, NOT_MEASURED = "regression", "improvement", "no change", "not measured"
+NOT_JUDGED = "not judged"
+# A quantile's bootstrap interval is too narrow when only a request or two lie beyond it (resamples
+# of 40 requests put their p99 on the same one or two values): a tail figure is judged only where
+# each run has at least this many requests beyond it (p95: 40 requests, p99: 200).
+MIN_BEYOND_QUANTILE = 2
+QUANTILE_OF = {"p95_ms": 0.95, "p99_ms": 0.99}
 
 
 @dataclass
@@ -73,7 +80,13 @@ def judge(figure: Figure, a: Sample, b: Sample, limits: CompareThresholds, rng: 
     delta = None if va in (None, 0) or vb is None else 100.0 * (vb - va) / va
     change = delta if figure.relative else (None if va is None or vb is None else vb - va)
     verdict = NO_CHANGE if va is not None or vb is not None else NOT_MEASURED
-    if change is not None and diff_ci is not None:
+    method = "bootstrap"
+    if figure.statistic in QUANTILE_OF:
+        needed = math.ceil(MIN_BEYOND_QUANTILE / (1.0 - QUANTILE_OF[figure.statistic]) - 1e-9)
+        fewest = min(len(a.e2e_ms), len(b.e2e_ms))
+        if fewest < needed and verdict != NOT_MEASURED:
+            verdict, method = NOT_JUDGED, f"too few requests for its interval ({fewest} < {needed})"
+    if change is not None and diff_ci is not None and method == "bootstrap":
         up, down = change > threshold and diff_ci[0] > 0, change < -threshold and diff_ci[1] < 0
         worse, better = (up, down) if figure.higher_is_worse else (down, up)
         verdict = REGRESSION if worse else IMPROVEMENT if better else NO_CHANGE
@@ -96,6 +109,7 @@ def judge(figure: Figure, a: Sample, b: Sample, limits: CompareThresholds, rng: 
         threshold,
         "%" if figure.relative else "pp",
         verdict,
+        method,
     )
 
 
@@ -267,7 +281,9 @@ def noise_method(limits: CompareThresholds) -> str:
     return (
         f"Noise: per-request bootstrap of each run's judged units ({limits.bootstrap_samples} resamples, "
         f"{limits.confidence_pct:g} % intervals); a change counts when it passes its threshold and the "
-        "interval of B−A excludes zero. Recovery and books carry no interval (a few outages; a count set by the load)."
+        "interval of B−A excludes zero. p95 and p99 are judged where each run has at least "
+        f"{MIN_BEYOND_QUANTILE} requests beyond them. Recovery and books carry no interval "
+        "(a few outages; a count set by the load)."
     )
 
 

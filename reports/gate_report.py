@@ -92,6 +92,9 @@ def format_head(result: dict) -> str:
     lines.append(f"candidate report: {result['candidate']['report']}")
     if result.get("promoted"):
         lines.append(f"promoted: the candidate is the new baseline ({result['promoted']})")
+    total = (result.get("timings_s") or {}).get("total")
+    if total is not None:
+        lines.append(f"{result.get('mode', 'quick')} gate: {total:.0f} s")
     return "\n".join(lines)
 
 

@@ -130,3 +130,17 @@ def test_recovery_and_books_are_judged_without_an_interval_and_say_why():
     assert judge_books(sample(books=5), sample(books=4)).verdict == "regression"
     assert judge_books(sample(books=5), sample(books=5)).verdict == "no change"
     assert judge_books(sample(), sample()).verdict == "not measured"
+
+
+def test_a_tail_figure_with_too_few_requests_beyond_it_is_not_judged(tmp_path):
+    """40 requests: one or two lie beyond the p99, whose resamples then sit on one value (an
+    interval too narrow to trust); p95 has two beyond it and is judged."""
+    base = steady(0, n=40)
+    slow_tail = [dict(r) for r in base]
+    for r in sorted(slow_tail, key=lambda r: r["e2e_ms"])[-1:]:
+        r["e2e_ms"] *= 3
+        r["done_ts"] = r["intended_send_ts"] + r["e2e_ms"] / 1000.0
+    judged = by_metric(compare_runs(folder(tmp_path, "a", base), folder(tmp_path, "b", slow_tail), REPO / "sla.yaml"))
+    assert judged["p99 latency"].verdict == "not judged"
+    assert judged["p99 latency"].method == "too few requests for its interval (40 < 200)"
+    assert judged["p95 latency"].method == "bootstrap"

@@ -105,7 +105,7 @@ def replay_plan(gate, baseline: Path):
     if gate.inject_sleep:
         args.inject_sleep = gate.inject_sleep
     name = str(meta.get("scenario") or "baseline")
-    scenario = {"_name": f"{name}-gate", "_path": str(baseline / "meta.json")}
+    scenario = {"_name": name, "_path": str(baseline / "meta.json")}  # the candidate's meta names it alike
     try:
         scenario["shape"] = load_scenario(name).get("shape")
     except UserError:
