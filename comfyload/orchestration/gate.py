@@ -194,11 +194,9 @@ def run_gate(gate) -> int:
     from comfyload.analysis.sla import load_compare
 
     load_compare(sla_path)  # bad thresholds refused before any load
-    out = Path(gate.out) if gate.out else new_run_dir("gate", RUNS_ROOT)
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"gate: baseline {baseline}\ngate: report folder {out}", flush=True)
+    planned = drill_plans(gate, names, server_managed=not gate.host)
+    print(f"gate: baseline {baseline}", flush=True)
     with comfy_target(args) as (host, server):
-        planned = drill_plans(gate, names, server is not None)
         replay_started = time.monotonic()
         code, candidate = execute(args, scenario, settings, plan, host, server)
         replay_s = time.monotonic() - replay_started
@@ -217,6 +215,7 @@ def run_gate(gate) -> int:
     )
     if gate.promote and result["verdict"] == "GO":
         result["promoted"] = str(gate_baseline.archive(candidate, root))
+    out = Path(gate.out) if gate.out else new_run_dir("gate", RUNS_ROOT)  # made once there is a verdict
     head = write_gate(out, result)
     print("\n" + head, flush=True)
     return EXIT_GO if result["verdict"] == "GO" else EXIT_NO_GO
