@@ -160,6 +160,12 @@ def first_baseline(gate, root: Path) -> int:
         code, run_dir = execute(args, scenario, settings, plan, host, server)
     if code in (EXIT_USER_ERROR, EXIT_HARNESS):
         return code
+    if code != 0:  # a baseline that breaches its own SLA would make every later candidate look fine
+        print(
+            f"gate: NO BASELINE YET — the run breached its SLA ({run_dir}): not archived; "
+            "fix the server (or pick a --scenario it can meet) and run the gate again"
+        )
+        return EXIT_NO_BASELINE
     archived = gate_baseline.archive(run_dir, root)
     print(f"gate: NO BASELINE YET — archived {archived} as the baseline; run the gate again to judge a candidate")
     return EXIT_NO_BASELINE
