@@ -52,6 +52,9 @@ class Sample:
     def p95_ms(self, index=None):
         return percentile(self.e2e_ms if index is None else self.e2e_ms[index], 95)
 
+    def p50_ms(self, index=None):
+        return percentile(self.e2e_ms if index is None else self.e2e_ms[index], 50)
+
     def p99_ms(self, index=None):
         return percentile(self.e2e_ms if index is None else self.e2e_ms[index], 99)
 

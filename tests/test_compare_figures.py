@@ -54,7 +54,7 @@ def test_every_sla_figure_is_judged_and_the_noise_method_is_stated(tmp_path):
     a, b = folder(tmp_path, "a", steady(0)), folder(tmp_path, "b", steady(1))
     result = compare_runs(a, b, REPO / "sla.yaml")
     judged = by_metric(result)
-    assert set(judged) == {"throughput", "p95 latency", "p99 latency", "error rate", "recovery", "books"}
+    assert set(judged) == {"throughput", "p95 latency", "p99 latency", "p50 latency", "error rate", "recovery", "books"}
     for name in ("throughput", "p95 latency", "p99 latency"):
         low, high = judged[name].diff_ci
         assert low < 0 < high and judged[name].verdict == "no change", name  # same process, other seed: noise
