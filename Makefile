@@ -20,6 +20,7 @@ help:
 	@echo "make faults     the five fault drills (validation, oom, network, crash, latency) with verdicts"
 	@echo "make report RUN=<id>    (re)build runs/<id>/report.html, charts/, summary.json, README.md"
 	@echo "make archive RUN=<id>   copy runs/<id> (with its report) into observability/baselines/<date>/"
+	@echo "make gate      release gate vs the newest archived baseline: GO / NO-GO (ARGS=--full, --promote)"
 	@echo "make profile WORKFLOWS=\"a b\"   each workflow alone, PROFILE_RUNS times after a warm-up"
 	@echo "make bench      harness benchmarks on a local ComfyUI: one table + bench/RESULTS.md (ARGS=--quick)"
 
@@ -106,6 +107,12 @@ archive: $(VENV)/.installed
 	mkdir -p observability/baselines/$(ARCHIVE_DATE)
 	cp -r runs/$(RUN) observability/baselines/$(ARCHIVE_DATE)/
 	@echo "archived: observability/baselines/$(ARCHIVE_DATE)/$(RUN)"
+
+# The release gate: replay the newest baseline under observability/baselines/ on the target, the quick
+# drills (ARGS=--full for all five), GO (exit 0) / NO-GO (exit 1); 4: no baseline yet (one is archived).
+.PHONY: gate
+gate: setup
+	$(VENV)/bin/comfyload gate $(ARGS)
 
 profile: setup
 	$(VENV)/bin/comfyload profile $(WORKFLOWS) --runs $(PROFILE_RUNS) $(ARGS)

@@ -337,7 +337,16 @@ def ramp_chart(steps, knee, sla_p95_s, unit, out, sla_images_per_min=None):
     for ax in (lat, thr):
         if knee and knee.get("users"):
             ax.axvline(
-                knee["users"], color="black", linestyle=":", label=f"knee: {knee['users']}" if ax is lat else None
+                knee["users"],
+                color="black",
+                linestyle=":",
+                label=(
+                    f"knee: {knee['users']}"
+                    if knee.get("first_breach") is not None
+                    else f"no knee up to {knee['users']}"
+                )
+                if ax is lat
+                else None,
             )
         ax.legend(loc="upper left", fontsize="small")
     return _save(
@@ -346,5 +355,6 @@ def ramp_chart(steps, knee, sla_p95_s, unit, out, sla_images_per_min=None):
         "ramp",
         "Ramp: p95 and throughput against load",
         "Each step's own verdict window: top, p95 against the SLA p95 (dashed); bottom, images/min from zero "
-        "against the SLA throughput (dotted); vertical dotted: the knee (most load within the SLA).",
+        "against the SLA throughput (dotted); vertical dotted: the knee (most load within the SLA; "
+        "the highest step when none failed).",
     )

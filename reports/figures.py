@@ -11,6 +11,7 @@ from dataclasses import fields
 import pandas as pd
 
 from comfyload.analysis.metrics import calculate_metrics
+from comfyload.analysis.ramp import knee_text
 from comfyload.analysis.sla import SlaTargets, load_sla
 from comfyload.analysis.summary import summary_of
 from comfyload.common.errors import UserError
@@ -240,10 +241,8 @@ def gpu_observations(gpus) -> list[str]:
 def ramp_observations(steps: list[dict], knee: dict | None) -> list[str]:
     said = []
     if knee:
-        said.append(
-            f"Ramp knee: {knee.get('users')} {knee.get('unit', 'users')} within SLA"
-            + (f"; first breach at {knee['first_breach']}." if knee.get("first_breach") else ".")
-        )
+        text = knee_text(knee)
+        said.append(f"Ramp {text}." if text.startswith("knee") else f"Ramp: {text}.")
     measured = [s for s in steps if s.get("images_per_min")]
     for before, after in zip(measured, measured[1:]):
         gain = 100.0 * (after["images_per_min"] - before["images_per_min"]) / before["images_per_min"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from comfyload.analysis.ramp import knee_text
 from comfyload.analysis.split_gaps import SPLIT_NAMES, gap_note
 from reports.html_page import document, esc, figure, fmt, state_cell, table
 from reports.metadata import harness_parameters, run_metadata
@@ -247,15 +248,7 @@ def ramp_section(summary: dict) -> str:
     if not steps:
         return "<p>Not a ramp: no ramp steps in this run.</p>"
     knee = summary.get("ramp_knee") or {}
-    head = (
-        (
-            f"<p>Knee: <b>{esc(knee.get('users'))} {esc(knee.get('unit', 'users'))}</b> within the SLA"
-            + (f"; first breach at {esc(knee.get('first_breach'))}" if knee.get("first_breach") else "")
-            + ".</p>"
-        )
-        if knee
-        else ""
-    )
+    head = (f'<p id="knee"><b>{esc(knee_text(knee))}</b>.</p>') if knee else ""
     return head + table(
         ("users", "renders", "images/min", "p95 (s)", "error %", "GPU util %", "result"),
         [

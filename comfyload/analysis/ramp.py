@@ -94,8 +94,9 @@ def next_level(passed: dict, level: int, step: int, maximum: int):
     return (best + worst) // 2
 
 
-def knee_event(steps: dict, unit: str) -> dict:
-    """`steps`: users -> ramp.step event. The knee: the most users whose step met the SLA."""
+def knee_event(steps: dict, unit: str, maximum: int | None = None) -> dict:
+    """`steps`: users -> ramp.step event. The knee: the most users whose step met the SLA;
+    `maximum` (the ramp's --ramp-max) says whether a ramp that never failed stopped at its ceiling."""
     good = [s for s in steps.values() if s["passed"]]
     knee = max(good, key=lambda s: s["users"]) if good else None
     return {
@@ -109,4 +110,21 @@ def knee_event(steps: dict, unit: str) -> dict:
         "p95_s": knee["p95_s"] if knee else None,
         "first_breach": min((s["users"] for s in steps.values() if not s["passed"]), default=None),
         "steps": sorted(steps),
+        "ramp_max": maximum,
     }
+
+
+def knee_text(knee: dict) -> str:
+    """A ramp's result in words. A knee is a limit only where a step above it failed; a ramp that
+    never failed found a floor, not a knee: "no knee up to 40 books (the ramp's maximum)"."""
+    unit = knee.get("unit", "users")
+    predicted = f"; the model predicted {knee['predicted']}" if knee.get("predicted") is not None else ""
+    if knee.get("first_breach") is None:
+        top, maximum = knee.get("users"), knee.get("ramp_max")
+        why = (
+            "the ramp's maximum"
+            if maximum is None or (top or 0) >= maximum
+            else f"the highest step measured; the ramp's maximum is {maximum}"
+        )
+        return f"no knee up to {top} {unit} ({why}): capacity is at least {top}{predicted}"
+    return f"knee: {knee.get('users')} {unit} within SLA; first breach at {knee['first_breach']}{predicted}"

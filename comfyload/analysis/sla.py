@@ -83,6 +83,10 @@ class CompareThresholds:
 
     p95_pct: float = 10  # p95 latency up (regression) or down (improvement) by more than this
     throughput_pct: float = 10  # images/min down (regression) or up (improvement) by more than this
+    p99_pct: float = 20  # p99 latency: fewer requests in the tail, so a wider band
+    p50_pct: float = 10  # median page latency: a slower page shows here first, past the tail's stalls
+    error_rate_pp: float = 1  # error rate up by more than this many percentage points
+    recovery_pct: float = 25  # the longest recovery after an outage up by more than this (no interval)
     confidence_pct: float = 95  # of the bootstrap intervals
     bootstrap_samples: int = 1000  # resamples per interval
 

@@ -7,6 +7,7 @@ import time
 
 from comfyload.analysis.fleet_figures import format_balance, server_balance
 from comfyload.analysis.metrics import by_kind, calculate_metrics, percentile, population
+from comfyload.analysis.ramp import knee_text
 from comfyload.analysis.sla import MetricVerdict, SlaTargets
 from comfyload.analysis.split_gaps import SPLIT_NAMES, gap_note
 
@@ -126,13 +127,13 @@ def format_summary(summary: dict) -> str:
     if knee:
         rate = knee.get("images_per_min")
         lines.append(
-            f"ramp knee: {knee['users']} {knee.get('unit', 'users')} within SLA"
+            "ramp "
+            + knee_text(knee)
             + (
                 f" ({rate:.1f} images/min, p95 {knee['p95_s']:.2f} s)"
                 if rate is not None and knee.get("p95_s") is not None
                 else ""
             )
-            + (f"; first breach at {knee['first_breach']}" if knee.get("first_breach") else "")
         )
     drill = summary.get("fault_verdict")
     lines.append("SLA" + (" (information: a drill is judged on its expected behaviour):" if drill else ":"))

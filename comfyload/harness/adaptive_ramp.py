@@ -23,7 +23,7 @@ from locust import LoadTestShape
 from comfyload.analysis.adaptive import completions_needed, knee_interval, next_level, quantile_interval, step_verdict
 from comfyload.analysis.metrics import by_kind, judge_units, units_of
 from comfyload.analysis.queueing import simulate_closed
-from comfyload.analysis.ramp import knee_event, step_event
+from comfyload.analysis.ramp import knee_event, knee_text, step_event
 from comfyload.common.errors import UserError
 
 PROBE_COMPLETIONS = 20
@@ -170,7 +170,7 @@ class AdaptiveRamp(LoadTestShape):
         if level is not None:
             say(f"knee predicted again from this step: {hint}; next {level} {self.unit}")
         if level is None:
-            knee = knee_event(self.results, self.unit)
+            knee = knee_event(self.results, self.unit, opts.ramp_max)
             low, high = knee_interval(self.results)
             knee.update(
                 shape="adaptive",
@@ -180,10 +180,7 @@ class AdaptiveRamp(LoadTestShape):
                 time_to_knee_s=time.time() - self.began,
             )
             harness.emit(knee)
-            say(
-                f"knee {knee['users']} {self.unit} (interval {low}..{high}), predicted {self.predicted}, "
-                f"found in {knee['time_to_knee_s']:.0f} s"
-            )
+            say(f"{knee_text(knee)} (interval {low}..{high}), found in {knee['time_to_knee_s']:.0f} s")
             return None
         return self._go(level)
 

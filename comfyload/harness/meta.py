@@ -10,6 +10,7 @@ import time
 from collections import Counter
 
 from comfyload.common.paths import REPO
+from comfyload.protocol.model_files import model_files
 
 
 def git_commit() -> str | None:
@@ -85,6 +86,7 @@ def build_meta(
             "node_packs": node_packs(object_info),
             "server_mode": server_mode or {},
         },
+        "models": model_files(server, workflows),
         "workflow": describe_workflow(workflows[0]),
         "workflows": [describe_workflow(wf) for wf in workflows],
         "suite": {"commit": git_commit(), "locust": locust.__version__},

@@ -49,7 +49,7 @@ class StepRamp(LoadTestShape):
         )
         print(ramp_step_line(step, len(self.results), level, opts, now), file=sys.stderr, flush=True)
         if level is None:
-            harness.emit(knee_event(self.results, self.unit))
+            harness.emit(knee_event(self.results, self.unit, opts.ramp_max))
             return None
         self.level, self.level_started = level, time.time()
         return self.level, max(self.level, 1)

@@ -1,4 +1,4 @@
-"""`comfyload run|ui|faults|report|compare|profile|probe|server` (also `python -m comfyload`):
+"""`comfyload run|ui|faults|report|compare|gate|profile|probe|server` (also `python -m comfyload`):
 what `make baseline` and `make ui` call.
 
 Resolves the target (COMFY_HOST, else a local ComfyUI it starts and stops), checks every input
@@ -30,7 +30,7 @@ from comfyload.workloads.preflight import plan_run
 
 def delegated_commands() -> dict:
     """Subcommands that are other parts' own command lines, each with its own --help."""
-    from comfyload.orchestration import profile, server
+    from comfyload.orchestration import gate, profile, server
     from gpu_probe.__main__ import main as probe_main
     from reports.cli import main as reports_main
 
@@ -43,6 +43,7 @@ def delegated_commands() -> dict:
             lambda argv: reports_main(["compare", *argv]),
             "compare run B with baseline A; exit 1 on regression",
         ),
+        "gate": (gate.main, "release gate: replay the archived baseline, quick drills, GO / NO-GO (exit 0 / 1)"),
         "profile": (profile.main, "each workflow alone, one request at a time, N times (per-node profile)"),
         "probe": (probe_main, "the GPU probe on its own: serve (sidecar) or record to NDJSON"),
         "server": (server.main, "only the local ComfyUI, in the foreground (Ctrl-C stops it)"),
