@@ -177,3 +177,20 @@ def test_the_queue_tuple_names_the_prompt_second():
     assert queue_holds({"queue_running": [], "queue_pending": [item]}, pid)
     assert not queue_holds({"queue_running": [], "queue_pending": [item]}, new_id())
     assert not queue_holds({}, pid)
+
+
+def test_a_server_without_create_time_is_not_asked_again_after_each_prompt():
+    """0.3.64 and 0.3.52 stamp no create_time (their server.py): once a finished entry shows none, the
+    client hands each record on at once instead of reading /history for it."""
+    from comfyload.protocol.client import ComfyClient
+    from comfyload.protocol.results import PromptResult
+
+    client = ComfyClient("http://127.0.0.1:9", completion="poll:1")
+    try:
+        running = PromptResult(prompt_id=new_id(), client_id="c", server="s", workflow="w", execution_start=1)
+        running.outcome = "success"
+        assert client._needs_create_time(running)
+        client.stamps_create_time = False
+        assert not client._needs_create_time(running)
+    finally:
+        client.close()

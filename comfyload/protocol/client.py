@@ -136,6 +136,9 @@ class ComfyClient:
         self.http.trust_env = False
         self.client_id = new_id()
         self._contract: ServerContract | None = None  # learned once, on first need
+        # 0.3.75 stamps create_time (the accept time) in /history, 0.3.64 and 0.3.52 do not: learned
+        # from the first finished entry, so a server without it is not asked again after each prompt
+        self.stamps_create_time = True
         self._watches: dict[str, _Watch] = {}
         self._lock = threading.Lock()
         self._ws = None
@@ -448,10 +451,10 @@ class ComfyClient:
             result.outcome, result.error_type = "lost", "no_status"
             result.error_message = "history holds the prompt without a final status"
 
-    @staticmethod
-    def _needs_create_time(result: PromptResult) -> bool:
+    def _needs_create_time(self, result: PromptResult) -> bool:
         return (
-            result.create_time is None
+            self.stamps_create_time
+            and result.create_time is None
             and result.execution_start is not None
             and result.outcome not in ("timeout", "lost")
         )
@@ -483,9 +486,10 @@ class ComfyClient:
             recent = self._recent_history(2 * len(batch) + 16) if len(batch) > 1 else {}
             for watch in batch:
                 result = watch.result
-                result.create_time = server_timings(
-                    recent.get(result.prompt_id) or self._history_entry(result.prompt_id)
-                )["create_time"]
+                entry = recent.get(result.prompt_id) or self._history_entry(result.prompt_id)
+                result.create_time = server_timings(entry)["create_time"]
+                if entry is not None and result.create_time is None:
+                    self.stamps_create_time = False  # ComfyUI <= 0.3.64: never ask again
                 self.events.prompt_done.fire(result=result)
                 with self._lock:
                     self._watches.pop(result.prompt_id, None)
