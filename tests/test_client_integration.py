@@ -116,7 +116,9 @@ def test_timeout_is_recorded_and_the_prompt_leaves_the_queue(client):
         time.sleep(0.05)
     assert not queue["queue_running"] and not queue["queue_pending"], queue
     entry = client.get_json(f"/history/{r.prompt_id}").get(r.prompt_id)
-    ends = [kind for kind, _ in ((entry or {}).get("status") or {}).get("messages", []) if kind.startswith("execution_")]
+    ends = [
+        kind for kind, _ in ((entry or {}).get("status") or {}).get("messages", []) if kind.startswith("execution_")
+    ]
     assert entry is None or ends[-1] == "execution_interrupted", ends
     assert "execution_success" not in ends, "the interrupt stopped the Sleep early"
 
