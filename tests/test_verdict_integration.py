@@ -99,7 +99,7 @@ def test_a_server_killed_for_good_fails_the_run_on_time_with_every_book_and_page
     prompts = [r for r in records if r["kind"] == "prompt"]
     # on time, by cause rather than stopwatch: nothing is sent after the load window, and nothing
     # still in flight at its end waits out the 60-s per-prompt timeout (it is cut off)
-    assert all(r["intended_send_ts"] <= load_end for r in records if r["kind"] in ("page", "prompt"))
+    assert all(p["intended_send_ts"] <= load_end for p in prompts), "nothing sent after the load window"
     late = [p for p in prompts if p["done_ts"] > load_end]
     assert {p["outcome"] for p in late} <= {"cut_off", "lost"}, [p["outcome"] for p in late]
     assert not [p for p in prompts if p["outcome"] == "timeout"], "no prompt waited out its timeout"
@@ -142,22 +142,22 @@ def test_a_server_killed_and_restarted_in_a_plain_run_has_its_recovery_measured_
         "--concurrency",
         "2",
         "--jobs",
-        "0",
+        "10",  # the run ends when its 10 books are done: after recovery, however long a restart takes
         "--run-time",
-        "45s",
+        "900s",  # a guard only
         "--per-prompt-timeout",
         "60",
         "--retry-backoff-sec",
         "2",
         "--max-retries",
-        "20",
+        "500",
     )
     try:
         killed = kill_when_books_run(own_server, runs_dir)
         time.sleep(2)
         restarting = time.time()
-        own_server.start(ready_timeout=120)
-        out, err = proc.communicate(timeout=200)
+        own_server.start(ready_timeout=300)
+        out, err = proc.communicate(timeout=900)  # a hang guard
     finally:
         stop_process(proc)
     summary = json.loads((only_run_dir(runs_dir) / "summary.json").read_text())["summary"]
