@@ -38,16 +38,22 @@ def test_predicted_and_measured_knee_agree_within_one_book(comfy, runs_dir, tmp_
     [prediction] = records_of(run, "event", "ramp.prediction")
     [knee] = records_of(run, "event", "ramp.knee")
     # the knee by hand, from this run's own records rather than a quiet machine's 1.0 s: N books
-    # wait N pages of the server's own execution span (p50), so the largest N under the p95 target
-    # (4 on a quiet machine; 3 where a 1-s Sleep spans 1.3 s)
+    # wait at least N pages of the server's own execution span, so no more than target / span can
+    # pass (4 on a quiet machine, 3 where a 1-s Sleep spans 1.3 s). The server's pauses between
+    # prompts (measured by the probe: `pause_s`) come on top: only where they fit in what is left
+    # of the target must the knee reach that bound, less one book.
     target_s = yaml.safe_load((REPO / "scenarios/sla/sleep.yaml").read_text())["latency_p95_s"]
     spans = sorted(r["execution_ms"] for r in records_of(run, "prompt") if r["outcome"] == "success")
-    by_hand = int(target_s * 1000 // spans[len(spans) // 2])
-    assert abs(prediction["knee"] - by_hand) <= 1, (prediction, by_hand, spans[len(spans) // 2])
+    span_s = spans[len(spans) // 2] / 1000
+    by_hand = int(target_s // span_s)
+    assert knee["users"] <= by_hand and prediction["knee"] <= by_hand + 1, (prediction, knee, by_hand)
+    if prediction["pause_s"] < target_s - by_hand * span_s:
+        assert knee["users"] >= by_hand - 1, (knee, by_hand, prediction["pause_s"])
     assert abs(prediction["knee"] - knee["users"]) <= 1, (prediction["knee"], knee)
-    assert abs(knee["users"] - by_hand) <= 1 and knee["knee_low"] <= knee["users"] <= knee["knee_high"], (knee, by_hand)
+    assert knee["knee_low"] <= knee["users"] <= knee["knee_high"], knee
     steps = {s["users"]: s for s in records_of(run, "event", "ramp.step")}
-    assert steps[knee["users"]]["passed"] and not steps[knee["first_breach"]]["passed"]
+    assert knee["users"] == 0 or steps[knee["users"]]["passed"]
+    assert not steps[knee["first_breach"]]["passed"]
     # the plan command agrees with the prediction made inside the run, from the same records
     plan = run_cli("plan", str(run), "--max-books", "8", "--max-servers", "1", "--pages", "1500")
     assert plan.returncode == 0, plan.stderr[-2000:]

@@ -218,19 +218,23 @@ def test_step_ramp_stops_at_the_knee_the_sla_predicts(comfy, runs_dir, tmp_path)
         f"sla: {sla}\nramp_start: 1\nramp_step: 2\nramp_hold: 14\nramp_max: 9\nper_prompt_timeout: 30\n"
     )
     proc = run_cli("run", "--host", comfy, "--scenario", str(scenario), timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     steps = {s["users"]: s for s in records_of(runs_dir, "event", "ramp.step")}
-    assert sorted(steps) == [1, 2, 3], "up by 2 until the breach at 3, then bisection tried 2"
-    # lower bounds hold on any machine (a serial 2-s Sleep): 3 in flight can never pass; whether 2
-    # pass is judged from this run's own p95, and the knee follows from the steps by hand
-    assert steps[2]["p95_s"] >= 4.0 and steps[3]["p95_s"] >= 6.0 and not steps[3]["passed"]
+    # each step is judged on this run's own p95 (a busy machine can fail even 1 in flight); the path
+    # and the knee then follow from those verdicts by hand: up by 2 from 1 until a breach, then
+    # bisection. Lower bounds hold on any machine (a serial 2-s Sleep): 3 in flight never pass.
     target_s = 5.2  # the SLA written above
-    assert all(step["passed"] == (step["p95_s"] <= target_s) for step in steps.values()), steps
-    by_hand = 2 if steps[2]["passed"] else 1
+    for step in steps.values():
+        assert step["passed"] == (not step["breached"]), step
+        assert ("latency_p95" in step["breached"]) == (step["p95_s"] > target_s), step
+    if steps[1]["passed"]:
+        levels, by_hand = [1, 2, 3], 2 if steps[2]["passed"] else 1
+        assert steps[2]["p95_s"] >= 4.0 and steps[3]["p95_s"] >= 6.0 and not steps[3]["passed"]
+    else:
+        levels, by_hand = [1], 0
+    assert sorted(steps) == levels, "up by 2 until the breach at 3, then bisection tried 2"
     [knee] = records_of(runs_dir, "event", "ramp.knee")
-    first_breach = min(n for n, step in steps.items() if not step["passed"])
-    assert steps[1]["passed"] and knee["users"] == by_hand and knee["first_breach"] == first_breach
-    assert f"ramp knee: {by_hand} prompts in flight within SLA" in proc.stdout
+    assert knee["users"] == by_hand and knee["first_breach"] == min(n for n in levels if not steps[n]["passed"])
+    assert proc.returncode in (0, 1) and f"ramp knee: {by_hand} prompts in flight within SLA" in proc.stdout
 
 
 def test_latency_breach_makes_the_exit_code_non_zero_and_names_the_metric(comfy, runs_dir, tmp_path):
