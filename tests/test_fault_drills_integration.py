@@ -5,8 +5,10 @@ import json
 import re
 
 import pytest
+import yaml
 from conftest import REPO, only_run_dir, run_cli
 
+from comfyload.analysis.metrics import percentile
 from comfyload.protocol.workload import INJECTED_SLEEP_NODE
 
 pytestmark = pytest.mark.integration
@@ -59,14 +61,29 @@ def test_network_drill(comfy, runs_dir):
 
 def test_latency_drill(comfy, runs_dir):
     proc, records, verdict, run_dir = drill(runs_dir, "--host", comfy, "--scenario", "latency")
-    assert proc.returncode == 0 and verdict["passed"], proc.stdout[-3000:]
-    # a drill that passes is headlined by its own verdict, with the SLA as information under it
-    assert any(line.startswith("Drill verdict: PASS (latency") for line in proc.stdout.splitlines())
-    assert "SLA verdict: FAIL" not in proc.stdout
-    page = (run_dir / "report.html").read_text()
-    assert page.index("Drill verdict: PASS") < page.index("The SLA below is information")
     [start] = of(records, "event", "fault.start")
     [end] = of(records, "event", "fault.end")
+    # The drill judges end-to-end latency against an absolute SLA (2 s): its subject, and what a busy
+    # machine can fail (seen: a first prompt at 3.8 s, a 3.5-s stall of the whole host). So the test
+    # works each judgment out by hand from this run's records and holds the drill to it, instead of
+    # asking this machine to be quick enough to pass.
+    checks = {c["check"]: c for c in verdict["checks"]}
+    ok = [p for p in of(records, "prompt") if p["outcome"] == "success"]
+    before = [p["e2e_ms"] for p in ok if p["intended_send_ts"] < start["ts"]]
+    during = [p["e2e_ms"] for p in ok if start["ts"] <= p["intended_send_ts"] < end["ts"]]
+    p_before, p_during = percentile(before, 95) / 1000, percentile(during, 95) / 1000
+    target_s = yaml.safe_load((REPO / "scenarios/faults/sla/latency.yaml").read_text())["latency_p95_s"]
+    assert checks["p95_rises_by_injection"]["passed"] == (abs(p_during - p_before - 3.0) <= 1.0), checks
+    assert checks["sla_reacts"]["passed"] == (p_before <= target_s < p_during), (checks, p_before, p_during)
+    assert checks["nothing_counted_twice"]["passed"], checks
+    assert verdict["passed"] == all(c["passed"] for c in checks.values())
+    assert proc.returncode == (0 if verdict["passed"] else 1), proc.stdout[-3000:]
+    headline = f"Drill verdict: {'PASS' if verdict['passed'] else 'FAIL'} (latency"
+    assert any(line.startswith(headline) for line in proc.stdout.splitlines()), proc.stdout[-3000:]
+    if verdict["passed"]:  # a drill that passes is headlined by its own verdict, the SLA as information
+        assert "SLA verdict: FAIL" not in proc.stdout
+        page = (run_dir / "report.html").read_text()
+        assert page.index("Drill verdict: PASS") < page.index("The SLA below is information")
     assert start["fault"] == "inject_sleep" and start["seconds"] == 3.0
     # which prompts carry the injected node is read from each graph, not guessed from a clock: on
     # the server's clock those run both Sleeps (3 s + the page's 0.5 s), the others the page's only
