@@ -33,8 +33,10 @@ def test_one_user_throughput_is_one_over_the_sleep(comfy, runs_dir, tmp_path):
     proc = run_cli(
         "run", "--host", comfy, "--workflow", sleep_workflow(tmp_path, 0.5), "--jobs", "8", "--concurrency", "1"
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
     s = summary_of(runs_dir)
+    # exit 1 only for the default SLA's verdict (>= 20 images/min: seen missed at 9/min when the
+    # host starved the client for 9 s a prompt); the exit follows the verdict, not this machine
+    assert proc.returncode == (0 if s["sla_pass"] else 1), proc.stderr[-2000:]
     prompts = records_of(runs_dir, "prompt")
     load_end = max(e["ts"] for e in records_of(runs_dir, "event") if e["name"] == "load.end")
     window = max(load_end, max(p["done_ts"] for p in prompts)) - min(p["intended_send_ts"] for p in prompts)
@@ -57,7 +59,7 @@ def test_n_users_on_one_server_wait_n_times_the_sleep(comfy, runs_dir, tmp_path)
     proc = run_cli(
         "run", "--host", comfy, "--workflow", sleep_workflow(tmp_path, 0.5), "--jobs", "15", "--concurrency", "3"
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == (0 if summary_of(runs_dir)["sla_pass"] else 1), proc.stderr[-2000:]
     prompts = sorted(records_of(runs_dir, "prompt"), key=lambda r: r["execution_start"])
     # on the server's own clock: it runs one prompt at a time, first come first served, so each
     # prompt waits for those ahead of it (created before it, not ended when it came): up to 2 of
