@@ -48,9 +48,10 @@ def test_one_user_throughput_is_one_over_the_sleep(comfy, runs_dir, tmp_path):
     # there, one prompt is created only after the previous one ended (nothing queues behind another
     # prompt), and the user cannot outrun its own end-to-end latency (the window holds every e2e)
     by_create = sorted(prompts, key=lambda p: p["create_time"])
-    assert all(p["execution_ms"] >= 500 for p in prompts)
+    assert all(p["execution_ms"] >= 500 for p in prompts if p["outcome"] == "success")
     assert all(b["create_time"] >= a["execution_end"] for a, b in zip(by_create, by_create[1:])), "one at a time"
-    assert all(p["e2e_ms"] >= p["execution_end"] - p["create_time"] - 2 for p in prompts), "e2e holds the server span"
+    ok = [p for p in prompts if p["outcome"] == "success"]
+    assert all(p["e2e_ms"] >= p["execution_end"] - p["create_time"] - 2 for p in ok), "e2e holds the server span"
     assert s["images_per_minute"] <= 60_000 / statistics.mean(p["e2e_ms"] for p in prompts) + 1e-9
     assert s["images_per_minute"] <= 60_000 / 500
 
@@ -71,7 +72,8 @@ def test_n_users_on_one_server_wait_n_times_the_sleep(comfy, runs_dir, tmp_path)
     }
     for p in prompts:
         assert p["execution_start"] >= max([q["execution_end"] for q in ahead[p["prompt_id"]]], default=0)
-        assert p["e2e_ms"] >= p["execution_end"] - p["create_time"] - 2
+        # a prompt still queued when load stopped is given up (cut off) and its interrupt lands later
+        assert p["outcome"] != "success" or p["e2e_ms"] >= p["execution_end"] - p["create_time"] - 2, p
     assert max(len(a) for a in ahead.values()) == 2, "3 users: a prompt found the other two ahead of it"
     spans = statistics.mean(p["execution_ms"] for p in prompts)
     assert summary_of(runs_dir)["images_per_minute"] <= 60_000 / spans, "no faster than the server's serial capacity"
