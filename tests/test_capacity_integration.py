@@ -92,8 +92,10 @@ def test_least_queue_keeps_two_in_flight_on_each_of_two_servers(comfy, runs_dir,
     for s in servers:  # 2 of the 4 in flight on each server: one runs, one waits behind it
         assert s["max_in_flight"] <= 3, servers
     # shares of the same run, not seconds: however slow the machine, least_queue keeps the two
-    # servers evenly loaded (random or sticky routing of 4 users over 2 servers drifts from even)
-    assert balance["in_flight_imbalance"] < 1.2 and balance["latency_imbalance"] < 1.3, balance
+    # servers evenly loaded (random or sticky routing of 4 users over 2 servers drifts from even).
+    # Their latencies are not compared: that ratio is how differently a busy host treats two
+    # server processes (seen: 8.7 under load), not routing
+    assert balance["in_flight_imbalance"] < 1.2, balance
     # and on each server's own clock, prompts did queue behind one another (two in flight there)
     for url in balance["by_server"]:
         mine = [r for r in prompts if r["server"] == url and r["outcome"] == "success"]
