@@ -170,6 +170,19 @@ def test_sticky_keeps_each_book_on_one_server(comfy, second_comfy, runs_dir, tmp
     assert len({next(iter(s)) for s in servers_per_book.values()}) == 2, "books spread over both servers"
 
 
+def wait_until_both_served(runs_dir: Path, servers: set, guard_s: float = 120) -> None:
+    """Returns once each server has a finished prompt in the run's records (the guard only ends
+    a hang; the assertions after the kill say what went wrong)."""
+    deadline = time.monotonic() + guard_s
+    while time.monotonic() < deadline:
+        files = list(runs_dir.glob("*/comfyui_metrics.ndjson"))
+        lines = files[0].read_text().splitlines() if files else []
+        done = {r.get("server") for r in (json.loads(x) for x in lines[:-1]) if r.get("kind") == "prompt"}
+        if servers <= done:
+            return
+        time.sleep(0.2)
+
+
 def test_a_stopped_server_leaves_rotation_and_load_moves(comfy, runs_dir, tmp_path):
     from comfyload.orchestration.server import LocalComfyUI, free_port
 
@@ -203,7 +216,7 @@ def test_a_stopped_server_leaves_rotation_and_load_moves(comfy, runs_dir, tmp_pa
         text=True,
     )
     try:
-        time.sleep(8)
+        wait_until_both_served(runs_dir, {comfy, doomed.url})  # not a fixed 8 s: a busy machine starts slower
         killed_at = time.time()
         doomed.kill()
         out, err = proc.communicate(timeout=180)

@@ -2,9 +2,14 @@
 each checked for its expected behaviour in the records (not only the drill's own verdict)."""
 
 import json
+import re
 
 import pytest
-from conftest import only_run_dir, run_cli
+import yaml
+from conftest import REPO, only_run_dir, run_cli
+
+from comfyload.analysis.metrics import percentile
+from comfyload.protocol.workload import INJECTED_SLEEP_NODE
 
 pytestmark = pytest.mark.integration
 
@@ -56,38 +61,72 @@ def test_network_drill(comfy, runs_dir):
 
 def test_latency_drill(comfy, runs_dir):
     proc, records, verdict, run_dir = drill(runs_dir, "--host", comfy, "--scenario", "latency")
-    assert proc.returncode == 0 and verdict["passed"], proc.stdout[-3000:]
-    # a drill that passes is headlined by its own verdict, with the SLA as information under it
-    assert any(line.startswith("Drill verdict: PASS (latency") for line in proc.stdout.splitlines())
-    assert "SLA verdict: FAIL" not in proc.stdout
-    page = (run_dir / "report.html").read_text()
-    assert page.index("Drill verdict: PASS") < page.index("The SLA below is information")
     [start] = of(records, "event", "fault.start")
     [end] = of(records, "event", "fault.end")
+    # The drill judges end-to-end latency against an absolute SLA (2 s): its subject, and what a busy
+    # machine can fail (seen: a first prompt at 3.8 s, a 3.5-s stall of the whole host). So the test
+    # works each judgment out by hand from this run's records and holds the drill to it, instead of
+    # asking this machine to be quick enough to pass.
+    checks = {c["check"]: c for c in verdict["checks"]}
+    ok = [p for p in of(records, "prompt") if p["outcome"] == "success"]
+    before = [p["e2e_ms"] for p in ok if p["intended_send_ts"] < start["ts"]]
+    during = [p["e2e_ms"] for p in ok if start["ts"] <= p["intended_send_ts"] < end["ts"]]
+    p_before, p_during = percentile(before, 95) / 1000, percentile(during, 95) / 1000
+    target_s = yaml.safe_load((REPO / "scenarios/faults/sla/latency.yaml").read_text())["latency_p95_s"]
+    assert checks["p95_rises_by_injection"]["passed"] == (abs(p_during - p_before - 3.0) <= 1.0), checks
+    assert checks["sla_reacts"]["passed"] == (p_before <= target_s < p_during), (checks, p_before, p_during)
+    assert checks["nothing_counted_twice"]["passed"], checks
+    assert verdict["passed"] == all(c["passed"] for c in checks.values())
+    assert proc.returncode == (0 if verdict["passed"] else 1), proc.stdout[-3000:]
+    headline = f"Drill verdict: {'PASS' if verdict['passed'] else 'FAIL'} (latency"
+    assert any(line.startswith(headline) for line in proc.stdout.splitlines()), proc.stdout[-3000:]
+    if verdict["passed"]:  # a drill that passes is headlined by its own verdict, the SLA as information
+        assert "SLA verdict: FAIL" not in proc.stdout
+        page = (run_dir / "report.html").read_text()
+        assert page.index("Drill verdict: PASS") < page.index("The SLA below is information")
     assert start["fault"] == "inject_sleep" and start["seconds"] == 3.0
-    inside = [p for p in of(records, "prompt") if start["ts"] <= p["intended_send_ts"] < end["ts"]]
+    # which prompts carry the injected node is read from each graph, not guessed from a clock: on
+    # the server's clock those run both Sleeps (3 s + the page's 0.5 s), the others the page's only
+    prompts = sorted(of(records, "prompt"), key=lambda p: p["intended_send_ts"])
+    injected = [INJECTED_SLEEP_NODE in p["node_classes"] for p in prompts]
+    inside = [p for p, hit in zip(prompts, injected) if hit]
     assert inside and all(p["execution_ms"] >= 3450 for p in inside), "the injected Sleep ran in those prompts"
-    before = [p for p in of(records, "prompt") if p["intended_send_ts"] < start["ts"]]
-    assert before and all(p["execution_ms"] < 1000 for p in before)
+    assert all(
+        p["execution_ms"] >= 500 and list(p["node_classes"]) == ["1"] for p, hit in zip(prompts, injected) if not hit
+    )
+    first, last = injected.index(True), len(injected) - 1 - injected[::-1].index(True)
+    assert all(injected[first : last + 1]) and not injected[0] and not injected[-1], "one window, load before and after"
+    assert all(p["intended_send_ts"] < end["ts"] for p in inside), "nothing injected after the window closed"
 
 
-def test_crash_drill_kills_and_restarts_its_own_local_comfyui(runs_dir):
+def test_crash_drill_kills_and_restarts_its_own_local_comfyui(runs_dir, tmp_path):
     from comfyload.orchestration.server import free_port, port_in_use
 
     port = free_port()
+    # recovery is judged against a target no restart misses (this machine's start-up time is not
+    # under test); "never recovered" still fails the drill's recovery check
+    sla = tmp_path / "sla.yaml"
+    sla.write_text(re.sub(r"(?m)^recovery_s: *\d+", "recovery_s: 3600", (REPO / "sla.yaml").read_text()))
     proc, records, verdict, run_dir = drill(
-        runs_dir, "--scenario", "crash", env={"COMFY_HOST": "", "COMFY_PORT": str(port)}, timeout=600
+        runs_dir, "--scenario", "crash", "--sla", str(sla), env={"COMFY_HOST": "", "COMFY_PORT": str(port)}, timeout=600
     )
     assert proc.returncode == 0 and verdict["passed"], proc.stdout[-3000:] + proc.stderr[-2000:]
     assert proc.stderr.count(f"starting on http://127.0.0.1:{port}") == 2, "started, then restarted after the kill"
     assert not port_in_use(port), "stopped at the end"
     [crash] = of(records, "event", "fault.start")
+    [restarted] = of(records, "event", "fault.end")
     lost = [p for p in of(records, "prompt") if p["outcome"] in ("lost", "timeout")]
-    assert lost and all(p["sent_ts"] < crash["ts"] + 30 for p in lost)
+    assert lost and all(p["sent_ts"] < restarted["ts"] for p in lost), "only what was sent while it was down is lost"
     assert not of(records, "event", "fault.recovered"), "the judge writes nothing back into the records"
     summary = json.loads((run_dir / "summary.json").read_text())["summary"]
     [outage] = summary["outages"]
-    assert outage["start_ts"] == pytest.approx(crash["ts"], abs=3) and 0 < outage["recovery_s"] <= 120
+    # the outage is bracketed by causes, not by a stopwatch: it begins after the last success the
+    # killed server gave and before the restart was done; recovery is a success after it came back
+    last_before = max(
+        p["done_ts"] for p in of(records, "prompt") if p["outcome"] == "success" and p["done_ts"] < crash["ts"]
+    )
+    assert last_before < outage["start_ts"] <= restarted["ts"], (last_before, outage, restarted)
+    assert outage["recovered"] and outage["recovery_s"] >= outage["duration_s"] > 0
     assert {v["metric"]: v for v in summary["sla"]}["recovery"]["measured"] == pytest.approx(outage["recovery_s"])
     assert "Drill verdict: PASS" in proc.stdout and "SLA verdict" not in proc.stdout
     assert all(p["outcome"] == "success" for p in of(records, "page"))

@@ -111,7 +111,9 @@ def test_local_run_records_samples_and_fires_the_hook(comfy, tmp_path):
     )
     assert {r["source"] for r in recorded} <= {"nvml", "system_stats"}
     gaps = [b["ts"] - a["ts"] for a, b in zip(recorded, recorded[1:]) if a["gpu"] == b["gpu"] == recorded[0]["gpu"]]
-    assert 0.1 < sorted(gaps)[len(gaps) // 2] < 0.4, "sampled at --gpu-interval"
+    # at --gpu-interval 0.2, not the 1-s default: never faster than the interval (the schedule is
+    # fixed), and at least one tick on time (a busy machine stalls some ticks, never all of them)
+    assert sorted(gaps)[len(gaps) // 2] > 0.1 and min(gaps) < 1.0, gaps  # not timed: 5x the interval
 
 
 def test_distributed_run_samples_once_on_the_master_from_a_sidecar(comfy, tmp_path):

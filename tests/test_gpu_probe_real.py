@@ -48,11 +48,13 @@ PLAUSIBLE = {
 
 
 def test_every_claimed_field_is_plausible():
+    before = time.time()
     samples = SAMPLER.sample()
+    after = time.time()
     print(json.dumps(samples, indent=1))  # for the closing note on a GPU machine
     assert len(samples) == SAMPLER.count >= 1
     for s in samples:
-        assert s["kind"] == "gpu" and s["source"] == "nvml" and abs(s["ts"] - time.time()) < 5
+        assert s["kind"] == "gpu" and s["source"] == "nvml" and before <= s["ts"] <= after  # stamped by this call
         missing = [k for k in CORE if k not in s]
         assert not missing, f"GPU {s['gpu']} lacks core fields {missing}"
         assert isinstance(s["name"], str) and s["name"]

