@@ -174,3 +174,29 @@ def test_poll_completion_mode(comfy):
     assert r.outcome == "success" and r.completion == "poll"
     assert r.execution_ms >= 500 and r.e2e_ms >= 500
     assert not r.node_ms, "polling cannot see per-node transitions"
+
+
+def test_a_server_down_when_the_client_starts_fails_its_prompts_then_is_reached(comfy):
+    """A crash drill can kill the server between preflight and the users' start: the client must
+    not raise there (the users would die without a record), its prompts meanwhile end `lost`, and
+    once the server answers the socket opens and prompts succeed. The server is reached through the
+    suite's TCP proxy, started on the chosen port only after the client."""
+    from comfyload.orchestration.faultproxy import FaultProxy
+    from comfyload.orchestration.server import free_port
+
+    port = free_port()
+    c = ComfyClient(f"http://127.0.0.1:{port}")
+    c.submit_retry_s = 1.0
+    proxy = None
+    try:
+        c.start()  # nothing listens yet: no exception
+        lost = c.run_prompt(sleep_graph(0.05), "sleep", timeout=30)
+        assert lost.outcome == "lost" and "POST /prompt failed" in lost.error_message
+        proxy = FaultProxy(comfy, listen_port=port).start()
+        assert c._connected.wait(60), "the receiver opened the socket once the server answered"
+        ok = c.run_prompt(sleep_graph(0.05), "sleep", timeout=30)
+        assert ok.outcome == "success" and ok.completion == "ws"
+    finally:
+        c.close()
+        if proxy is not None:
+            proxy.stop()

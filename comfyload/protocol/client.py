@@ -154,9 +154,15 @@ class ComfyClient:
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> ComfyClient:
-        """Opens the websocket (ws mode) and starts the receiver."""
+        """Opens the websocket (ws mode) and starts the receiver. A server that is down now (killed by
+        a crash drill between preflight and the users' start) raises nothing: the receiver keeps
+        reconnecting, and prompts sent meanwhile end `lost`, so a dead server shows as failures."""
         if self.poll_interval is None and self._receiver is None:
-            self._connect()
+            try:
+                self._connect()
+            except Exception as exc:
+                log.warning("websocket to %s not open (%s); reconnecting", self.server, type(exc).__name__)
+                self._tell_connection("down")
             self._receiver = threading.Thread(target=self._receive_forever, name="comfy-ws-receiver", daemon=True)
             self._receiver.start()
         return self
@@ -565,17 +571,20 @@ class ComfyClient:
         failures = 0  # consecutive short-lived connections or failed connects
         while not self._closed:
             ws, opened = self._ws, time.monotonic()
-            try:
-                self._read_until_dropped(ws)
-            except Exception as exc:  # any read failure means the socket is gone
-                if self._closed:
-                    return
-                log.warning("websocket to %s dropped (%s); reconnecting", self.server, type(exc).__name__)
-            self._connected.clear()
-            self._orphan_watches(ws_client_id=self.client_id)
-            self._tell_connection("down")
-            # a link that keeps resetting is not hammered: back off unless the socket was stable
-            failures = 0 if time.monotonic() - opened > STABLE_CONNECTION_S else failures + 1
+            if ws is None:  # never opened (the server was down at start): straight to reconnecting
+                failures += 1
+            else:
+                try:
+                    self._read_until_dropped(ws)
+                except Exception as exc:  # any read failure means the socket is gone
+                    if self._closed:
+                        return
+                    log.warning("websocket to %s dropped (%s); reconnecting", self.server, type(exc).__name__)
+                self._connected.clear()
+                self._orphan_watches(ws_client_id=self.client_id)
+                self._tell_connection("down")
+                # a link that keeps resetting is not hammered: back off unless the socket was stable
+                failures = 0 if time.monotonic() - opened > STABLE_CONNECTION_S else failures + 1
             while not self._closed:
                 if failures:
                     time.sleep(RECONNECT_BACKOFF_S[min(failures, len(RECONNECT_BACKOFF_S)) - 1])
