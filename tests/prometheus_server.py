@@ -48,12 +48,15 @@ class RealPrometheus:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, (self.work / "prometheus.log").read_text()[-3000:]
             try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                # ready, and already scraping the target (`up` 0 while nothing listens there):
+                # Prometheus applies a new target only after its scrape manager's first reload (up
+                # to 5 s), and a short run would be over before its first scrape
+                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200 and self.query("up"):
                     return self
             except requests.RequestException:
                 pass
             time.sleep(0.2)
-        raise AssertionError(f"Prometheus pid {self.process.pid} not ready in {READY_S} s")
+        raise AssertionError(f"Prometheus pid {self.process.pid} not scraping in {READY_S} s")
 
     def query(self, expr: str) -> list[dict]:
         """The instant vector of `expr`: [{"metric": {labels}, "value": float}, ...]."""
