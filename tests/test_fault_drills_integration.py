@@ -126,7 +126,9 @@ def test_crash_drill_kills_and_restarts_its_own_local_comfyui(runs_dir, tmp_path
         p["done_ts"] for p in of(records, "prompt") if p["outcome"] == "success" and p["done_ts"] < crash["ts"]
     )
     assert last_before < outage["start_ts"] <= restarted["ts"], (last_before, outage, restarted)
-    assert outage["recovered"] and outage["recovery_s"] >= outage["duration_s"] > 0
+    # recovery is the first success after the kill (the monitor's end is its next /system_stats probe,
+    # which a retried page can beat, so recovery need not exceed the outage's duration)
+    assert outage["recovered"] and outage["start_ts"] + outage["recovery_s"] > crash["ts"] and outage["duration_s"] > 0
     assert {v["metric"]: v for v in summary["sla"]}["recovery"]["measured"] == pytest.approx(outage["recovery_s"])
     assert "Drill verdict: PASS" in proc.stdout and "SLA verdict" not in proc.stdout
     assert all(p["outcome"] == "success" for p in of(records, "page"))
