@@ -177,7 +177,8 @@ def test_a_server_killed_and_restarted_in_a_plain_run_has_its_recovery_measured_
     run = load_run(only_run_dir(runs_dir))
     _frame, series, t0, _end, width = time_series(run, report_summary(run, targets_for(run)))
     inside = series.loc[(series.index >= outage["start_ts"] - t0) & (series.index + width <= outage["end_ts"] - t0)]
-    assert len(inside) >= 1, (outage, width)
+    if outage["duration_s"] >= 2 * width:  # then at least one whole bucket lies inside, wherever the edges fall
+        assert len(inside) >= 1, (outage, width)
     assert (inside["images_per_min"] == 0).all(), inside
     assert (series["images_per_min"] > 0).any(), "the chart shows the work before and after it"
 
