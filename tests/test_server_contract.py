@@ -5,13 +5,13 @@ import uuid
 
 import pytest
 
+from comfyload.analysis.environment_diff import what_changed
 from comfyload.orchestration.measuring_flags import measuring_flags
 from comfyload.protocol.results import server_timings
 from comfyload.protocol.server_contract import (
     ServerContract,
     history_entry_from_job,
     is_canonical_id,
-    mode_differences,
     new_id,
     queue_holds,
 )
@@ -90,10 +90,22 @@ def test_a_version_between_the_two_read_has_no_guessed_default():
 def test_mode_differences_name_each_changed_field():
     a = ServerContract(version="0.3.75", argv=ARGV_0375).mode()
     b = ServerContract(version="0.38.1", argv=["main.py"], features={"assets": True}, jobs_api=True).mode()
-    lines = mode_differences(a, b)
-    assert "comfyui_version: 0.3.75 -> 0.38.1" in lines and "cache: classic -> ram_pressure" in lines
-    assert "assets: False -> True" in lines and mode_differences(a, dict(a)) == []
-    assert mode_differences({}, a)[0] == "comfyui_version: not recorded -> 0.3.75"
+    lines = [(c.what, c.baseline, c.candidate) for c in what_changed(meta_with(a), meta_with(b))]
+    assert ("server mode cache", "classic", "ram_pressure") in lines and (
+        "server mode assets",
+        "False",
+        "True",
+    ) in lines
+    assert what_changed(meta_with(a), meta_with(dict(a, argv=["main.py", "--port", "9999"]))) == [], (
+        "argv is not a mode"
+    )
+    assert ("server mode cache", "absent", "classic") in [
+        (c.what, c.baseline, c.candidate) for c in what_changed({}, meta_with(a))
+    ]
+
+
+def meta_with(mode):
+    return {"comfyui": {"server_mode": mode}}
 
 
 # comfy_execution/jobs.py @172be438 normalize_history_item / get_job(include_outputs=True): the job's

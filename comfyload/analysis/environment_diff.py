@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from comfyload.protocol.server_contract import COMPARED_MODE_KEYS
+
 
 @dataclass(frozen=True)
 class Change:
@@ -93,6 +95,11 @@ def _sha(value) -> str:
     return "–" if not value else str(value)[:12]
 
 
+def compared_mode(mode) -> dict:
+    """A server mode (protocol/server_contract.py) on the keys two runs are compared on."""
+    return {k: mode[k] for k in COMPARED_MODE_KEYS if k in mode} if isinstance(mode, dict) else {}
+
+
 def what_changed(meta_a: dict, meta_b: dict) -> list[Change]:
     """Every environment difference between baseline A and candidate B; [] when nothing changed."""
     changes = []
@@ -105,7 +112,7 @@ def what_changed(meta_a: dict, meta_b: dict) -> list[Change]:
     changes += dict_changes("workflow", workflows(meta_a), workflows(meta_b), _sha)
     mode_a, mode_b = _get(meta_a, "comfyui", "server_mode"), _get(meta_b, "comfyui", "server_mode")
     if isinstance(mode_a, dict) or isinstance(mode_b, dict):
-        changes += dict_changes("server mode", mode_a or {}, mode_b or {})
+        changes += dict_changes("server mode", compared_mode(mode_a), compared_mode(mode_b))
     return changes
 
 

@@ -138,7 +138,7 @@ class ComfyHarness:
             try:
                 if self.role != "worker":
                     stats, object_info = check_server(client, self.plan)
-                    mode = mode or client.contract.mode()  # the first server's (the fleet's: one mode each, below)
+                    mode = mode or client.contract.mode()  # the first server's (a fleet records one mode)
                 for wf in self.plan.workflows:
                     self.uploaded[wf.path] = upload_inputs(wf, client.upload_image, per_request=False, rng=self.rng)
             finally:

@@ -29,6 +29,9 @@ from dataclasses import asdict, dataclass, field
 import requests
 
 TERMINAL_JOB_STATUSES = ("completed", "failed", "cancelled")  # comfy_execution/jobs.py JobStatus
+# what two runs' modes are compared on: not `argv` (ports and work folders differ run to run) and not
+# the version (compared on its own, from /system_stats)
+COMPARED_MODE_KEYS = ("cache", "assets", "dynamic_vram", "attention", "cpu", "jobs_api")
 QUEUED_JOB_STATUSES = ("pending", "in_progress")
 CACHE_FLAGS = {"--cache-classic": "classic", "--cache-none": "none", "--high-ram": "classic"}
 ATTENTION_FLAGS = (
@@ -179,17 +182,3 @@ def queue_holds(queue: dict, prompt_id: str) -> bool:
     the sixth, `sensitive`, before answering: server.py @002c3fb9 `_remove_sensitive_from_queue`)."""
     items = (queue.get("queue_running") or []) + (queue.get("queue_pending") or [])
     return any(isinstance(item, list) and len(item) > 1 and item[1] == prompt_id for item in items)
-
-
-def mode_differences(before: dict | None, after: dict | None) -> list[str]:
-    """One line per server-mode field that differs between two runs ("cache: classic -> ram_pressure")."""
-    before, after = before or {}, after or {}
-    lines = []
-    for key in ("comfyui_version", "cache", "assets", "dynamic_vram", "attention", "cpu", "jobs_api"):
-        if before.get(key) != after.get(key):
-            lines.append(f"{key}: {_shown(before.get(key))} -> {_shown(after.get(key))}")
-    return lines
-
-
-def _shown(value) -> str:
-    return "not recorded" if value is None else str(value)
