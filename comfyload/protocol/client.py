@@ -43,6 +43,7 @@ HISTORY_WRITE_WAIT_S = 5.0  # how long to wait for `executing` None before readi
 SUBMIT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0)  # between POST /prompt retries after network errors
 SUBMIT_RETRY_S = 10.0  # a server that refuses POSTs this long is down: the prompt is lost, not
 # held until its timeout (a dead server must show as failures, promptly)
+CONTRACT_RETRY_S = 10.0  # a server that could not say what it supports is asked again after this
 UNREACHABLE_S = 3.0  # an orphaned prompt whose server answers neither /history nor /queue
 # this long is lost (the server died with it)
 
@@ -136,6 +137,7 @@ class ComfyClient:
         self.http.trust_env = False
         self.client_id = new_id()
         self._contract: ServerContract | None = None  # learned once, on first need
+        self._contract_retry_at = 0.0
         # 0.3.75 stamps create_time (the accept time) in /history, 0.3.64 and 0.3.52 do not: learned
         # from the first finished entry, so a server without it is not asked again after each prompt
         self.stamps_create_time = True
@@ -202,9 +204,12 @@ class ComfyClient:
         """The server's version, endpoints and mode, learned once; while the server cannot be asked,
         the contract every version keeps (/history, /queue, /interrupt), asked again next time."""
         if self._contract is None:
+            if time.monotonic() < self._contract_retry_at:  # a server that could not tell is not asked per call
+                return ServerContract()
             try:
                 self._contract = ServerContract.learn(self.http, self.server, timeout=self.http_timeout)
             except (requests.RequestException, ValueError):
+                self._contract_retry_at = time.monotonic() + CONTRACT_RETRY_S
                 return ServerContract()
         return self._contract
 
