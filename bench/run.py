@@ -18,8 +18,7 @@ because this machine is shared and noisy.
 
 Every load loop is bounded in count and in time; nothing leaves 127.0.0.1.
 
-Over 300 lines on purpose: one benchmark driver whose measurements share a server and a table;
-the yardstick client is raw_client.py, the arithmetic stats.py.
+The yardstick client is raw_client.py, the arithmetic stats.py.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ comfyui_metrics.ndjson: {"kind": "gpu", "ts": epoch_s, "source": "nvml" | "syste
 "gpu": index, "name": ..., "util_gpu": ..., "mem_used_mb": ..., ...}. A field the source cannot
 give on that GPU is absent from the record, never a crash.
 
-Runs without Locust (`python -m gpu_probe serve|record`) and plugs into it (locust_plugin)."""
+Runs without Locust (`python -m gpu_probe serve|record`) and plugs into it (comfyload/harness/gpu.py)."""
 
 from __future__ import annotations
 

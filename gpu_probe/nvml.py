@@ -3,7 +3,7 @@
 Each field is read on its own: a field NVML refuses on a given GPU (NotSupported on a datacenter
 card's fan, NoPermission in a container, a function an old driver lacks) is left out of that
 record; the rest of the sample still counts. Calls block in the driver, so inside Locust they
-run in a native thread (see locust_plugin)."""
+run in a native thread (see comfyload/harness/gpu.py)."""
 
 from __future__ import annotations
 

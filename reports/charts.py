@@ -1,8 +1,7 @@
 """The report's charts (matplotlib, Agg, PNG). Each function draws one chart from figures that
 are already computed, or returns None when the run has no data for it: no empty plots.
 
-Over 300 lines on purpose: every chart's drawing, sharing the axis, SLA-line and shading helpers;
-which charts a run gets is chart_set.py.
+Which charts a run gets is chart_set.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
 """report.html: the SLA verdict first, then the figures, charts, observations, run metadata and
 links to the raw files. One self-contained file: charts are inline PNGs, no network needed.
-
-Over 300 lines on purpose: one page, its sections in reading order, each a short function.
 """
 
 from __future__ import annotations

@@ -15,9 +15,6 @@ The outcome policy (README "Outcome policy"):
   load (or the last completion, if later), so time a dead server spent answering nothing counts;
 - an outage (the server stopped answering) is recovered at the first success after it began;
   one still open when load stopped is "not recovered" and fails `recovery`.
-
-Over 300 lines on purpose: it is the one metrics model; every figure in one module is the point
-(a second module of figures is how two values for one figure crept in before).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """AdaptiveRamp: finds the knee in minutes by measuring where the model says it is.
 
 1. Probe: `--ramp-start` users for 20 completions and 22 s at least (two of ComfyUI's gc pauses);
-   their service times, warm-up out (comfyload.orchestration.capacity.measure)
+   their service times, warm-up out (comfyload.analysis.capacity.measure)
    go into the capacity model (comfyload.analysis.queueing), which predicts the knee for this SLA.
 2. Steps around the prediction (comfyload.analysis.adaptive.next_level): the predicted knee, then one up
    while steps pass, one down while they fail. Each step's window opens once the previous level's

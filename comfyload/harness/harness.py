@@ -3,8 +3,6 @@ when the test starts (so options set in the web UI apply): the run plan, the cli
 fleet, the recorder (the run folder, or on a worker the master), the audit counts, the job budget,
 the outage monitor, and the recent records the live views judge. Users (users.py) only take jobs
 and call run_prompt / run_book.
-
-Over 300 lines on purpose: the per-process state of a run, in one place so every user sees the same.
 """
 
 from __future__ import annotations

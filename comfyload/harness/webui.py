@@ -7,10 +7,9 @@ their rows from `extended_stats` in the `/stats/requests` JSON it polls every 2 
 on. Its tabs are tables, so the ComfyLoad tab is a page of our own (<web UI>/comfyload/live,
 charts drawn from /comfyload/live.json) that a few lines of script added to the index page show
 in place of the tab's empty table; the same script colours PASS/FAIL. Each test started here has
-its own run folder and report (comfyload/webui_runs.py), served under /comfyload/runs/.
+its own run folder and report (comfyload/harness/webui_runs.py), served under /comfyload/runs/.
 
-Over 300 lines on purpose: Locust's web UI has one extension point (the init hook: tabs, routes,
-the injected script); the live data itself is live_view.py, the figures analysis/live_figures.py.
+The live data itself is live_view.py, the figures analysis/live_figures.py.
 """
 
 from __future__ import annotations

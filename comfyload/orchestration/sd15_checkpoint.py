@@ -4,7 +4,7 @@ No checkpoint can be downloaded here, so scripts/make_sd15_checkpoint.py builds 
 weights from a fixed seed, using a ComfyUI's own model classes, run by that ComfyUI's Python (this
 suite's virtualenv has no torch). It lands in the per-user cache in a folder keyed by its recipe,
 `<cache>/models/sd15-random-<hash>/checkpoints/`, which the local ComfyUI is given as an extra model
-folder (comfyload/server.py). Made once: later calls find the file and return at once.
+folder (comfyload/orchestration/server.py). Made once: later calls find the file and return at once.
 """
 
 from __future__ import annotations

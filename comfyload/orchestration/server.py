@@ -5,8 +5,6 @@ Where the ComfyUI comes from, in order: `COMFYUI_DIR` (an existing checkout, run
 (scripts/install_comfyui.sh, installed on first use). Each server gets its own work folder
 (input/output/temp/user and custom_nodes with the drill pack linked in), so servers on different
 ports and the shared install never write over each other.
-
-Over 300 lines on purpose: the local ComfyUI's whole lifecycle (install, start, health, death, stop).
 """
 
 from __future__ import annotations
@@ -82,7 +80,7 @@ def prepare_work_dir(work_dir: Path) -> Path:
     if not link.exists():
         link.symlink_to(DRILL_PACK, target_is_directory=True)
     (work_dir / "extra_model_paths.yaml").write_text(f"comfyload:\n  custom_nodes: {work_dir / 'custom_nodes'}\n")
-    # the locally made SD1.5 checkpoint's folder (comfyload/sd15_checkpoint.py), for every server
+    # the locally made SD1.5 checkpoint's folder (comfyload/orchestration/sd15_checkpoint.py), for every server
     (work_dir / "comfyload_models.yaml").write_text(extra_model_paths_yaml())
     return work_dir
 

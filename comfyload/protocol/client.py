@@ -4,9 +4,6 @@ downloads, timeouts that clean up after themselves. Runs without Locust: usable 
 One ComfyClient holds one websocket and serves every caller in its process. Concurrency uses the
 `threading` module, which Locust's gevent monkey-patching turns into greenlets, so the same code
 is a native thread in a plain script and a greenlet inside Locust.
-
-Over 300 lines on purpose: submitting, the receiver and the reconciliation after a socket drop
-share one set of watches and one socket; split apart, each would reach into the others' state.
 """
 
 from __future__ import annotations

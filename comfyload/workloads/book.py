@@ -1,8 +1,7 @@
 """Books: profiles (workflows/books.yaml), and one book's pages rendered with the retry policy.
 Runs without Locust: the caller passes a ComfyClient and gets page/book records and events.
 
-Over 300 lines on purpose: a book's profile, its pages' states and their records are one model;
-the retry decision itself is retry.py.
+The retry decision itself is retry.py.
 """
 
 from __future__ import annotations

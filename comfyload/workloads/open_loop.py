@@ -21,7 +21,7 @@ class ArrivalModel:
 
     def arrivals(self, rng: random.Random):
         """(gap, what arrived) pairs, endless; what = None: the run's own workflow or book
-        (a trace, comfyload/trace.py, names it per arrival)."""
+        (a trace, comfyload/workloads/trace.py, names it per arrival)."""
         for gap in self.gaps(rng):
             yield gap, None
 

@@ -1,8 +1,6 @@
 """ComfyLoad's options, declared once. The same table feeds Locust's parser (so each option is a
 CLI flag, an env var and a web UI field), the `python -m comfyload` wrapper, and scenario YAML
 keys (`per_prompt_timeout: 60` in a scenario is `--per-prompt-timeout 60`).
-
-Over 300 lines on purpose: it is the one table of options (flag, env var, scenario key, form field).
 """
 
 from __future__ import annotations
