@@ -31,6 +31,8 @@ CITED_MODULE = re.compile(rf"(?<![\w.])comfyload\.(?:{'|'.join(LAYERS)})\.\w+")
 BARE_FILE = re.compile(r"(?<![\w./-])\w+\.py\b")
 EXTERNAL_FILES = {"server.py", "execution.py", "main.py", "cli_args.py", "jobs.py", "validation.py", "nodes.py"}
 EXTERNAL_FILES |= {"model_manager.py", "event.py"}  # ComfyUI's and Locust's, named as theirs
+MARKDOWN_LINK = re.compile(r"\]\((?!https?:|#)([^)#\s]+)")
+GENERATED_DOCS = {"docs/options.md"}  # written from the option table by its generator, in its own change
 DOCS = [REPO / "README.md", REPO / "DESIGN.md", *sorted((REPO / "docs").glob("*.md"))]
 SOURCE_ROOTS = ("comfyload", "reports", "gpu_probe", "bench", "scenarios")
 SOURCES = [p for root in SOURCE_ROOTS for p in sorted((REPO / root).rglob("*.py"))] + [REPO / "locustfile.py"]
@@ -61,10 +63,18 @@ def stale_bare_files(text: str) -> list[str]:
 
 def exists(cited: str) -> bool:
     """A path from the repo root, else from comfyload/ for a layer; a glob must match something."""
+    if cited in GENERATED_DOCS:
+        return True
     roots = [REPO / "comfyload"] if cited.split("/")[0] in LAYERS else [REPO]
     if "*" in cited:
         return any(any(root.glob(cited)) for root in roots)
     return any((root / cited).exists() for root in roots)
+
+
+def stale_links(doc: Path, text: str) -> list[str]:
+    """Markdown links to files, read from the page's own folder."""
+    targets = [(doc.parent / t).resolve().relative_to(REPO).as_posix() for t in MARKDOWN_LINK.findall(text)]
+    return [t for t in targets if t not in GENERATED_DOCS and not (REPO / t).exists()]
 
 
 def prose_of_python(path: Path) -> list[tuple[int, str]]:
@@ -100,9 +110,12 @@ def stale_citations() -> list[str]:
         for line, text in pieces:
             missing = [c for c in cited_paths(text) if not exists(c)]
             missing += [m for m in cited_modules(text) if not module_exists(".".join(m.split(".")[:3]))]
-            if (path, pieces) in sources:
-                missing += stale_bare_files(text)
-            stale += [f"{path.relative_to(REPO)}:{line} cites {cited}, which does not exist" for cited in missing]
+            missing += stale_bare_files(text) if path.suffix == ".py" else []
+            missing += stale_links(path, text) if path.suffix == ".md" else []
+            stale += [
+                f"{path.relative_to(REPO)}:{line} cites {cited}, which does not exist"
+                for cited in dict.fromkeys(missing)
+            ]
     return stale
 
 
@@ -118,17 +131,26 @@ def test_the_pattern_finds_repo_paths_and_nothing_else():
         "tests/artifacts/<id>/, the image comfyload/comfyui:0.3.75 or /opt/comfyui/models"
     )
     found = cited_paths(text)
-    assert found == ["reports/build.py", "harness/webui_runs.py", "scenarios/faults/*.yaml", "comfyload/harness/gone.py"]
+    assert found == [
+        "reports/build.py",
+        "harness/webui_runs.py",
+        "scenarios/faults/*.yaml",
+        "comfyload/harness/gone.py",
+    ]
     assert [exists(p) for p in found] == [True, True, True, False]
     modules = cited_modules("comfyload.harness.users.PromptUser and comfyload.orchestration.capacity.measure")
     assert [module_exists(".".join(m.split(".")[:3])) for m in modules] == [True, False]
     assert stale_bare_files("retry.py, ComfyUI's server.py and plan.py") == ["plan.py"]
+    page = REPO / "docs" / "page.md"
+    assert stale_links(page, "[a](gate.md#x), [b](../bench/RESULTS.md), [c](https://x/y.md), [d](gone.md)") == [
+        "docs/gone.md"
+    ]
 
 
 def test_a_stale_path_in_a_docstring_is_found(tmp_path):
     module = tmp_path / "planted.py"
-    module.write_text('"""Reads scenarios/shapes/*.py."""\n\n# and workloads/open_loop.py:24\nX = "gpu_probe/x.py"\n')
+    module.write_text('"""Reads scenarios/gone/*.py."""\n\n# and workloads/gone.py:24\nX = "gpu_probe/x.py"\n')
     pieces = prose_of_python(module)
-    cited = [p for _, text in pieces for p in cited_paths(text)]
-    assert cited == ["scenarios/shapes/*.py", "workloads/open_loop.py"]  # the string literal is no prose
-    assert not any(exists(p) for p in cited)
+    cited = [(line, p) for line, text in pieces for p in cited_paths(text)]
+    assert cited == [(1, "scenarios/gone/*.py"), (3, "workloads/gone.py")]  # the string literal is no prose
+    assert not any(exists(p) for _, p in cited)

@@ -1,6 +1,6 @@
 """No test may pass or fail on how fast this (shared) machine runs: a figure is checked against the
 server's own timestamps or a case worked out by hand from the records, and speed goals live in
-bench/ as ratios (README, standards). This reads every test module and flags the shapes a timed
+bench/ as ratios (docs/development.md). This reads every test module and flags the shapes a timed
 assertion takes: a stopwatch or a latency figure bounded from above by a fixed number of seconds
 or ms, and `pytest.approx(<number>, abs=...)` on such a figure. Lower bounds that hold by
 construction (a 1-s Sleep spans >= 1000 ms on the server's clock) are allowed; comparisons with a

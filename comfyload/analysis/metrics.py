@@ -4,7 +4,7 @@ the records once, picks the judged population once (warm-up out, a ramp's knee w
 names it; the console, summary.json, report.html, the run README, `compare` and the web UI only
 read the result. Records are the only input and nothing here writes back into them.
 
-The outcome policy (README "Outcome policy"):
+The outcome policy (docs/judging.md):
 - a unit is a page (after its retries) when the run had books, else a prompt; an open-loop
   arrival that was dropped is a unit too, and a failed one;
 - work still in flight when load stopped has the outcome `cut_off`. It counts as a failure when

@@ -1,5 +1,5 @@
-"""Every metric the Prometheus endpoint serves, defined in this one file (README "Live metrics in
-Prometheus and Grafana" says what each means; the Grafana board's expressions are checked against
+"""Every metric the Prometheus endpoint serves, defined in this one file (docs/prometheus.md says
+what each means; the Grafana board's expressions are checked against
 `METRIC_NAMES`). Names follow Prometheus' conventions: the `comfyload_` prefix, the unit in the
 name (seconds, bytes, watts, hertz, celsius, ratio), `_total` on counters.
 
