@@ -163,6 +163,9 @@ def test_form_sets_workflow_user_class_and_book_profile(comfy, tmp_path, workers
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(url + "/")
                 start_test(page, 2, {"workflow": "sleep", "bookProfile": "cpu_small", "jobs": 2}, "BookUser")
+                fields = page.evaluate("() => Array.from(document.querySelectorAll('[name]')).map(e => e.name)")
+                first = ["workflow", "userClass", "bookProfile", "jobs", "maxBacklog"]
+                assert sorted(first, key=fields.index) == first, f"the form opens on what a tester sets first: {fields}"
                 shots.take(page, "1_start_form_with_comfyload_fields")
                 page.click("button[type=submit]")
                 page.wait_for_selector("text=Custom parameters", state="detached")

@@ -25,6 +25,7 @@ from flask import Response, abort, jsonify, request, send_from_directory
 from comfyload.analysis.live_figures import run_verdicts, window_verdicts
 from comfyload.harness.live_view import SAMPLE_EVERY_S, LiveState, ramp_view, snapshot
 from comfyload.harness.webui_workflow import allowed_folders, offered, refusal
+from comfyload.workloads.options import FORM_ORDER
 
 LIVE_WINDOW_S = 300.0  # the SLA tab's "current window": renders started in the last 5 minutes
 SLA_REFRESH_S = 2.0  # evaluate() over 200k records is not free: at most once per poll
@@ -356,6 +357,25 @@ def guard_workflow_field(web_ui, environment, base: str) -> None:
         return None
 
 
+def order_form_fields(web_ui) -> None:
+    """The start form's "Custom parameters" in the order a tester sets them (the option table's
+    FORM_ORDER), not alphabetical: Locust's page shows the fields in the order of their JSON,
+    which Jinja's `tojson` sorts unless told not to."""
+    original = web_ui.update_template_args
+
+    def update_template_args():
+        original()
+        fields = web_ui.template_args.get("extra_options")
+        if fields:
+            rank = {name: i for i, name in enumerate(FORM_ORDER)}
+            web_ui.template_args["extra_options"] = dict(
+                sorted(fields.items(), key=lambda item: rank.get(item[0], len(rank)))
+            )
+
+    web_ui.update_template_args = update_template_args
+    web_ui.app.jinja_env.policies["json.dumps_kwargs"] = {"sort_keys": False}
+
+
 def install(events) -> None:
     """Called once from the locustfile with `locust.events`."""
     events.init.add_listener(extend_web_ui)
@@ -407,6 +427,7 @@ def extend_web_ui(environment, web_ui=None, **_kwargs) -> None:
         return send_from_directory(folder, filename)
 
     guard_workflow_field(web_ui, environment, base)
+    order_form_fields(web_ui)
     app.add_url_rule(f"{base}/comfyload/live", "comfyload_live", live_page)
     app.add_url_rule(f"{base}/comfyload/live.json", "comfyload_live_json", live_json)
     app.add_url_rule(f"{base}/comfyload/runs/<name>/<path:filename>", "comfyload_run_file", run_file)

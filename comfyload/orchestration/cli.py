@@ -21,7 +21,7 @@ from comfyload.orchestration.check_command import add_check_parser, run_check
 from comfyload.orchestration.drills import format_drill_table
 from comfyload.orchestration.plan_command import add_plan_parser, run_plan
 from comfyload.orchestration.run import EXIT_BREACH, EXIT_PASS, EXIT_USER_ERROR, comfy_target, execute
-from comfyload.orchestration.scenario import FAULTS_DIR, USER_CLASSES, _env_int, load_scenario, resolve_settings
+from comfyload.orchestration.scenario import FAULTS_DIR, _env_int, load_scenario, resolve_settings
 from comfyload.orchestration.server import exit_on_sigterm
 from comfyload.protocol.host_url import host_from
 from comfyload.workloads import options as opts
@@ -50,6 +50,11 @@ def delegated_commands() -> dict:
     }
 
 
+RUN_HELP = "run a scenario headless, print the summary and the SLA verdict (exit 1 on breach)"
+UI_HELP = "open the Locust web UI against the same target (Ctrl-C stops)"
+FAULTS_HELP = "run the fault drills of scenarios/faults/ and print scenario, expected, observed, verdict"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="comfyload",
@@ -58,123 +63,154 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Every ComfyLoad option is also an env var and a scenario key; anything after `--` goes to Locust.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (
-        ("run", "run a scenario headless, print the summary and the SLA verdict (exit 1 on breach)"),
-        ("ui", "open the Locust web UI against the same target (Ctrl-C stops)"),
-        ("faults", "run the fault drills of scenarios/faults/ and print scenario, expected, observed, verdict"),
-    ):
-        p = sub.add_parser(name, help=text, description=text)
-        if name == "faults":
-            p.add_argument("--only", help="comma list of drills (default: all)")
-        else:
-            p.add_argument(
-                "--scenario",
-                default=os.environ.get("SCENARIO", "smoke"),
-                help="scenario name in scenarios/ or scenarios/faults/, or a YAML path (default smoke: "
-                "cpu_smoke, runs on any ComfyUI; `baseline` is SD1.5 books on ComfyLoad's checkpoint; env SCENARIO)",
-            )
-        p.add_argument(
-            "--workers",
-            type=int,
-            default=_env_int("WORKERS") or 0,
-            help="distributed on this host: a Locust master and N worker processes (env WORKERS)",
-        )
-        p.add_argument("--crash-cmd", help="crash drill against a remote/container server: command that kills it")
-        p.add_argument("--restart-cmd", help="crash drill: command that starts it again (health: /system_stats)")
-        p.add_argument(
-            "--toxiproxy", help="network drill: use the toxiproxy at this API URL instead of the built-in proxy"
-        )
-        p.add_argument(
-            "--host",
-            "--server",
-            default=None,
-            help="ComfyUI server URL (env COMFY_HOST; --server is the runbook's spelling); "
-            "default: start the local one",
-        )
-        p.add_argument(
-            "--port",
-            type=int,
-            default=_env_int("COMFY_PORT") or 8188,
-            help="port for the local ComfyUI (default 8188, env COMFY_PORT)",
-        )
-        p.add_argument(
-            "--concurrency",
-            "-u",
-            "--users",
-            dest="users",
-            type=int,
-            default=None,
-            help="simultaneous users (closed loop: prompts in flight) (env COMFY_CONCURRENCY)",
-        )
-        p.add_argument(
-            "--user-class",
-            choices=USER_CLASSES,
-            default=None,  # COMFY_USER_CLASS is read (and named when wrong) by resolve_settings
-            help="PromptUser (one prompt per task), BookUser (a user is a book), OpenLoopUser (arrivals "
-            "on a schedule) (env COMFY_USER_CLASS; default: the scenario's)",
-        )
-        p.add_argument(
-            "--spawn-rate", "-r", type=float, default=None, help="users started per second (default: all at once)"
-        )
-        p.add_argument(
-            "--run-time",
-            "-t",
-            default=None,  # COMFY_RUN_TIME is read (and named when wrong) by resolve_settings
-            help="upper bound on the run, e.g. 90s, 10m (env COMFY_RUN_TIME)",
-        )
-        p.add_argument(
-            "--outputs",
-            default=os.environ.get("COMFY_OUTPUTS", "keep"),
-            type=run_outputs.check_mode,
-            help="the local ComfyUI's output images of this run: keep (moved into runs/<id>/outputs/, "
-            "default) or delete (env COMFY_OUTPUTS)",
-        )
-        p.add_argument(
-            "--output",
-            "-o",
-            default=os.environ.get("COMFY_OUTPUT"),
-            help="also write the summary JSON here (it is always in runs/<id>/summary.json)",
-        )
-        for o in opts.OPTIONS:
-            if o.name in ("run_dir", "scenario_name"):
-                continue
-            if o.flag_only:
-                p.add_argument(
-                    o.flag,
-                    *o.aliases,
-                    dest=o.name,
-                    action="store_const",
-                    const=True,
-                    default=None,
-                    help=f"{o.help} (env {o.env})",
-                )
-            else:
-                p.add_argument(
-                    o.flag,
-                    *o.aliases,
-                    dest=o.name,
-                    type=o.type,
-                    default=None,
-                    help=f"{o.help} (env {o.env}; default {o.default})",
-                )
-        if name == "ui":
-            p.add_argument(
-                "--shapes",
-                action="store_true",
-                help="offer every shape (StepRamp, Spike, Soak) and user class in the web UI (Locust's --class-picker)",
-            )
-            p.add_argument(
-                "--web-host",
-                default="127.0.0.1",
-                help="address of the web UI (default 127.0.0.1; see README for --web-login on a shared host)",
-            )
-            p.add_argument("--web-port", type=int, default=8089, help="port of the web UI (default 8089)")
-        p.add_argument("locust_args", nargs=argparse.REMAINDER, help="after `--`: extra Locust options")
-    for name, (_main, text) in delegated_commands().items():
-        sub.add_parser(name, help=text, description=text + f" (see `comfyload {name} --help`)", add_help=False)
+    add_run_parser(sub)
+    add_ui_parser(sub)
+    add_faults_parser(sub)
+    add_delegated_parsers(sub)
     add_plan_parser(sub)
     add_check_parser(sub)
     return parser
+
+
+def add_run_parser(sub) -> None:
+    p = sub.add_parser("run", help=RUN_HELP, description=RUN_HELP)
+    add_scenario_argument(p)
+    add_load_arguments(p)
+    add_locust_passthrough(p)
+
+
+def add_ui_parser(sub) -> None:
+    p = sub.add_parser("ui", help=UI_HELP, description=UI_HELP)
+    add_scenario_argument(p)
+    add_load_arguments(p)
+    p.add_argument(
+        "--shapes",
+        action="store_true",
+        help="offer every shape (StepRamp, Spike, Soak) and user class in the web UI (Locust's --class-picker)",
+    )
+    p.add_argument(
+        "--web-host",
+        default="127.0.0.1",
+        help="address of the web UI (default 127.0.0.1; see README for --web-login on a shared host)",
+    )
+    p.add_argument("--web-port", type=int, default=8089, help="port of the web UI (default 8089)")
+    add_locust_passthrough(p)
+
+
+def add_faults_parser(sub) -> None:
+    p = sub.add_parser("faults", help=FAULTS_HELP, description=FAULTS_HELP)
+    p.add_argument("--only", help="comma list of drills (default: all)")
+    add_load_arguments(p)
+    add_locust_passthrough(p)
+
+
+def add_delegated_parsers(sub) -> None:
+    """Named in `comfyload --help`; their own parsers read their arguments (see `main`)."""
+    for name, (_main, text) in delegated_commands().items():
+        sub.add_parser(name, help=text, description=text + f" (see `comfyload {name} --help`)", add_help=False)
+
+
+def add_scenario_argument(p) -> None:
+    p.add_argument(
+        "--scenario",
+        default=os.environ.get("SCENARIO", "smoke"),
+        help="scenario name in scenarios/ or scenarios/faults/, or a YAML path (default smoke: "
+        "cpu_smoke, runs on any ComfyUI; `baseline` is SD1.5 books on ComfyLoad's checkpoint; env SCENARIO)",
+    )
+
+
+def add_load_arguments(p) -> None:
+    """What run, ui and faults share: the target, the load, where the summary goes, and every
+    option of the table."""
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=_env_int("WORKERS") or 0,
+        help="distributed on this host: a Locust master and N worker processes (env WORKERS)",
+    )
+    p.add_argument("--crash-cmd", help="crash drill against a remote/container server: command that kills it")
+    p.add_argument("--restart-cmd", help="crash drill: command that starts it again (health: /system_stats)")
+    p.add_argument("--toxiproxy", help="network drill: use the toxiproxy at this API URL instead of the built-in proxy")
+    p.add_argument(
+        "--host",
+        "--server",
+        default=None,
+        help="ComfyUI server URL (env COMFY_HOST; --server is the runbook's spelling); default: start the local one",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=_env_int("COMFY_PORT") or 8188,
+        help="port for the local ComfyUI (default 8188, env COMFY_PORT)",
+    )
+    p.add_argument(
+        "--concurrency",
+        "-u",
+        "--users",
+        dest="users",
+        type=int,
+        default=None,
+        help="simultaneous users (closed loop: prompts in flight) (env COMFY_CONCURRENCY)",
+    )
+    p.add_argument(
+        "--user-class",
+        choices=opts.USER_CLASSES,
+        default=None,  # COMFY_USER_CLASS is read (and named when wrong) by resolve_settings
+        help="PromptUser (one prompt per task), BookUser (a user is a book), OpenLoopUser (arrivals "
+        "on a schedule) (env COMFY_USER_CLASS; default: the scenario's)",
+    )
+    p.add_argument(
+        "--spawn-rate", "-r", type=float, default=None, help="users started per second (default: all at once)"
+    )
+    p.add_argument(
+        "--run-time",
+        "-t",
+        default=None,  # COMFY_RUN_TIME is read (and named when wrong) by resolve_settings
+        help="upper bound on the run, e.g. 90s, 10m (env COMFY_RUN_TIME)",
+    )
+    p.add_argument(
+        "--outputs",
+        default=os.environ.get("COMFY_OUTPUTS", "keep"),
+        type=run_outputs.check_mode,
+        help="the local ComfyUI's output images of this run: keep (moved into runs/<id>/outputs/, "
+        "default) or delete (env COMFY_OUTPUTS)",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        default=os.environ.get("COMFY_OUTPUT"),
+        help="also write the summary JSON here (it is always in runs/<id>/summary.json)",
+    )
+    add_option_table(p)
+
+
+def add_option_table(p) -> None:
+    """Each option of the table as a flag; None when not given, so resolve_settings can tell a
+    flag from its env var, the scenario and the default."""
+    for o in opts.WRAPPER_OPTIONS:
+        if o.flag_only:
+            p.add_argument(
+                o.flag,
+                *o.aliases,
+                dest=o.name,
+                action="store_const",
+                const=True,
+                default=None,
+                help=f"{o.help} (env {o.env})",
+            )
+        else:
+            p.add_argument(
+                o.flag,
+                *o.aliases,
+                dest=o.name,
+                type=o.type,
+                default=None,
+                help=f"{o.help} (env {o.env}; default {o.default})",
+            )
+
+
+def add_locust_passthrough(p) -> None:
+    p.add_argument("locust_args", nargs=argparse.REMAINDER, help="after `--`: extra Locust options")
 
 
 def main(argv=None) -> int:

@@ -101,11 +101,7 @@ def replay_settings(meta: dict) -> dict:
     classes = params.get("user_classes") or []
     if not classes or params.get("num_users") is None or params.get("run_time") is None:
         raise UserError("the baseline's meta.json lacks its user class, users or run time: it cannot be replayed")
-    values = {
-        o.name: relocate(params[o.name])
-        for o in opts.OPTIONS
-        if o.name in params and o.name not in ("run_dir", "scenario_name")
-    }
+    values = {o.name: relocate(params[o.name]) for o in opts.WRAPPER_OPTIONS if o.name in params}
     return {
         **values,
         "users": int(params["num_users"]),

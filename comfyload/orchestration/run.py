@@ -20,7 +20,7 @@ from comfyload.orchestration import run_outputs
 from comfyload.orchestration.before_load import check_gpu_probe
 from comfyload.orchestration.drills import crash_controller, judge_fault
 from comfyload.orchestration.faults import FaultSchedule, make_proxy
-from comfyload.orchestration.scenario import PATH_OPTIONS, SHAPES_DIR, absolute_if_file
+from comfyload.orchestration.scenario import SHAPES_DIR, absolute_if_file
 from comfyload.orchestration.server import DeathWatch, LocalComfyUI, free_port
 from comfyload.protocol.client import ComfyClient
 from comfyload.protocol.fleet import parse_hosts
@@ -75,10 +75,8 @@ def locust_command(host: str, settings: dict, run_dir: Path, scenario: str, args
     else:
         cmd += ["--web-host", args.web_host, "--web-port", str(args.web_port)]
         cmd += ["--class-picker"] if args.shapes else []
-    for o in opts.OPTIONS:
-        if o.name in ("run_dir", "scenario_name"):
-            continue
-        value = absolute_if_file(settings[o.name]) if o.name in PATH_OPTIONS else settings[o.name]
+    for o in opts.WRAPPER_OPTIONS:
+        value = absolute_if_file(settings[o.name]) if o.path else settings[o.name]
         if o.flag_only:
             cmd += [o.flag] if value else []
         else:

@@ -23,9 +23,6 @@ SCENARIO_RUN_KEYS = {"description", "user_class", "users", "spawn_rate", "run_ti
 FAULTS_DIR = SCENARIOS_DIR / "faults"
 
 
-USER_CLASSES = ("PromptUser", "BookUser", "OpenLoopUser")
-
-
 SHAPES_DIR = SCENARIOS_DIR / "shapes"
 
 
@@ -50,7 +47,7 @@ def load_scenario(name_or_path: str) -> dict:
         known = ", ".join(sorted(p.stem for d in (SCENARIOS_DIR, FAULTS_DIR) for p in d.glob("*.yaml")))
         raise UserError(f"scenario not found: {name_or_path} (known: {known})")
     scenario = read_mapping(path, "scenario")
-    refuse_unknown_keys(scenario, SCENARIO_RUN_KEYS | set(opts.BY_NAME) - {"run_dir", "scenario_name"}, path)
+    refuse_unknown_keys(scenario, SCENARIO_RUN_KEYS | {o.name for o in opts.WRAPPER_OPTIONS}, path)
     scenario["_name"] = path.stem
     scenario["_path"] = str(path)
     if "fault" in scenario:
@@ -71,9 +68,7 @@ def resolve_settings(args, scenario: dict) -> dict:
     """Each option: command line, else env var, else scenario, else default; a bad value is named
     by where it came from (the flag, the env var, or the scenario file and line)."""
     values, sources = {}, {}
-    for o in opts.OPTIONS:
-        if o.name in ("run_dir", "scenario_name"):
-            continue
+    for o in opts.WRAPPER_OPTIONS:
         cli = getattr(args, o.name, None)
         if cli is not None:
             values[o.name], sources[o.name] = cli, o.flag
@@ -105,8 +100,8 @@ def resolve_settings(args, scenario: dict) -> dict:
         (scenario.get("user_class"), f"{in_scenario(scenario, 'user_class')}: user_class"),
         ("PromptUser", "--user-class"),
     )
-    if user_class not in USER_CLASSES:
-        raise UserError(f"{source} must be one of {', '.join(USER_CLASSES)}, not {user_class!r}")
+    if user_class not in opts.USER_CLASSES:
+        raise UserError(f"{source} must be one of {', '.join(opts.USER_CLASSES)}, not {user_class!r}")
     shape = scenario.get("shape")
     if shape is not None and not (SHAPES_DIR / f"{shape}.py").is_file():
         known = ", ".join(sorted(p.stem for p in SHAPES_DIR.glob("*.py")))
@@ -177,9 +172,6 @@ def check_timespan(text: str, source: str = "--run-time") -> None:
         or sum(int(g or 0) * k for g, k in zip(match.groups(), (3600, 60, 1))) <= 0
     ):
         raise UserError(f"{source} must be a duration like 90s, 10m or 1h30m, not {text!r}")
-
-
-PATH_OPTIONS = ("workflow", "sla", "book_profiles", "comfy_hosts")
 
 
 def absolute_if_file(value):

@@ -1,6 +1,9 @@
 """ComfyLoad's options, declared once. The same table feeds Locust's parser (so each option is a
 CLI flag, an env var and a web UI field), the `python -m comfyload` wrapper, and scenario YAML
-keys (`per_prompt_timeout: 60` in a scenario is `--per-prompt-timeout 60`).
+keys (`per_prompt_timeout: 60` in a scenario is `--per-prompt-timeout 60`). Everything else about
+an option is a field of its entry: its allowed values, whether it names a file, whether only the
+wrapper sets it, whether the report shows it, whether the web UI's form offers it; `docs/options.md`
+is generated from it (`python -m comfyload.workloads.option_reference`).
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from comfyload.common.errors import UserError
+from comfyload.protocol.fleet import POLICIES
+from comfyload.workloads.open_loop import MODELS
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,13 @@ class Option:
     must: str = ""  # what `check` demands, for the error line
     flag_only: bool = False  # a boolean switch (store_true)
     aliases: tuple = ()  # other spellings, e.g. the seed runbook's --timeout
+    choices: tuple = ()  # the values allowed, when it is one of a few names
+    path: bool = False  # a file the user names from their own directory: Locust is handed it absolute
+    locust_only: bool = (
+        False  # on Locust's command line only, set there by the wrapper: no wrapper flag or scenario key
+    )
+    in_report: bool = False  # a row of the report's parameter table
+    on_form: bool = True  # a field of the web UI's start form
 
     @property
     def flag(self) -> str:
@@ -44,6 +56,8 @@ OPTIONS = [
         "cpu_smoke",
         str,
         "API-format workflow: a name in workflows/ or a path to a .json file",
+        path=True,
+        in_report=True,
     ),
     Option(
         "jobs",
@@ -54,6 +68,7 @@ OPTIONS = [
         "(0 = no limit; --run-time still bounds the run)",
         _non_negative,
         ">= 0",
+        in_report=True,
     ),
     Option(
         "per_prompt_timeout",
@@ -65,6 +80,7 @@ OPTIONS = [
         _positive,
         "> 0",
         aliases=("--timeout",),
+        in_report=True,
     ),
     Option(
         "completion",
@@ -72,6 +88,7 @@ OPTIONS = [
         "ws",
         str,
         "how completion is detected: ws (websocket, default) or poll:<seconds> (poll /history)",
+        in_report=True,
     ),
     Option(
         "download",
@@ -80,6 +97,7 @@ OPTIONS = [
         bool,
         "download every output via /view; the latency then ends at the rendered file",
         flag_only=True,
+        in_report=True,
     ),
     Option(
         "ws_per_user",
@@ -88,11 +106,29 @@ OPTIONS = [
         bool,
         "one websocket per user (like a fleet of browsers) instead of one per worker process",
         flag_only=True,
+        in_report=True,
     ),
-    Option("sla", "COMFY_SLA", "sla.yaml", str, "SLA targets file"),
-    Option("scenario_name", "COMFY_SCENARIO", "adhoc", str, "scenario name recorded in meta.json"),
-    Option("run_dir", "COMFY_RUN_DIR", "", str, "run folder for records (default: runs/<timestamp>-<scenario>)"),
-    Option("seed", "COMFY_SEED", 0, int, "seed for per-request parameters (0 = random)", _non_negative, ">= 0"),
+    Option("sla", "COMFY_SLA", "sla.yaml", str, "SLA targets file", path=True, in_report=True),
+    Option("scenario_name", "COMFY_SCENARIO", "adhoc", str, "scenario name recorded in meta.json", locust_only=True),
+    Option(
+        "run_dir",
+        "COMFY_RUN_DIR",
+        "",
+        str,
+        "run folder for records (default: runs/<timestamp>-<scenario>)",
+        locust_only=True,
+        on_form=False,  # each test started on the web UI gets its own run folder
+    ),
+    Option(
+        "seed",
+        "COMFY_SEED",
+        0,
+        int,
+        "seed for per-request parameters (0 = random)",
+        _non_negative,
+        ">= 0",
+        in_report=True,
+    ),
     Option(
         "inject_sleep",
         "COMFY_INJECT_SLEEP",
@@ -108,6 +144,7 @@ OPTIONS = [
         "",
         str,
         "several ComfyUI servers: a comma list of URLs or a file with one a line (default: --host alone)",
+        path=True,
     ),
     Option(
         "route",
@@ -115,6 +152,7 @@ OPTIONS = [
         "round_robin",
         str,
         "fleet routing: round_robin or least_queue (per prompt), sticky (all pages of a book on one server)",
+        choices=POLICIES,
     ),
     Option(
         "fleet_max_failures",
@@ -141,8 +179,11 @@ OPTIONS = [
         "medium",
         str,
         "BookUser: a profile from the profiles file, or a weighted mix like small:2,medium:1",
+        in_report=True,
     ),
-    Option("book_profiles", "COMFY_BOOK_PROFILES", "workflows/books.yaml", str, "BookUser: the profiles file"),
+    Option(
+        "book_profiles", "COMFY_BOOK_PROFILES", "workflows/books.yaml", str, "BookUser: the profiles file", path=True
+    ),
     Option("max_retries", "COMFY_MAX_RETRIES", 3, int, "retries per failed page", _non_negative, ">= 0"),
     Option(
         "retry_backoff_sec",
@@ -161,10 +202,22 @@ OPTIONS = [
     ),
     # open-loop arrivals (OpenLoopUser)
     Option(
-        "arrival", "COMFY_ARRIVAL", "poisson", str, "OpenLoopUser: arrival process: poisson, constant or gamma (bursty)"
+        "arrival",
+        "COMFY_ARRIVAL",
+        "poisson",
+        str,
+        "OpenLoopUser: arrival process: poisson, constant or gamma (bursty)",
+        choices=MODELS,
     ),
     Option("arrival_rate", "COMFY_ARRIVAL_RATE", 1.0, float, "OpenLoopUser: arrivals per second", _positive, "> 0"),
-    Option("arrival_unit", "COMFY_ARRIVAL_UNIT", "prompt", str, "OpenLoopUser: what arrives: prompt or book"),
+    Option(
+        "arrival_unit",
+        "COMFY_ARRIVAL_UNIT",
+        "prompt",
+        str,
+        "OpenLoopUser: what arrives: prompt or book",
+        choices=("prompt", "book"),
+    ),
     Option(
         "max_in_flight",
         "COMFY_MAX_IN_FLIGHT",
@@ -202,10 +255,37 @@ OPTIONS = [
         "> 0",
     ),
     # shapes (scenarios/shapes/*.py)
-    Option("ramp_start", "COMFY_RAMP_START", 2, int, "StepRamp: users (books) at the first step", _positive, "> 0"),
-    Option("ramp_step", "COMFY_RAMP_STEP", 1, int, "StepRamp: users added per step", _positive, "> 0"),
-    Option("ramp_hold", "COMFY_RAMP_HOLD", 60.0, float, "StepRamp: seconds each step is held", _positive, "> 0"),
-    Option("ramp_max", "COMFY_RAMP_MAX", 50, int, "StepRamp: never go above this many users", _positive, "> 0"),
+    Option(
+        "ramp_start",
+        "COMFY_RAMP_START",
+        2,
+        int,
+        "StepRamp: users (books) at the first step",
+        _positive,
+        "> 0",
+        in_report=True,
+    ),
+    Option("ramp_step", "COMFY_RAMP_STEP", 1, int, "StepRamp: users added per step", _positive, "> 0", in_report=True),
+    Option(
+        "ramp_hold",
+        "COMFY_RAMP_HOLD",
+        60.0,
+        float,
+        "StepRamp: seconds each step is held",
+        _positive,
+        "> 0",
+        in_report=True,
+    ),
+    Option(
+        "ramp_max",
+        "COMFY_RAMP_MAX",
+        50,
+        int,
+        "StepRamp: never go above this many users",
+        _positive,
+        "> 0",
+        in_report=True,
+    ),
     Option(
         "ramp_ci_width",
         "COMFY_RAMP_CI_WIDTH",
@@ -257,7 +337,8 @@ OPTIONS = [
         lambda v: v >= 0.1,
         ">= 0.1",
     ),
-    # the Prometheus endpoint (harness/prometheus_exporter.py), bound once when Locust starts
+    # the Prometheus endpoint (harness/prometheus_exporter.py), bound once when Locust starts: a form
+    # field could not move it
     Option(
         "metrics_port",
         "COMFY_METRICS_PORT",
@@ -267,6 +348,7 @@ OPTIONS = [
         "Prometheus' registry lists for OpenTelemetry exporters)",
         lambda v: 0 <= v <= 65535,
         "a port, 0 to 65535",
+        on_form=False,
     ),
     Option(
         "metrics_host",
@@ -274,6 +356,7 @@ OPTIONS = [
         "127.0.0.1",
         str,
         "address the Prometheus endpoint binds (0.0.0.0 lets a Prometheus on another host scrape it)",
+        on_form=False,
     ),
     Option(
         "metrics_linger",
@@ -284,15 +367,18 @@ OPTIONS = [
         "one more scrape, at most this many seconds (0 = exit at once)",
         _non_negative,
         ">= 0",
+        on_form=False,
     ),
 ]
 BY_NAME = {o.name: o for o in OPTIONS}
 
 
-# Options kept off the web UI's start form: each test started there gets its own run folder.
-# The metrics endpoint is bound when the process starts: a form field could not move it.
-NOT_ON_FORM = ("run_dir", "metrics_port", "metrics_host", "metrics_linger")
-USER_CLASSES = ("PromptUser", "BookUser", "OpenLoopUser")
+WRAPPER_OPTIONS = tuple(o for o in OPTIONS if not o.locust_only)  # the wrapper's flags and the scenario keys
+REPORTED = tuple(o.name for o in OPTIONS if o.in_report)
+USER_CLASSES = ("PromptUser", "BookUser", "OpenLoopUser")  # the user classes a run can be given
+# The form opens on what a tester sets first; the other fields follow in the table's order.
+FORM_FIRST = ("workflow", "user_class", "book_profile", "jobs")
+FORM_ORDER = FORM_FIRST + tuple(o.name for o in OPTIONS if o.on_form and o.name not in FORM_FIRST)
 
 
 def add_to_locust_parser(parser) -> None:
@@ -320,7 +406,7 @@ def add_to_locust_parser(parser) -> None:
             action = group.add_argument(o.flag, *o.aliases, env_var=o.env, type=o.type, default=o.default, help=o.help)
         actions.append(action)
     for action in actions:
-        action.include_in_web_ui = action.dest not in NOT_ON_FORM
+        action.include_in_web_ui = action.dest in FORM_ORDER
         action.is_secret = action.is_required = action.is_multiple = False
 
 
@@ -336,6 +422,8 @@ def check_values(values: dict, sources: dict | None = None) -> None:
         o = BY_NAME.get(name)
         if o and o.check and not o.check(value):
             raise UserError(f"{where(name)} must be {o.must}, not {value!r}")
+        if o and o.choices and value not in o.choices:
+            raise UserError(f"{where(name)} must be one of {', '.join(o.choices)}, not {value!r}")
     start, top = values.get("ramp_start"), values.get("ramp_max")
     if isinstance(start, int) and isinstance(top, int) and start > top:
         raise UserError(f"{where('ramp_start')} ({start}) must be <= {where('ramp_max')} ({top})")

@@ -7,14 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from comfyload.analysis.sla import SlaTargets, load_compare, load_sla
-from comfyload.common.errors import UserError
 from comfyload.protocol import server_answers
 from comfyload.protocol.client import ComfyClient, parse_completion
-from comfyload.protocol.fleet import POLICIES, parse_hosts
+from comfyload.protocol.fleet import parse_hosts
 from comfyload.protocol.workload import Workflow, load_workflow, parse_inject_sleep, validate_against_server
 from comfyload.workloads import options as option_table
 from comfyload.workloads.book import BookMix, load_book_mix
-from comfyload.workloads.open_loop import arrival_model
 from comfyload.workloads.retry import RetryPolicy, parse_backoff
 
 
@@ -30,21 +28,16 @@ class RunPlan:
 
 
 def plan_run(values: dict, user_classes: set[str]) -> RunPlan:
-    """`values`: option name -> value (the option table's names). Raises UserError."""
+    """`values`: option name -> value (the option table's names). Raises UserError. Each value is
+    checked once: its range and choices by the option table, its syntax by the code that parses it."""
     option_table.check_values(values)
     parse_completion(values["completion"])
     parse_inject_sleep(values["inject_sleep"])
     parse_hosts(values["comfy_hosts"])
-    if values["route"] not in POLICIES:
-        raise UserError(f"--route must be one of {', '.join(POLICIES)}, not {values['route']!r}")
     sla = load_sla(values["sla"])
     load_compare(values["sla"])  # its compare: section too, before a run that `reports compare` will read
     policy = RetryPolicy(values["max_retries"], parse_backoff(values["retry_backoff_sec"]))
     workflow = load_workflow(values["workflow"])
-    if "OpenLoopUser" in user_classes:
-        arrival_model(values["arrival"], values["arrival_rate"], values["gamma_cv"])
-        if values["arrival_unit"] not in ("prompt", "book"):
-            raise UserError(f"--arrival-unit must be prompt or book, not {values['arrival_unit']!r}")
     books = "BookUser" in user_classes or ("OpenLoopUser" in user_classes and values["arrival_unit"] == "book")
     book_mix = load_book_mix(values["book_profile"], values["book_profiles"]) if books else None
     workflows = book_mix.all_workflows if book_mix else []
