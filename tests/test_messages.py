@@ -5,8 +5,9 @@ import json
 import pytest
 
 from comfyload.common.errors import UserError
+from comfyload.common.records import PROMPT_OUTCOMES as OUTCOMES
 from comfyload.protocol.client import _Watch, parse_completion
-from comfyload.protocol.results import OUTCOMES, PromptResult, server_timings, summarise_validation_error
+from comfyload.protocol.results import PromptResult, server_timings, summarise_validation_error
 
 
 def new_watch(nodes=("1", "2", "3")):

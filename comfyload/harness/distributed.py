@@ -12,6 +12,8 @@ import gevent
 from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
 
+from comfyload.common.records import event
+
 log = logging.getLogger(__name__)
 RECORDS_MESSAGE = "comfyload_records"
 JOBS_DONE_MESSAGE = "comfyload_jobs_done"
@@ -46,7 +48,7 @@ class WorkerSink:
         )
 
     def event(self, name: str, **fields) -> None:
-        self.write({"kind": "event", "name": name, "ts": time.time(), **fields})
+        self.write(event(name, **fields))
 
     def close(self) -> None:
         pass
@@ -115,14 +117,6 @@ class MasterSide:
             for node in self.environment.runner.clients.missing:
                 if node.id not in self.reported_lost:
                     self.reported_lost.add(node.id)
-                    harness.emit(
-                        {
-                            "kind": "event",
-                            "name": "worker.lost",
-                            "ts": time.time(),
-                            "worker": node.id,
-                            "submitted": self.submitted.get(node.id),
-                        }
-                    )
+                    harness.emit(event("worker.lost", worker=node.id, submitted=self.submitted.get(node.id)))
                     log.warning("worker %s stopped sending heartbeats: recorded as lost", node.id)
             gevent.sleep(1.0)

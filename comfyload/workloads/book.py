@@ -15,9 +15,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from comfyload.analysis.metrics import CUT_OFF
 from comfyload.common.errors import UserError
 from comfyload.common.paths import repo_path
+from comfyload.common.records import CUT_OFF, event
 from comfyload.common.yamlfile import read_mapping, refuse_unknown_keys
 from comfyload.protocol.workload import WORKFLOWS_DIR, Workflow, load_workflow
 from comfyload.workloads.retry import RetryPolicy
@@ -307,10 +307,6 @@ class BookRun:
             )
             time.sleep(decision.delay_s)
             send_at = time.time()
-
-
-def event(name: str, **fields) -> dict:
-    return {"kind": "event", "name": name, "ts": time.time(), **fields}
 
 
 def run_together(jobs) -> None:
