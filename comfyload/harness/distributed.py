@@ -13,6 +13,7 @@ from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
 
 from comfyload.common.records import event
+from comfyload.harness.stopping import end_run
 
 log = logging.getLogger(__name__)
 RECORDS_MESSAGE = "comfyload_records"
@@ -70,8 +71,6 @@ class MasterSide:
         """Every worker has done its share of --jobs: stop the run for all of them."""
         self.jobs_done.add(msg.data["worker"])
         if self.live_workers() <= self.jobs_done:
-            from comfyload.harness.webui_runs import end_run
-
             end_run(environment, "job budget: every worker did its share of --jobs")
 
     def live_workers(self) -> set:

@@ -24,7 +24,7 @@ from comfyload.common.recorder import RunRecorder, new_run_dir
 from comfyload.common.records import event
 from comfyload.harness.distributed import JOBS_DONE_MESSAGE, WorkerSink, jobs_share, role_of
 from comfyload.harness.meta import build_meta
-from comfyload.harness.webui_runs import end_run
+from comfyload.harness.stopping import end_run
 from comfyload.protocol.client import ComfyClient
 from comfyload.protocol.fleet import Fleet, parse_hosts
 from comfyload.protocol.outages import OutageMonitor

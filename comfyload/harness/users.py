@@ -144,3 +144,7 @@ class OpenLoopUser(ComfyUser):
                 )
             )
         super().on_stop()
+
+
+# The user classes by the name --user-class takes (workloads/options.py: USER_CLASSES).
+USER_CLASSES_BY_NAME = {c.__name__: c for c in (PromptUser, BookUser, OpenLoopUser)}
