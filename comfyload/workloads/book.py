@@ -17,7 +17,7 @@ from pathlib import Path
 
 from comfyload.common.errors import UserError
 from comfyload.common.paths import repo_path
-from comfyload.common.records import CUT_OFF, event
+from comfyload.common.records import CUT_OFF, FAILED, SUCCESS, event
 from comfyload.common.yamlfile import read_mapping, refuse_unknown_keys
 from comfyload.protocol.workload import WORKFLOWS_DIR, Workflow, load_workflow
 from comfyload.workloads.retry import RetryPolicy
@@ -190,8 +190,8 @@ class BookRun:
                 )
                 self.emit(state.to_record())
         pages = [self.pages[n] for n in sorted(self.pages)]
-        failed = [p.page for p in pages if p.outcome not in ("success", CUT_OFF)]
-        outcome = CUT_OFF if cut_off else "success" if not failed else "failed"
+        failed = [p.page for p in pages if p.outcome not in (SUCCESS, CUT_OFF)]
+        outcome = CUT_OFF if cut_off else SUCCESS if not failed else FAILED
         book = {
             "kind": "book",
             "book_id": self.book_id,
