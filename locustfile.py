@@ -18,8 +18,9 @@ from comfyload.harness import console, exact_stats, prometheus_exporter, webui
 from comfyload.harness import gpu as gpu_locust
 from comfyload.harness.distributed import MasterSide, role_of
 from comfyload.harness.harness import ComfyHarness
+from comfyload.harness.stopping import end_run, is_web_ui_run
 from comfyload.harness.users import BookUser, OpenLoopUser, PromptUser  # noqa: F401  (Locust picks user classes up from here)
-from comfyload.harness.webui_runs import UiSession, end_run, is_web_ui_run, select_user_class
+from comfyload.harness.webui_runs import UiSession, select_user_class
 from comfyload.workloads import options
 
 exact_stats.install()
@@ -27,6 +28,9 @@ console.install()  # Locust's tables in 100 columns
 gpu_locust.install(events)  # GPU probe: samples, the gpu_sample hook, records
 webui.install(events)  # ComfyLoad (live), SLA and GPU tabs; each UI test its own run folder
 PROGRESS_EVERY_S = 5
+# writes a web UI test's summary and report when it stops, in a child process (orchestration's step;
+# the harness is handed it rather than naming a layer above itself)
+FINISH_COMMAND = [sys.executable, "-m", "comfyload.orchestration.ui_session", "finish"]
 
 
 @events.init_command_line_parser.add_listener
@@ -40,7 +44,7 @@ def on_locust_init(environment, **_kwargs):
     its own run folder."""
     if role_of(environment.runner) == "master":
         environment.comfyload_master = MasterSide(environment)
-    environment.comfyload_ui = UiSession(environment) if is_web_ui_run(environment) else None
+    environment.comfyload_ui = UiSession(environment, FINISH_COMMAND) if is_web_ui_run(environment) else None
     console.end_shape_runs_on_sigterm(environment)
 
 

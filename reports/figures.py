@@ -38,7 +38,7 @@ def targets_for(run: RunFolder, sla_path=None) -> SlaTargets:
 
 def report_summary(run: RunFolder, targets: SlaTargets) -> dict:
     metrics = calculate_metrics(run.kinds, targets, drill_verdict(run))
-    summary = summary_of(metrics, run.kinds, targets)
+    summary = summary_of(metrics, run.kinds)
     pop = metrics.population
     summary.update(
         {

@@ -1,10 +1,12 @@
-"""The types of the record fields the reports compute with. A run folder is input like any other
+"""The types of the record fields the reports compute with, and the fields each kind of record
+carries (the record vocabulary, comfyload/common/records.py). A run folder is input like any other
 (edited by hand, written by another version, damaged): a wrongly typed field is one line naming
 the file, the line and the field, not a TypeError from deep inside pandas."""
 
 from __future__ import annotations
 
 from comfyload.common.errors import UserError
+from comfyload.common.records import RECORD_KINDS
 
 # Numbers (JSON int or float; null allowed where the field may be unknown).
 NUMBERS = (
@@ -32,14 +34,6 @@ TEXT_OR_NULL = ("error_type", "error_message", "error_node", "completion")
 MAPPINGS = ("node_ms", "node_classes")
 LISTS = ("cached_nodes", "outputs")
 _NUMBER = (int, float)
-# Fields every record of a kind carries (the recorder and the users always write them).
-REQUIRED = {
-    "prompt": ("intended_send_ts", "outcome"),
-    "page": ("intended_send_ts", "outcome"),
-    "book": ("start_ts", "outcome"),
-    "event": ("name", "ts"),
-    "gpu": ("ts",),
-}
 
 
 def _what(value) -> str:
@@ -52,7 +46,7 @@ def wrong_field(record: dict) -> str | None:
     kind = record.get("kind")
     if kind.__class__ is not str:
         return f"kind: expected text, found {_what(kind)} {kind!r:.40}"
-    for key in REQUIRED.get(kind, ()):
+    for key in RECORD_KINDS.get(kind, ()):
         if key not in record:
             return f"a {kind} record without {key}"
     for key in NUMBERS:

@@ -51,7 +51,7 @@ class RunFolder:
     path: Path
     meta: dict
     records: list[dict]
-    kinds: dict[str, list[dict]]  # the same records grouped by `kind` (comfyload.analysis.metrics.by_kind's shape)
+    kinds: dict[str, list[dict]]  # the same records grouped by `kind` (comfyload.common.records.by_kind's shape)
     history: pd.DataFrame  # locust_stats_history.csv, the Aggregated rows
     stats: pd.DataFrame
     failures: pd.DataFrame

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from comfyload.common.errors import UserError
+from comfyload.common.records import PROMPT_OUTCOMES
 from comfyload.protocol.client import _Watch, parse_completion
-from comfyload.protocol.results import OUTCOMES, PromptResult, server_timings, summarise_validation_error
+from comfyload.protocol.results import PromptResult, server_timings, summarise_validation_error
 
 
 def new_watch(nodes=("1", "2", "3")):
@@ -150,13 +151,13 @@ def test_an_outcome_outside_the_record_contract_fails_where_it_is_set():
     """A typo in the client (`"sucess"`) raises at the assignment, so every test that drives that
     code path fails: the contract is held by the code that runs, not by a regex over its text."""
     r = PromptResult(prompt_id="p", client_id="c", server="s", workflow="w")
-    for outcome in OUTCOMES:
+    for outcome in PROMPT_OUTCOMES:
         r.outcome = outcome
     with pytest.raises(ValueError, match="sucess"):
         r.outcome = "sucess"
     with pytest.raises(ValueError):
         PromptResult(prompt_id="p", client_id="c", server="s", workflow="w", outcome="execution_eror")
-    assert set(OUTCOMES) == {
+    assert set(PROMPT_OUTCOMES) == {
         "success",
         "validation_error",
         "execution_error",
@@ -211,7 +212,7 @@ def test_post_refused_by_the_server_gives_its_outcome(stub_server, status, outco
         r = client.run_prompt({"1": {"class_type": "X", "inputs": {}}}, "w", timeout=5)
     finally:
         client.close()
-    assert r.outcome == outcome and r.outcome in OUTCOMES
+    assert r.outcome == outcome and r.outcome in PROMPT_OUTCOMES
 
 
 def test_post_that_never_reaches_a_server_is_lost():

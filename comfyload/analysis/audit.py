@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from comfyload.analysis.metrics import by_kind
+from comfyload.common.records import by_kind
 
 
 def audit(records: list[dict]) -> dict:

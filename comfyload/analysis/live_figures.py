@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from comfyload.analysis.metrics import by_kind, calculate_metrics, percentiles, units_of
+from comfyload.analysis.metrics import calculate_metrics, percentiles, units_of
 from comfyload.analysis.sla import MetricVerdict, SlaTargets
+from comfyload.common.records import by_kind
 
 SLIDING_WINDOWS_S = (60.0, 300.0)
 

@@ -26,12 +26,10 @@ from operator import itemgetter
 
 import numpy as np
 
+from comfyload.analysis.audit import audit_kinds
 from comfyload.analysis.sla import MetricVerdict, SlaTargets
 from comfyload.analysis.split_gaps import split_gaps
-
-CUT_OFF = "cut_off"
-DROPPED = "dropped"
-FAILED_ATTEMPT_OUTCOMES = ("validation_error", "execution_error", "oom", "interrupted", "timeout", "lost", "cached")
+from comfyload.common.records import CUT_OFF, DROPPED, by_kind
 
 
 # ---- statistics -------------------------------------------------------------------------------
@@ -61,17 +59,6 @@ def stats(values) -> dict:
         "p99": p99,
         "max": max(values),
     }
-
-
-def by_kind(records) -> dict:
-    """Records grouped by `kind` in one pass (a 24-hour soak holds a million of them); records
-    already grouped (a dict, as reports.run_folder reads them) are returned as they are."""
-    if isinstance(records, dict):
-        return records
-    kinds = defaultdict(list)
-    for r in records:
-        kinds[r.get("kind")].append(r)
-    return kinds
 
 
 # ---- populations ------------------------------------------------------------------------------
@@ -303,8 +290,9 @@ class RunMetrics:
     sla: list[MetricVerdict]
     audit: dict
     outages: list[Outage]
-    figures: dict  # counts, rates, latency splits, books, arrivals, servers
+    figures: dict  # counts, rates, latency splits, books, arrivals
     drill: dict | None = None  # a drill's verdict (fault_verdict.json), when the run is a drill
+    servers: dict | None = None  # a fleet's figures per server (server_figures); None with one server
 
     @property
     def breached(self) -> list[str]:
@@ -342,13 +330,12 @@ class RunMetrics:
             "breached": self.breached,
             "fault_verdict": self.drill,
             "verdict": self.verdict,
+            "servers": self.servers,
         }
 
 
 def calculate_metrics(records, targets: SlaTargets, drill: dict | None = None) -> RunMetrics:
     """The one function every figure comes from (module docstring)."""
-    from comfyload.analysis.audit import audit_kinds  # audit reads the same grouping
-
     kinds = records if isinstance(records, dict) else by_kind(records)
     prompts, events = kinds.get("prompt", []), kinds.get("event", [])
     outages = outages_of(events, prompts)
@@ -387,7 +374,8 @@ def calculate_metrics(records, targets: SlaTargets, drill: dict | None = None) -
         books = peak_concurrent_books(kinds.get("book", []))
     verdicts = judge(pop, targets, books, outages)
     run_audit = audit_kinds(kinds)
-    return RunMetrics(pop, verdicts, run_audit, outages, figures_of(kinds, pop, all_units, knee), drill)
+    servers = server_figures(prompts, targets, outages, pop.end_ts)
+    return RunMetrics(pop, verdicts, run_audit, outages, figures_of(kinds, pop, all_units, knee), drill, servers)
 
 
 def figures_of(kinds: dict, pop: Population, all_units: list[dict], knee: dict | None) -> dict:
@@ -439,6 +427,34 @@ def figures_of(kinds: dict, pop: Population, all_units: list[dict], knee: dict |
         "arrivals": arrival_figures(arrivals, kinds.get("prompt", []) + kinds.get("book", [])),
         "ramp_knee": knee,
     }
+
+
+def server_figures(
+    prompts: list[dict], targets: SlaTargets, outages: list[Outage], load_end: float | None
+) -> dict | None:
+    """A fleet's figures per server, each over that server's prompts with the run's targets, that
+    server's outages and the run's load window (a server that died early is not judged over its
+    short life alone); None when the run had one server."""
+    names = sorted({r.get("server") for r in prompts})
+    if len(names) < 2:
+        return None
+    servers = {}
+    for server in names:
+        mine = [r for r in prompts if r.get("server") == server]
+        down = [o for o in outages if o.server in (server, None)]
+        pop = population(mine, targets, down, f"prompts on {server}", "prompts", window_end=load_end)
+        ok = pop.ok()
+        servers[server] = {
+            "prompts": len(mine),
+            "ok": len(ok),
+            "failed": len(pop.units) - len(ok),
+            "images_per_minute": len(ok) / pop.minutes if pop.minutes and pop.units else None,
+            "p95_ms": percentile([r["e2e_ms"] for r in ok], 95),
+            "queue_wait_p50_ms": percentile([r["queue_wait_ms"] for r in ok if r.get("queue_wait_ms") is not None], 50),
+        }
+    total_ok = sum(v["ok"] for v in servers.values())
+    imbalance = max(v["ok"] for v in servers.values()) / (total_ok / len(servers)) if total_ok else None
+    return {"by_server": servers, "imbalance": imbalance}
 
 
 def books_figures(kinds: dict) -> dict | None:

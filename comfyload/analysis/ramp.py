@@ -5,10 +5,10 @@ then bisection between the last good and the first bad level."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
-from comfyload.analysis.metrics import by_kind, judge_units, units_of
+from comfyload.analysis.metrics import judge_units, units_of
+from comfyload.common.records import by_kind, event
 
 STEP_METRICS = ("latency_p95", "error_rate")
 SETTLE_FRACTION = 0.2  # the first 20 % of each step is its warm-up
@@ -64,22 +64,20 @@ def step_event(
     **more,
 ) -> dict:
     """The `ramp.step` event both ramps write (the report's ramp table reads it)."""
-    return {
-        "kind": "event",
-        "name": "ramp.step",
-        "ts": time.time(),
-        "users": users,
-        "start_ts": start,
-        "settled_ts": settled,
-        "end_ts": end,
-        "renders": len(units),
-        "images_per_min": verdicts["throughput"].measured,
-        "p95_s": verdicts["latency_p95"].measured,
-        "error_pct": verdicts["error_rate"].measured,
-        "passed": passed,
-        "breached": breached,
+    return event(
+        "ramp.step",
+        users=users,
+        start_ts=start,
+        settled_ts=settled,
+        end_ts=end,
+        renders=len(units),
+        images_per_min=verdicts["throughput"].measured,
+        p95_s=verdicts["latency_p95"].measured,
+        error_pct=verdicts["error_rate"].measured,
+        passed=passed,
+        breached=breached,
         **more,
-    }
+    )
 
 
 def next_level(passed: dict, level: int, step: int, maximum: int):
@@ -99,19 +97,17 @@ def knee_event(steps: dict, unit: str, maximum: int | None = None) -> dict:
     `maximum` (the ramp's --ramp-max) says whether a ramp that never failed stopped at its ceiling."""
     good = [s for s in steps.values() if s["passed"]]
     knee = max(good, key=lambda s: s["users"]) if good else None
-    return {
-        "kind": "event",
-        "name": "ramp.knee",
-        "ts": time.time(),
-        "users": knee["users"] if knee else 0,
-        "unit": unit,
-        "window": [knee["settled_ts"], knee["end_ts"]] if knee else None,  # what the step was judged on
-        "images_per_min": knee["images_per_min"] if knee else None,
-        "p95_s": knee["p95_s"] if knee else None,
-        "first_breach": min((s["users"] for s in steps.values() if not s["passed"]), default=None),
-        "steps": sorted(steps),
-        "ramp_max": maximum,
-    }
+    return event(
+        "ramp.knee",
+        users=knee["users"] if knee else 0,
+        unit=unit,
+        window=[knee["settled_ts"], knee["end_ts"]] if knee else None,  # what the step was judged on
+        images_per_min=knee["images_per_min"] if knee else None,
+        p95_s=knee["p95_s"] if knee else None,
+        first_breach=min((s["users"] for s in steps.values() if not s["passed"]), default=None),
+        steps=sorted(steps),
+        ramp_max=maximum,
+    )
 
 
 def knee_text(knee: dict) -> str:

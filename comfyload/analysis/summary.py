@@ -1,52 +1,29 @@
 """The console summary of a run: text over `calculate_metrics(...).as_dict()` (summary.json's
-core). Nothing here computes a figure; it only says which population each one covers."""
+core, a fleet's per-server figures included). Nothing here computes a figure; it only says which
+population each one covers."""
 
 from __future__ import annotations
 
 import time
 
 from comfyload.analysis.fleet_figures import format_balance, server_balance
-from comfyload.analysis.metrics import by_kind, calculate_metrics, percentile, population
+from comfyload.analysis.metrics import calculate_metrics
 from comfyload.analysis.ramp import knee_text
 from comfyload.analysis.sla import MetricVerdict, SlaTargets
 from comfyload.analysis.split_gaps import SPLIT_NAMES, gap_note
+from comfyload.common.records import by_kind
 
 
 def summarise(records, targets: SlaTargets, drill: dict | None = None) -> dict:
     """summary.json's core for a run's records (the metrics model, as a dict)."""
-    return summary_of(calculate_metrics(records, targets, drill), records, targets)
+    return summary_of(calculate_metrics(records, targets, drill), records)
 
 
-def summary_of(metrics, records, targets: SlaTargets) -> dict:
+def summary_of(metrics, records) -> dict:
     summary = metrics.as_dict()
     prompts = by_kind(records).get("prompt", [])
-    fleet = len({r.get("server") for r in prompts}) > 1
-    summary["servers"] = per_server(prompts, targets, metrics.outages, metrics.population.end_ts) if fleet else None
-    summary["server_balance"] = server_balance(prompts) if fleet else None
+    summary["server_balance"] = server_balance(prompts) if metrics.servers else None
     return summary
-
-
-def per_server(prompts: list[dict], targets: SlaTargets, outages: list, load_end: float | None) -> dict:
-    """A fleet's figures per server, each from the metrics model over that server's prompts, with
-    the run's targets, that server's outages and the run's load window (a server that died early
-    is not judged over its short life alone)."""
-    servers = {}
-    for server in sorted({r.get("server") for r in prompts}):
-        mine = [r for r in prompts if r.get("server") == server]
-        down = [o for o in outages if o.server in (server, None)]
-        pop = population(mine, targets, down, f"prompts on {server}", "prompts", window_end=load_end)
-        ok = pop.ok()
-        servers[server] = {
-            "prompts": len(mine),
-            "ok": len(ok),
-            "failed": len(pop.units) - len(ok),
-            "images_per_minute": len(ok) / pop.minutes if pop.minutes and pop.units else None,
-            "p95_ms": percentile([r["e2e_ms"] for r in ok], 95),
-            "queue_wait_p50_ms": percentile([r["queue_wait_ms"] for r in ok if r.get("queue_wait_ms") is not None], 50),
-        }
-    total_ok = sum(v["ok"] for v in servers.values())
-    imbalance = max(v["ok"] for v in servers.values()) / (total_ok / len(servers)) if total_ok else None
-    return {"by_server": servers, "imbalance": imbalance}
 
 
 def seconds(stats: dict, key: str) -> str:

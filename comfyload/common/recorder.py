@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from comfyload.common.paths import REPO
+from comfyload.common.records import event
 
 # Where run folders go: runs/ in the checkout, or COMFY_RUNS_DIR (tests point it at a tmp folder).
 RUNS_ROOT = Path(os.environ.get("COMFY_RUNS_DIR") or REPO / "runs")
@@ -63,7 +64,7 @@ class RunRecorder:
             self.count += 1
 
     def event(self, name: str, ts: float | None = None, **fields) -> None:
-        self.write({"kind": "event", "name": name, "ts": time.time() if ts is None else ts, **fields})
+        self.write(event(name, ts, **fields))
 
     def write_meta(self, meta: dict) -> None:
         path = self.run_dir / "meta.json"

@@ -12,6 +12,9 @@ import gevent
 from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
 
+from comfyload.common.records import event
+from comfyload.harness.stopping import end_run
+
 log = logging.getLogger(__name__)
 RECORDS_MESSAGE = "comfyload_records"
 JOBS_DONE_MESSAGE = "comfyload_jobs_done"
@@ -46,7 +49,7 @@ class WorkerSink:
         )
 
     def event(self, name: str, **fields) -> None:
-        self.write({"kind": "event", "name": name, "ts": time.time(), **fields})
+        self.write(event(name, **fields))
 
     def close(self) -> None:
         pass
@@ -68,8 +71,6 @@ class MasterSide:
         """Every worker has done its share of --jobs: stop the run for all of them."""
         self.jobs_done.add(msg.data["worker"])
         if self.live_workers() <= self.jobs_done:
-            from comfyload.harness.webui_runs import end_run
-
             end_run(environment, "job budget: every worker did its share of --jobs")
 
     def live_workers(self) -> set:
@@ -115,14 +116,6 @@ class MasterSide:
             for node in self.environment.runner.clients.missing:
                 if node.id not in self.reported_lost:
                     self.reported_lost.add(node.id)
-                    harness.emit(
-                        {
-                            "kind": "event",
-                            "name": "worker.lost",
-                            "ts": time.time(),
-                            "worker": node.id,
-                            "submitted": self.submitted.get(node.id),
-                        }
-                    )
+                    harness.emit(event("worker.lost", worker=node.id, submitted=self.submitted.get(node.id)))
                     log.warning("worker %s stopped sending heartbeats: recorded as lost", node.id)
             gevent.sleep(1.0)

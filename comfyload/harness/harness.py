@@ -19,9 +19,10 @@ import gevent.pool
 
 from comfyload.common.hooks import Events
 from comfyload.common.recorder import RunRecorder, new_run_dir
+from comfyload.common.records import event
 from comfyload.harness.distributed import JOBS_DONE_MESSAGE, WorkerSink, jobs_share, role_of
 from comfyload.harness.meta import build_meta
-from comfyload.harness.webui_runs import end_run
+from comfyload.harness.stopping import end_run
 from comfyload.protocol.client import ComfyClient
 from comfyload.protocol.fleet import Fleet, parse_hosts
 from comfyload.protocol.outages import OutageMonitor
@@ -171,10 +172,10 @@ class ComfyHarness:
         self.audit["submitted"] += 1
 
     def record_outage_start(self, server: str, ts: float, cause: str) -> None:
-        self.emit({"kind": "event", "name": "outage.start", "ts": ts, "server": server, "cause": cause})
+        self.emit(event("outage.start", ts, server=server, cause=cause))
 
     def record_outage_end(self, server: str, ts: float, down_s: float) -> None:
-        self.emit({"kind": "event", "name": "outage.end", "ts": ts, "server": server, "down_s": down_s})
+        self.emit(event("outage.end", ts, server=server, down_s=down_s))
 
     def count_started(self, kind: str) -> None:
         self.audit[f"{kind}s_started"] += 1
@@ -189,12 +190,10 @@ class ComfyHarness:
             return
         if state == "down":
             self.down_since[server] = now
-            self.emit({"kind": "event", "name": "alert.connection_lost", "ts": now, "server": server})
+            self.emit(event("alert.connection_lost", now, server=server))
         else:
             down = now - self.down_since.pop(server, now)
-            self.emit(
-                {"kind": "event", "name": "alert.connection_restored", "ts": now, "server": server, "down_s": down}
-            )
+            self.emit(event("alert.connection_restored", now, server=server, down_s=down))
 
     def graph_for(self, workflow, context: dict | None, client: ComfyClient) -> tuple[dict, list]:
         """Fresh parameters, and the names of input files uploaded for this request alone."""
@@ -210,9 +209,7 @@ class ComfyHarness:
         for at, name in ((start, "fault.start"), (end, "fault.end")):
             gevent.spawn_later(
                 at,
-                lambda name=name: self.emit(
-                    {"kind": "event", "name": name, "ts": time.time(), "fault": "inject_sleep", "seconds": seconds}
-                ),
+                lambda name=name: self.emit(event(name, fault="inject_sleep", seconds=seconds)),
             )
 
     def emit(self, record: dict) -> None:

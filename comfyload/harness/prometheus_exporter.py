@@ -23,6 +23,7 @@ from gevent.pywsgi import WSGIServer
 from locust.runners import WorkerRunner
 from prometheus_client import make_wsgi_app
 
+from comfyload.common.records import event
 from comfyload.harness.prometheus_metrics import ExporterMetrics
 
 LINGER_POLL_S = 0.2
@@ -49,7 +50,7 @@ class Exporter:
 
     # ---- what the live figures read ------------------------------------------------------------
     def records(self) -> list[dict]:
-        extra = [] if self.load_end is None else [{"kind": "event", "name": "load.end", "ts": self.load_end}]
+        extra = [] if self.load_end is None else [event("load.end", self.load_end)]
         return list(self.harness.recent) + extra
 
     def users(self) -> int:

@@ -12,7 +12,7 @@ import gevent.pool
 from locust import User, constant, task
 from locust.exception import StopUser
 
-from comfyload.analysis.metrics import CUT_OFF, DROPPED
+from comfyload.common.records import CUT_OFF, DROPPED, event
 from comfyload.harness.harness import ComfyHarness
 from comfyload.workloads.open_loop import ArrivalCounts
 from comfyload.workloads.trace import open_loop_model, serve_arrival
@@ -135,14 +135,16 @@ class OpenLoopUser(ComfyUser):
             while self.backlog:
                 self.unserved(self.backlog.popleft()[0], CUT_OFF)
             self.harness.emit(
-                {
-                    "kind": "event",
-                    "name": "arrivals.summary",
-                    "ts": time.time(),
-                    "model": self.model.kind,
-                    "rate_per_s": self.model.rate,
+                event(
+                    "arrivals.summary",
+                    model=self.model.kind,
+                    rate_per_s=self.model.rate,
                     **self.arrivals.as_dict(),
-                    "backlog_left": backlog_left,
-                }
+                    backlog_left=backlog_left,
+                )
             )
         super().on_stop()
+
+
+# The user classes by the name --user-class takes (workloads/options.py: USER_CLASSES).
+USER_CLASSES_BY_NAME = {c.__name__: c for c in (PromptUser, BookUser, OpenLoopUser)}

@@ -11,7 +11,6 @@ part of Locust's CSVs into the folder, and keeps the verdict for the ComfyLoad t
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,15 +19,10 @@ import gevent
 from comfyload.common.recorder import RUNS_ROOT, new_run_dir
 from comfyload.common.ui_folders import SESSION_FILE, copy_csvs, read_outcome
 from comfyload.harness.distributed import role_of
+from comfyload.harness.users import USER_CLASSES_BY_NAME
 
 CSV_SETTLE_S = 1.3  # Locust rewrites its CSVs once a second
 FINISH_TIMEOUT_S = 300
-
-
-def user_classes_by_name() -> dict:
-    from comfyload.harness.users import BookUser, OpenLoopUser, PromptUser
-
-    return {c.__name__: c for c in (PromptUser, BookUser, OpenLoopUser)}
 
 
 def select_user_class(environment, name: str | None = None) -> None:
@@ -37,32 +31,19 @@ def select_user_class(environment, name: str | None = None) -> None:
     test_start, on a master before it (webui.py calls this when the form is posted)."""
     opts = environment.parsed_options
     name = name or (getattr(opts, "user_class", None) if opts is not None else None)
-    if name in user_classes_by_name():
-        environment.user_classes = [user_classes_by_name()[name]]
-
-
-def is_web_ui_run(environment) -> bool:
-    opts = environment.parsed_options
-    return environment.web_ui is not None and opts is not None and not opts.headless
-
-
-def end_run(environment, reason: str) -> None:
-    """Ends the test for `reason`: headless, Locust quits (the wrapper then judges the run); in the
-    web UI only the test stops, and the UI stays up for the next one."""
-    session = getattr(environment, "comfyload_ui", None)
-    if session is not None:
-        session.note_stop(reason)
-    if environment.runner is None:
-        return
-    gevent.spawn(environment.runner.quit if not is_web_ui_run(environment) else environment.runner.stop)
+    if name in USER_CLASSES_BY_NAME:
+        environment.user_classes = [USER_CLASSES_BY_NAME[name]]
 
 
 class UiSession:
     """On the master (or a local run) of a web UI session: the current test and the last one's
-    outcome (folder, why it stopped, verdict, report)."""
+    outcome (folder, why it stopped, verdict, report). `finish_command`: the argv that writes a
+    stopped test's summary and report, given RUN_DIR and SLA_FILE after it; the caller that starts
+    the web UI names it, so the harness names nothing above itself."""
 
-    def __init__(self, environment):
+    def __init__(self, environment, finish_command: list[str]):
         self.environment = environment
+        self.finish_command = list(finish_command)
         self.reason = None
         self.current = None  # {"run_dir", "started"} while a test runs
         self.last = None  # the last finished test, for the UI
@@ -125,15 +106,7 @@ class UiSession:
         copy_csvs(getattr(self.environment.parsed_options, "csv_prefix", None), run_dir, current["started"])
         try:
             code = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "comfyload.orchestration.ui_session",
-                    "finish",
-                    str(run_dir),
-                    self.environment.parsed_options.sla,
-                ],
-                timeout=FINISH_TIMEOUT_S,
+                [*self.finish_command, str(run_dir), self.environment.parsed_options.sla], timeout=FINISH_TIMEOUT_S
             ).returncode
         except subprocess.TimeoutExpired:
             code = None

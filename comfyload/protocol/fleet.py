@@ -17,6 +17,7 @@ from pathlib import Path
 import requests
 
 from comfyload.common.errors import UserError
+from comfyload.common.records import event
 from comfyload.protocol.host_url import parse_host
 
 POLICIES = ("round_robin", "least_queue", "sticky")
@@ -122,16 +123,7 @@ class Fleet:
             if server in self.out:
                 return
             self.out.add(server)
-        self.emit(
-            {
-                "kind": "event",
-                "name": "fleet.server_out",
-                "ts": time.time(),
-                "server": server,
-                "reason": reason,
-                "failures": self.failures.get(server, 0),
-            }
-        )
+        self.emit(event("fleet.server_out", server=server, reason=reason, failures=self.failures.get(server, 0)))
 
     def _probe_forever(self) -> None:
         while not self._closed:
@@ -146,7 +138,7 @@ class Fleet:
                 with self._lock:
                     self.out.discard(client.server)
                     self.failures[client.server] = 0
-                self.emit({"kind": "event", "name": "fleet.server_in", "ts": time.time(), "server": client.server})
+                self.emit(event("fleet.server_in", server=client.server))
 
     def close(self) -> None:
         self._closed = True

@@ -5,17 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-OUTCOMES = (
-    "success",
-    "validation_error",
-    "execution_error",
-    "oom",
-    "interrupted",
-    "timeout",
-    "lost",
-    "cached",
-    "cut_off",
-)  # cut_off: still in flight when load stopped
+from comfyload.common.records import PROMPT_OUTCOMES
 
 
 @dataclass
@@ -50,8 +40,10 @@ class PromptResult:
 
     def __setattr__(self, name, value):
         """An outcome outside the record contract (a typo in the client) fails where it is set."""
-        if name == "outcome" and value not in OUTCOMES:
-            raise ValueError(f"outcome {value!r} is not one of {', '.join(OUTCOMES)} (DESIGN.md's record contract)")
+        if name == "outcome" and value not in PROMPT_OUTCOMES:
+            raise ValueError(
+                f"outcome {value!r} is not one of {', '.join(PROMPT_OUTCOMES)} (DESIGN.md's record contract)"
+            )
         object.__setattr__(self, name, value)
 
     @property

@@ -14,9 +14,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from comfyload.analysis.metrics import CUT_OFF
 from comfyload.common.errors import UserError
 from comfyload.common.paths import repo_path
+from comfyload.common.records import CUT_OFF, FAILED, SUCCESS, event
 from comfyload.common.yamlfile import read_mapping, refuse_unknown_keys
 from comfyload.protocol.workload import WORKFLOWS_DIR, Workflow, load_workflow
 from comfyload.workloads.retry import RetryPolicy
@@ -189,8 +189,8 @@ class BookRun:
                 )
                 self.emit(state.to_record())
         pages = [self.pages[n] for n in sorted(self.pages)]
-        failed = [p.page for p in pages if p.outcome not in ("success", CUT_OFF)]
-        outcome = CUT_OFF if cut_off else "success" if not failed else "failed"
+        failed = [p.page for p in pages if p.outcome not in (SUCCESS, CUT_OFF)]
+        outcome = CUT_OFF if cut_off else SUCCESS if not failed else FAILED
         book = {
             "kind": "book",
             "book_id": self.book_id,
@@ -306,10 +306,6 @@ class BookRun:
             )
             time.sleep(decision.delay_s)
             send_at = time.time()
-
-
-def event(name: str, **fields) -> dict:
-    return {"kind": "event", "name": name, "ts": time.time(), **fields}
 
 
 def run_together(jobs) -> None:
