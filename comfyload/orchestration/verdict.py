@@ -10,7 +10,7 @@ from pathlib import Path
 
 from comfyload.analysis.sla import load_sla
 from comfyload.analysis.summary import format_summary, summarise
-from comfyload.common.cli_exit import EXIT_USER_ERROR
+from comfyload.common.cli_exit import EXIT_USER_ERROR  # every command line's; named here with the others
 from comfyload.common.recorder import read_records
 
 EXIT_PASS, EXIT_BREACH, EXIT_HARNESS = 0, 1, 3
