@@ -13,6 +13,7 @@ import gevent
 import locust.stats
 from locust import events
 
+from comfyload.common.cli_exit import print_user_error
 from comfyload.common.errors import UserError
 from comfyload.harness import console, exact_stats, prometheus_exporter, webui
 from comfyload.harness import gpu as gpu_locust
@@ -63,7 +64,7 @@ def start_harness(environment, **_kwargs):
         harness = ComfyHarness(environment)
         harness.preflight()
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+        print_user_error(exc)
         if session is None:
             environment.process_exit_code = 2
         end_run(environment, f"failed: {exc}")  # headless: exit 2; web UI: the test stops, the UI says why

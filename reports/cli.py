@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from comfyload.common.errors import UserError
+from comfyload.common.cli_exit import run_cli
 from comfyload.common.one_line_parser import OneLineParser
 
-EXIT_OK, EXIT_REGRESSION, EXIT_USER_ERROR = 0, 1, 2
+EXIT_OK, EXIT_REGRESSION = 0, 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,22 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "build":
-            from reports.build import build
+    return run_cli(lambda: run_command(args))
 
-            build(args.run_dir, args.sla)
-            print(f"report: {args.run_dir.rstrip('/')}/report.html")
-            return EXIT_OK
-        from reports.compare import run_compare
 
-        return (
-            EXIT_REGRESSION
-            if run_compare(args.baseline, args.candidate, args.sla, args.html, args.seed, args.force)
-            else EXIT_OK
-        )
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        return 130
+def run_command(args) -> int:
+    if args.command == "build":
+        from reports.build import build  # each command loads only its own (matplotlib, numpy)
+
+        build(args.run_dir, args.sla)
+        print(f"report: {args.run_dir.rstrip('/')}/report.html")
+        return EXIT_OK
+    from reports.compare import run_compare
+
+    regressed = run_compare(args.baseline, args.candidate, args.sla, args.html, args.seed, args.force)
+    return EXIT_REGRESSION if regressed else EXIT_OK

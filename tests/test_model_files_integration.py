@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from comfyload.orchestration.sd15_checkpoint import CHECKPOINT_NAME
+from comfyload.orchestration.sd15_paths import CHECKPOINT_NAME
 from comfyload.protocol.model_files import model_files
 from comfyload.protocol.workload import load_workflow
 

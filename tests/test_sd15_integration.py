@@ -20,7 +20,8 @@ import requests
 import websocket
 from PIL import Image
 
-from comfyload.orchestration.sd15_checkpoint import checkpoint_path, ensure_checkpoint
+from comfyload.orchestration.sd15_checkpoint import ensure_checkpoint
+from comfyload.orchestration.sd15_paths import checkpoint_path
 from comfyload.orchestration.server import LocalComfyUI, comfyui_command, free_port
 from comfyload.protocol.client import ComfyClient
 from comfyload.protocol.workload import load_workflow

@@ -7,6 +7,7 @@ answer is the live server's, never a stale copy."""
 from __future__ import annotations
 
 from comfyload.common.errors import UserError
+from comfyload.orchestration.server import LocalComfyUI, free_port
 from comfyload.protocol import server_answers
 from comfyload.protocol.client import ComfyClient
 from comfyload.protocol.graph_check import graph_problems
@@ -35,13 +36,8 @@ def run_check(args) -> int:
     workflow = load_workflow(args.workflow)  # a UI-format file, bad JSON or spec: refused before any server
     if args.host:  # already parsed (host_url.host_from)
         return check_on(args.host, workflow, "the server given by --host/COMFY_HOST")
-    from comfyload.orchestration.server import LocalComfyUI, free_port
-
-    server = LocalComfyUI(port=args.port or free_port()).start()
-    try:
+    with LocalComfyUI(port=args.port or free_port()) as server:
         return check_on(server.url, workflow, "the pinned local ComfyUI, started for this check")
-    finally:
-        server.stop()
 
 
 def check_on(host: str, workflow, which: str) -> int:

@@ -13,16 +13,18 @@ import json
 import os
 import sys
 
-from comfyload.common.errors import UserError, error_text
+from comfyload.common.cli_exit import run_cli
+from comfyload.common.errors import UserError
 from comfyload.common.one_line_parser import OneLineParser
-from comfyload.orchestration import run_outputs
+from comfyload.orchestration import gate, run_outputs
 from comfyload.orchestration.before_load import check_bindable, check_port
 from comfyload.orchestration.check_command import add_check_parser, run_check
 from comfyload.orchestration.drills import format_drill_table
 from comfyload.orchestration.plan_command import add_plan_parser, run_plan
-from comfyload.orchestration.run import EXIT_BREACH, EXIT_PASS, EXIT_USER_ERROR, comfy_target, execute
+from comfyload.orchestration.run import execute
 from comfyload.orchestration.scenario import FAULTS_DIR, _env_int, load_scenario, resolve_settings
-from comfyload.orchestration.server import exit_on_sigterm
+from comfyload.orchestration.server import comfy_target, exit_on_sigterm
+from comfyload.orchestration.verdict import EXIT_BREACH, EXIT_PASS
 from comfyload.protocol.host_url import host_from
 from comfyload.workloads import options as opts
 from comfyload.workloads.preflight import plan_run
@@ -30,7 +32,7 @@ from comfyload.workloads.preflight import plan_run
 
 def delegated_commands() -> dict:
     """Subcommands that are other parts' own command lines, each with its own --help."""
-    from comfyload.orchestration import gate, profile, server
+    from comfyload.orchestration import profile, server  # profile loads pandas (reports.figures): only when asked
     from gpu_probe.__main__ import main as probe_main
     from reports.cli import main as reports_main
 
@@ -43,7 +45,10 @@ def delegated_commands() -> dict:
             lambda argv: reports_main(["compare", *argv]),
             "compare run B with baseline A; exit 1 on regression",
         ),
-        "gate": (gate.main, "release gate: replay the archived baseline, quick drills, GO / NO-GO (exit 0 / 1)"),
+        "gate": (
+            lambda argv: gate.main(argv, build_parser),
+            "release gate: replay the archived baseline, quick drills, GO / NO-GO (exit 0 / 1)",
+        ),
         "profile": (profile.main, "each workflow alone, one request at a time, N times (per-node profile)"),
         "probe": (probe_main, "the GPU probe on its own: serve (sidecar) or record to NDJSON"),
         "server": (server.main, "only the local ComfyUI, in the foreground (Ctrl-C stops it)"),
@@ -219,26 +224,24 @@ def main(argv=None) -> int:
     delegated = delegated_commands()
     if argv and argv[0] in delegated:
         return delegated[argv[0]][0](argv[1:])
-    try:
-        args = build_parser().parse_args(argv)
-        if args.command == "plan":
-            return run_plan(args)
-        args.host = host_from(args.host)  # parsed before use, naming --host or env COMFY_HOST
-        check_ports(args, argv)
-        if args.command == "check":
-            return run_check(args)
-        if args.command == "faults":
-            return run_fault_suite(args)
-        scenario = load_scenario(args.scenario)
-        settings = resolve_settings(args, scenario)
-        plan = plan_run(settings, {settings["user_class"]})
-        with comfy_target(args) as (host, server):
-            return execute(args, scenario, settings, plan, host, server)[0]
-    except UserError as exc:
-        print(error_text(exc), file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        return 130
+    return run_cli(lambda: run_command(argv))
+
+
+def run_command(argv: list) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "plan":
+        return run_plan(args)
+    args.host = host_from(args.host)  # parsed before use, naming --host or env COMFY_HOST
+    check_ports(args, argv)
+    if args.command == "check":
+        return run_check(args)
+    if args.command == "faults":
+        return run_fault_suite(args)
+    scenario = load_scenario(args.scenario)
+    settings = resolve_settings(args, scenario)
+    plan = plan_run(settings, {settings["user_class"]})
+    with comfy_target(args) as (host, server):
+        return execute(args, scenario, settings, plan, host, server)[0]
 
 
 def check_ports(args, argv: list) -> None:

@@ -11,12 +11,16 @@ import sys
 import time
 from pathlib import Path
 
+from comfyload.analysis.sla import load_compare
+from comfyload.common.cli_exit import run_cli
 from comfyload.common.errors import UserError
 from comfyload.common.one_line_parser import OneLineParser
 from comfyload.common.recorder import RUNS_ROOT, new_run_dir
 from comfyload.orchestration import gate_baseline
-from comfyload.orchestration.run import EXIT_HARNESS, EXIT_USER_ERROR, comfy_target, execute, read_drill_verdict
+from comfyload.orchestration.run import execute
 from comfyload.orchestration.scenario import FAULTS_DIR, _env_int, load_scenario, resolve_settings
+from comfyload.orchestration.server import comfy_target
+from comfyload.orchestration.verdict import EXIT_HARNESS, EXIT_USER_ERROR, read_drill_verdict
 from comfyload.workloads.preflight import plan_run
 
 EXIT_GO, EXIT_NO_GO, EXIT_NO_BASELINE = 0, 1, 4
@@ -70,9 +74,7 @@ def build_parser():
 
 def run_args(gate, command: str = "run"):
     """The namespace `execute` takes, with the gate's target; every option unset (None)."""
-    from comfyload.orchestration.cli import build_parser as cli_parser
-
-    args = cli_parser().parse_args([command, "--outputs", "delete"])
+    args = gate.comfyload_parser().parse_args([command, "--outputs", "delete"])
     for name in ("host", "port", "crash_cmd", "restart_cmd", "toxiproxy"):
         setattr(args, name, getattr(gate, name))
     args.command, args.workers, args.locust_args, args.output = "run", 0, [], None
@@ -171,16 +173,16 @@ def first_baseline(gate, root: Path) -> int:
     return EXIT_NO_BASELINE
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
+def main(argv, comfyload_parser) -> int:
+    """`comfyload_parser` builds `comfyload`'s own parser (the cli above passes it): each run the
+    gate makes gets the namespace `comfyload run` would."""
+
+    def gate_from_argv() -> int:
         gate = build_parser().parse_args(argv)
+        gate.comfyload_parser = comfyload_parser
         return run_gate(gate)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        return 130
+
+    return run_cli(gate_from_argv)
 
 
 def run_gate(gate) -> int:
@@ -197,8 +199,6 @@ def run_gate(gate) -> int:
     args, scenario, settings, plan, workflow_changed = replay_plan(gate, baseline)
     names = drills_of(gate)
     sla_path = gate.sla or settings["sla"]
-    from comfyload.analysis.sla import load_compare
-
     load_compare(sla_path)  # bad thresholds refused before any load
     planned = drill_plans(gate, names, server_managed=not gate.host)
     print(f"gate: baseline {baseline}", flush=True)

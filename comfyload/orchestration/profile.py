@@ -4,15 +4,19 @@ records in the folder, when a probe wrote there) and the bottleneck nodes per wo
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import random
 import time
 from pathlib import Path
 
 from comfyload.analysis.sla import SlaTargets
 from comfyload.analysis.summary import summarise
-from comfyload.common.errors import UserError, error_text
+from comfyload.common.cli_exit import run_cli
+from comfyload.common.errors import UserError
 from comfyload.common.recorder import RUNS_ROOT, RunRecorder, new_run_dir, read_records
+from comfyload.orchestration.server import comfy_target
 from comfyload.protocol import server_answers
 from comfyload.protocol.client import ComfyClient
 from comfyload.protocol.workload import load_workflow, validate_against_server
@@ -149,9 +153,6 @@ def run_profile(
 
 
 def build_parser():
-    import argparse
-    import os
-
     p = argparse.ArgumentParser(
         prog="comfyload profile", description="run each workflow alone, one request at a time, N times"
     )
@@ -182,22 +183,11 @@ def build_parser():
 
 def main(argv=None) -> int:
     """`comfyload profile`: starts the local ComfyUI when no host is given, as `run` does."""
-    import sys
-
-    from comfyload.orchestration.server import LocalComfyUI
-
     args = build_parser().parse_args(argv)
-    server = None
-    try:
-        if args.host is None:
-            server = LocalComfyUI(port=args.port).start()
-        run_profile(args.workflows, args.host or server.url, args.runs, args.warmup, args.timeout, args.seed, args.out)
-        return 0
-    except UserError as exc:
-        print(error_text(exc), file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        if server is not None:
-            server.stop()
+    return run_cli(lambda: profile_on_target(args))
+
+
+def profile_on_target(args) -> int:
+    with comfy_target(args) as (host, _server):
+        run_profile(args.workflows, host, args.runs, args.warmup, args.timeout, args.seed, args.out)
+    return 0

@@ -1,16 +1,15 @@
-"""The locally made SD1.5 checkpoint: where it lives and how it is made (once).
+"""The locally made SD1.5 checkpoint: how it is made (once).
 
 No checkpoint can be downloaded here, so scripts/make_sd15_checkpoint.py builds one with random
 weights from a fixed seed, using a ComfyUI's own model classes, run by that ComfyUI's Python (this
 suite's virtualenv has no torch). It lands in the per-user cache in a folder keyed by its recipe,
-`<cache>/models/sd15-random-<hash>/checkpoints/`, which the local ComfyUI is given as an extra model
-folder (comfyload/orchestration/server.py). Made once: later calls find the file and return at once.
+`<cache>/models/sd15-random-<hash>/checkpoints/` (comfyload/orchestration/sd15_paths.py), which the
+local ComfyUI is given as an extra model folder. Made once: later calls find the file and return at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -18,38 +17,13 @@ import sys
 import time
 from pathlib import Path
 
-from comfyload.common.errors import UserError, error_text
+from comfyload.common.cli_exit import run_cli
+from comfyload.common.errors import UserError
 from comfyload.common.paths import REPO
+from comfyload.orchestration.sd15_paths import RECIPE, checkpoint_path
+from comfyload.orchestration.server import comfyui_command
 
 MAKER = REPO / "scripts" / "make_sd15_checkpoint.py"
-CHECKPOINT_NAME = "comfyload_sd15_random.safetensors"
-# Changing any of these makes a new folder (the old one stays until the cache is cleared).
-RECIPE = {"architecture": "sd15", "weights": "torch-default-init", "seed": 1234, "dtype": "float16", "version": 1}
-
-
-def cache_root() -> Path:
-    """The same per-user cache as scripts/install_comfyui.sh."""
-    if os.environ.get("COMFYLOAD_CACHE"):
-        return Path(os.environ["COMFYLOAD_CACHE"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "comfyload"
-
-
-def recipe_hash() -> str:
-    return hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def models_dir() -> Path:
-    """The model folder ComfyUI is pointed at (holds checkpoints/)."""
-    return cache_root() / "models" / f"sd15-random-{recipe_hash()}"
-
-
-def checkpoint_path() -> Path:
-    return models_dir() / "checkpoints" / CHECKPOINT_NAME
-
-
-def extra_model_paths_yaml(models: Path | None = None) -> str:
-    """ComfyUI's --extra-model-paths-config text that adds the made checkpoint's folder."""
-    return f"comfyload_models:\n  checkpoints: {(models or models_dir()) / 'checkpoints'}\n"
 
 
 def ensure_checkpoint(python: str, comfyui_code: Path) -> Path:
@@ -91,14 +65,12 @@ def main(argv=None) -> int:
     if args.path:
         print(checkpoint_path())
         return 0
-    from comfyload.orchestration.server import comfyui_command  # installs the pinned ComfyUI when needed
+    return run_cli(make_with_the_local_comfyui)
 
-    try:
-        base, code, _pinned = comfyui_command()
-        path = ensure_checkpoint(base[0], code)
-    except UserError as exc:
-        print(error_text(exc), file=sys.stderr)
-        return 2
+
+def make_with_the_local_comfyui() -> int:
+    base, code, _pinned = comfyui_command()  # installs the pinned ComfyUI when needed
+    path = ensure_checkpoint(base[0], code)
     say(f"using {path} ({path.stat().st_size / 2**30:.2f} GiB)")
     return 0
 

@@ -10,6 +10,7 @@ ports and the shared install never write over each other.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -22,10 +23,11 @@ from pathlib import Path
 
 import requests
 
-from comfyload.common.errors import UserError, error_text
+from comfyload.common.cli_exit import run_cli
+from comfyload.common.errors import UserError
 from comfyload.common.paths import REPO
 from comfyload.orchestration.measuring_flags import measuring_flags
-from comfyload.orchestration.sd15_checkpoint import extra_model_paths_yaml
+from comfyload.orchestration.sd15_paths import extra_model_paths_yaml
 
 INSTALL_SCRIPT = REPO / "scripts" / "install_comfyui.sh"
 DRILL_PACK = REPO / "comfy_nodes"
@@ -80,7 +82,7 @@ def prepare_work_dir(work_dir: Path) -> Path:
     if not link.exists():
         link.symlink_to(DRILL_PACK, target_is_directory=True)
     (work_dir / "extra_model_paths.yaml").write_text(f"comfyload:\n  custom_nodes: {work_dir / 'custom_nodes'}\n")
-    # the locally made SD1.5 checkpoint's folder (comfyload/orchestration/sd15_checkpoint.py), for every server
+    # the locally made SD1.5 checkpoint's folder (comfyload/orchestration/sd15_paths.py), for every server
     (work_dir / "comfyload_models.yaml").write_text(extra_model_paths_yaml())
     return work_dir
 
@@ -221,6 +223,16 @@ class LocalComfyUI:
         self.stop()
 
 
+@contextlib.contextmanager
+def comfy_target(args):
+    """(host, local server or None): COMFY_HOST/--host, else the local ComfyUI on --port, stopped after."""
+    if args.host:
+        yield args.host, None
+        return
+    with LocalComfyUI(port=args.port) as server:
+        yield server.url, server
+
+
 class DeathWatch:
     """Says at once, in one line, when the local ComfyUI the harness started dies on its own
     (not by a crash drill or our stop), and records a `server.died` event in the run folder."""
@@ -288,22 +300,19 @@ def main(argv=None) -> int:
         "--install-only", action="store_true", help="install the pinned ComfyUI into the cache and exit"
     )
     args = parser.parse_args(argv)
-    try:
-        if args.install_only:
-            print(ensure_pinned_install())
-            return 0
-        server = LocalComfyUI(port=args.port, listen=args.listen).start()
-    except UserError as exc:
-        print(error_text(exc), file=sys.stderr)
-        return 2
-    print(f"[comfyui] ready at {server.url}; Ctrl-C stops it", file=sys.stderr, flush=True)
-    exit_on_sigterm()
-    try:
-        server.process.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    return run_cli(lambda: serve_in_foreground(args))
+
+
+def serve_in_foreground(args) -> int:
+    """`--install-only`: the install folder; else the local ComfyUI until Ctrl-C or SIGTERM."""
+    if args.install_only:
+        print(ensure_pinned_install())
+        return 0
+    with LocalComfyUI(port=args.port, listen=args.listen) as server:
+        print(f"[comfyui] ready at {server.url}; Ctrl-C stops it", file=sys.stderr, flush=True)
+        exit_on_sigterm()
+        with contextlib.suppress(KeyboardInterrupt):
+            server.process.wait()
     return 0
 
 

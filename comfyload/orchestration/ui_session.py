@@ -11,9 +11,10 @@ from pathlib import Path
 
 from comfyload.common.recorder import RunRecorder, read_records
 from comfyload.common.ui_folders import SESSION_FILE, copy_csvs, read_outcome
+from comfyload.orchestration.verdict import finish
 
 
-def finish_session(session_dir: Path, sla_path: str, finish) -> int:
+def finish_session(session_dir: Path, sla_path: str) -> int:
     """After `python -m comfyload ui` ends: every test it ran has its summary and report (a test
     cut off by Ctrl-C or SIGTERM gets them now). Exit code: the last test's."""
     listed = session_dir / SESSION_FILE
@@ -48,8 +49,6 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[0] != "finish":
         print("usage: python -m comfyload.orchestration.ui_session finish RUN_DIR SLA_FILE", file=sys.stderr)
         return 2
-    from comfyload.orchestration.run import finish
-
     os.environ.setdefault("MPLBACKEND", "Agg")
     return finish(Path(argv[1]), argv[2], None)
 
