@@ -5,9 +5,10 @@ One ComfyClient holds one websocket and serves every caller in its process. Conc
 `threading` module, which Locust's gevent monkey-patching turns into greenlets, so the same code
 is a native thread in a plain script and a greenlet inside Locust.
 
-Here: submitting, waiting and finishing each prompt's record. The socket and its reader are
+Here: submitting a prompt and waiting for its outcome. The socket and its reader are
 ws_receiver.py, the watch a caller sleeps on prompt_watch.py, the outcome read back from the
-server (poll mode, a dropped socket) reconciliation.py.
+server (poll mode, a dropped socket) reconciliation.py, create_time filled in after the caller
+has its outcome record_finisher.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 from urllib.parse import urlencode
 
@@ -26,13 +26,13 @@ from comfyload.common.hooks import Events
 from comfyload.protocol import prompt_lookup
 from comfyload.protocol.prompt_watch import PromptWatch, Watches
 from comfyload.protocol.reconciliation import HISTORY_POLL_S, fill_from_history, poll_history
-from comfyload.protocol.results import PromptResult, server_timings, summarise_validation_error
+from comfyload.protocol.record_finisher import HISTORY_WRITE_WAIT_S, RecordFinisher
+from comfyload.protocol.results import PromptResult, summarise_validation_error
 from comfyload.protocol.server_contract import ServerContract, new_id
 from comfyload.protocol.ws_receiver import WsReceiver
 
 log = logging.getLogger(__name__)
 
-HISTORY_WRITE_WAIT_S = 5.0  # how long to wait for `executing` None before reading /history
 SUBMIT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0)  # between POST /prompt retries after network errors
 SUBMIT_RETRY_S = 10.0  # a server that refuses POSTs this long is down: the prompt is lost, not
 # held until its timeout (a dead server must show as failures, promptly)
@@ -75,15 +75,10 @@ class ComfyClient:
         self.http.trust_env = False
         self._contract: ServerContract | None = None  # learned once, on first need
         self._contract_retry_at = 0.0
-        # 0.3.75 stamps create_time (the accept time) in /history, 0.3.64 and 0.3.52 do not: learned
-        # from the first finished entry, so a server without it is not asked again after each prompt
-        self.stamps_create_time = True
         self._watches = Watches()
         self._socket = WsReceiver(self.server, http_timeout, self.events, self._watches)
         self._connected = self._socket.connected  # set while a socket is open
-        self._unfinished: list[PromptWatch] = []  # finished prompts whose record waits for create_time
-        self._unfinished_cv = threading.Condition()
-        self._finisher = None
+        self._finisher = RecordFinisher(self, self._watches, self.events.prompt_done)
         self.submit_retry_s = SUBMIT_RETRY_S  # cap on POST retries (a fleet fails faster, to another server)
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -104,6 +99,19 @@ class ComfyClient:
         """Closes the socket under the receiver, as a network failure would (used by tests
         and fault drills); the receiver reconnects with a fresh client id."""
         self._socket.drop()
+
+    # ---- what the socket and the record finisher learned ------------------------------------
+    @property
+    def stamps_create_time(self) -> bool:
+        """Whether the server stamps create_time in /history (learned from the first finished entry)."""
+        return self._finisher.stamps_create_time
+
+    @stamps_create_time.setter
+    def stamps_create_time(self, stamps: bool) -> None:
+        self._finisher.stamps_create_time = stamps
+
+    def _needs_create_time(self, result: PromptResult) -> bool:
+        return self._finisher.needs_create_time(result)
 
     @property
     def client_id(self) -> str:
@@ -215,7 +223,7 @@ class ComfyClient:
                 # the caller goes on at once; the record is finished (and handed on) in the background.
                 # The watch stays routed meanwhile: `executing` None (history written) follows the
                 # terminal message, and the finisher waits for it.
-                self._finish_later(watch)
+                self._finisher.finish_later(watch)
             else:
                 self._watches.discard(result.prompt_id)
                 self.events.prompt_done.fire(result=result)
@@ -223,8 +231,7 @@ class ComfyClient:
 
     def flush(self, timeout: float = HISTORY_WRITE_WAIT_S + 35) -> None:
         """Waits until every finished prompt's record has been handed to prompt_done's listeners."""
-        with self._unfinished_cv:
-            self._unfinished_cv.wait_for(lambda: not self._unfinished, timeout)
+        self._finisher.flush(timeout)
 
     def _submit(self, graph: dict, result: PromptResult, deadline: float) -> bool:
         """POST /prompt, retried on network errors until the deadline. The prompt id is ours, so
@@ -294,51 +301,6 @@ class ComfyClient:
         if result.done_ts is None:
             watch.decided = True
             self._give_up(result, timeout)
-
-    def _needs_create_time(self, result: PromptResult) -> bool:
-        return (
-            self.stamps_create_time
-            and result.create_time is None
-            and result.execution_start is not None
-            and result.outcome not in ("timeout", "lost")
-        )
-
-    def _finish_later(self, watch: PromptWatch) -> None:
-        with self._unfinished_cv:
-            self._unfinished.append(watch)
-            if self._finisher is None:
-                self._finisher = threading.Thread(
-                    target=self._finish_records, name="comfy-record-finisher", daemon=True
-                )
-                self._finisher.start()
-
-    def _finish_records(self) -> None:
-        """create_time is only in /history: read it once the history is written, so queue wait =
-        execution_start - create_time is exact; then hand the record on. One reader per client
-        takes every record waiting and reads them with one GET /history?max_items=N (the newest
-        entries): a request per prompt cost the server, and this process, about as much as a
-        near-instant prompt itself. A prompt outside that window is read on its own. The reader
-        ends when nothing waits; the next finished prompt starts another."""
-        while True:
-            with self._unfinished_cv:
-                if not self._unfinished:
-                    self._finisher = None
-                    return
-                batch = list(self._unfinished)
-            for watch in batch:
-                watch.history_written.wait(max(0.0, (watch.result.done_ts or 0) + HISTORY_WRITE_WAIT_S - time.time()))
-            recent = prompt_lookup.recent_history(self, 2 * len(batch) + 16) if len(batch) > 1 else {}
-            for watch in batch:
-                result = watch.result
-                entry = recent.get(result.prompt_id) or prompt_lookup.history_entry(self, result.prompt_id)
-                result.create_time = server_timings(entry)["create_time"]
-                if entry is not None and result.create_time is None:
-                    self.stamps_create_time = False  # ComfyUI <= 0.3.64: never ask again
-                self.events.prompt_done.fire(result=result)
-                self._watches.discard(result.prompt_id)
-                with self._unfinished_cv:
-                    self._unfinished.remove(watch)
-                    self._unfinished_cv.notify_all()
 
     def _give_up(self, result: PromptResult, timeout: float) -> None:
         """Timeout: take the prompt off the queue or interrupt it, so it does not delay others."""
