@@ -37,8 +37,16 @@ class Harness:
 
 def step(harness, level, start, now):
     """A made-up step verdict: levels below 4 pass."""
-    return {"kind": "event", "name": "ramp.step", "users": level, "passed": level < 4, "p95_s": float(level),
-            "settled_ts": start, "end_ts": now, "images_per_min": 1.0}  # fmt: skip
+    return {
+        "kind": "event",
+        "name": "ramp.step",
+        "users": level,
+        "passed": level < 4,
+        "p95_s": float(level),
+        "settled_ts": start,
+        "end_ts": now,
+        "images_per_min": 1.0,
+    }
 
 
 def made_up_clock() -> Clock:

@@ -20,8 +20,18 @@ def comparison(comfyload_rate: float, raw_rate: float) -> dict:
     }
 
 
-MACHINE = {"date": "today", "cpu": "cpu", "nproc": 2, "ram_gib": 4.0, "load": (1.0, 1.0, 1.0), "os": "os",
-           "python": "3.11", "locust": "2", "comfyui": "0.3.75", "commit": "abc"}  # fmt: skip
+MACHINE = {
+    "date": "today",
+    "cpu": "cpu",
+    "nproc": 2,
+    "ram_gib": 4.0,
+    "load": (1.0, 1.0, 1.0),
+    "os": "os",
+    "python": "3.11",
+    "locust": "2",
+    "comfyui": "0.3.75",
+    "commit": "abc",
+}
 
 
 def test_rows_come_in_the_order_of_the_measurements_and_a_left_out_one_gives_none():
@@ -32,7 +42,7 @@ def test_rows_come_in_the_order_of_the_measurements_and_a_left_out_one_gives_non
         "error": {
             key: {"n": 5, "mean": 1.0, "median": 1.0, "max": 2.0}
             for key in ("poll", "comfyload", "poll_server", "comfyload_server")
-        },  # fmt: skip
+        },
     }
     rows = table_rows(res, Plan(quick=True))
     assert [r[0] for r in rows] == ["1", "2", "2", "2", "2", "4", "5", "5"]
@@ -40,8 +50,15 @@ def test_rows_come_in_the_order_of_the_measurements_and_a_left_out_one_gives_non
     assert rows[0][3:] == ["1000 (raw, `executing` None)", "ratio 0.900 (noise ±0.02)", ">= 0.95", "MISS"]
     assert rows[5][2] == "NOT RUN"
     assert table_rows({}, Plan(quick=True)) == []
-    assert text_table(rows).splitlines()[0].split() == ["#", "measurement", "ComfyLoad", "reference", "figure",
-                                                       "target", "verdict"]  # fmt: skip
+    assert text_table(rows).splitlines()[0].split() == [
+        "#",
+        "measurement",
+        "ComfyLoad",
+        "reference",
+        "figure",
+        "target",
+        "verdict",
+    ]
 
 
 def test_results_file_holds_the_machine_the_table_and_how_each_figure_is_taken(tmp_path):
