@@ -1,4 +1,4 @@
-"""The load shapes on their shared opening (harness/shapes/base.py), ticked by hand on a made-up
+"""The load shapes on their shared opening (comfyload/harness/shapes/base.py), ticked by hand on a made-up
 clock: the users each returns, the step events a ramp emits, and that Locust finds exactly one
 shape in each scenarios/shapes/*.py (the bases are abstract). Run by tests/test_shapes.py in a
 process of its own: importing Locust patches the process with gevent, which pytest's must not be."""
