@@ -25,8 +25,9 @@ from pathlib import Path
 
 import requests
 
+from bench.locust_runs import locust_command, locust_env, read_prompt_records
+from bench.plan import SLEEP0, WORKFLOWS
 from bench.raw_client import run_closed_loop
-from bench.run import SLEEP0, WORKFLOWS, locust_command, locust_env, read_prompt_records
 from bench.stats import pooled_throughput
 from comfyload.common.paths import REPO
 from comfyload.common.processes import wait_or_stop

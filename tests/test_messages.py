@@ -6,12 +6,13 @@ import pytest
 
 from comfyload.common.errors import UserError
 from comfyload.common.records import PROMPT_OUTCOMES
-from comfyload.protocol.client import _Watch, parse_completion
+from comfyload.protocol.client import parse_completion
+from comfyload.protocol.prompt_watch import PromptWatch
 from comfyload.protocol.results import PromptResult, server_timings, summarise_validation_error
 
 
 def new_watch(nodes=("1", "2", "3")):
-    return _Watch(PromptResult(prompt_id="p", client_id="c", server="s", workflow="w"), list(nodes))
+    return PromptWatch(PromptResult(prompt_id="p", client_id="c", server="s", workflow="w"), list(nodes))
 
 
 def feed(watch, messages):

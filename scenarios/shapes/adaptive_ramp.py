@@ -1,3 +1,3 @@
-"""AdaptiveRamp shape (comfyload/harness/adaptive_ramp.py); a scenario names it with `shape: adaptive_ramp`."""
+"""AdaptiveRamp shape (comfyload/harness/shapes/adaptive_ramp.py); a scenario names it with `shape: adaptive_ramp`."""
 
-from comfyload.harness.adaptive_ramp import AdaptiveRamp  # noqa: F401  (Locust picks the shape class up from here)
+from comfyload.harness.shapes.adaptive_ramp import AdaptiveRamp  # noqa: F401  (Locust picks the shape class up from here)

@@ -1,3 +1,3 @@
-"""Soak shape (comfyload/harness/shapes.py); a scenario names it with `shape: soak`."""
+"""Soak shape (comfyload/harness/shapes/soak.py); a scenario names it with `shape: soak`."""
 
-from comfyload.harness.shapes import Soak  # noqa: F401  (Locust picks the shape class up from here)
+from comfyload.harness.shapes.soak import Soak  # noqa: F401  (Locust picks the shape class up from here)

@@ -1,3 +1,3 @@
-"""Spike shape (comfyload/harness/shapes.py); a scenario names it with `shape: spike`."""
+"""Spike shape (comfyload/harness/shapes/spike.py); a scenario names it with `shape: spike`."""
 
-from comfyload.harness.shapes import Spike  # noqa: F401  (Locust picks the shape class up from here)
+from comfyload.harness.shapes.spike import Spike  # noqa: F401  (Locust picks the shape class up from here)

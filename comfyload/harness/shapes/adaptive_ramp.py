@@ -18,13 +18,14 @@ import sys
 import time
 from dataclasses import replace
 
-from locust import LoadTestShape
-
 from comfyload.analysis.adaptive import completions_needed, knee_interval, next_level, quantile_interval, step_verdict
-from comfyload.analysis.metrics import by_kind, judge_units, units_of
+from comfyload.analysis.capacity import measure
+from comfyload.analysis.metrics import judge_units, units_of
 from comfyload.analysis.queueing import simulate_closed
 from comfyload.analysis.ramp import knee_event, knee_text, step_event
 from comfyload.common.errors import UserError
+from comfyload.common.records import EventNames, by_kind, event
+from comfyload.harness.shapes.base import Ramp
 
 PROBE_COMPLETIONS = 20
 PROBE_MIN_S = 22.0  # ComfyUI pauses for gc.collect() at most every 10 s: see two, to model them
@@ -39,8 +40,6 @@ def predict_knee(harness, p95_target_s: float, maximum: int):
 
 
 def predict_knee_from(records: list, harness, p95_target_s: float, maximum: int, service_since: float | None = None):
-    from comfyload.analysis.capacity import measure
-
     done = sorted((r for r in records if r.get("kind") == "prompt" and r.get("done_ts")), key=lambda r: r["done_ts"])
     warm = {id(r) for r in done[: max(3, int(len(done) * PROBE_WARMUP))]} if len(done) > 6 else set()
     measured = measure([r for r in records if id(r) not in warm], policy=harness.policy, service_since=service_since)
@@ -59,32 +58,15 @@ def say(text: str) -> None:
     print(f"[comfyload] ramp: {text}", file=sys.stderr, flush=True)
 
 
-class AdaptiveRamp(LoadTestShape):
+class AdaptiveRamp(Ramp):
     """--ramp-start (probe level), --ramp-hold (longest step), --ramp-max, --ramp-ci-width, --ramp-confidence."""
 
-    def __init__(self):
-        super().__init__()
-        self.reset_time()
-
-    def reset_time(self):
-        super().reset_time()
-        self.level = None
-        self.level_started = None
-        self.began = None
+    def reset(self) -> None:
+        super().reset()
         self.predicted = None
         self.cycles = {}
-        self.results = {}
 
-    def tick(self):
-        env = self.runner.environment
-        opts = env.parsed_options
-        now = time.time()
-        if self.level is None:
-            self.level, self.level_started, self.began = opts.ramp_start, now, now
-        harness = getattr(env, "comfyload", None)
-        if harness is None:
-            return self.level, max(self.level, 1)
-        self.unit = "books" if harness.book_mix is not None else "prompts in flight"
+    def climb(self, opts, harness, now):
         if self.predicted is None:
             return self._probe(harness, opts, now)
         return self._step(harness, opts, now)
@@ -93,37 +75,36 @@ class AdaptiveRamp(LoadTestShape):
         done = [r for r in harness.recent if r.get("kind") == "prompt" and r.get("outcome") == "success"]
         probing = len(done) < PROBE_COMPLETIONS or now - self.level_started < PROBE_MIN_S
         if probing and now - self.level_started < max(opts.ramp_hold, PROBE_MIN_S):
-            return self.level, max(self.level, 1)
+            return self.hold()
         try:
             self.predicted, self.cycles, measured = predict_knee(harness, harness.sla.latency_p95_s, opts.ramp_max)
         except UserError as exc:  # nothing to measure (every probe prompt failed): climb from the probe level
             say(f"no prediction ({exc}); measuring from {self.level} {self.unit}")
             self.predicted = self.level
-            return self._go(self.level)
+            return self.move_to(self.level)
         harness.emit(
-            {
-                "kind": "event",
-                "name": "ramp.prediction",
-                "ts": time.time(),
-                "knee": self.predicted,
-                "unit": self.unit,
-                "servers": len(harness.hosts),
-                "probe_users": self.level,
-                "probe_s": now - self.level_started,
-                "service": measured.service,
-                "client_s": measured.client_s,
-                "server_gap_s": measured.server_gap_s,
-                "p95_target_s": harness.sla.latency_p95_s,
-                "pause_s": measured.workload.pause_s,
-                "pause_every_s": measured.workload.pause_every_s,
-            }
+            event(
+                EventNames.RAMP_PREDICTION,
+                time.time(),
+                knee=self.predicted,
+                unit=self.unit,
+                servers=len(harness.hosts),
+                probe_users=self.level,
+                probe_s=now - self.level_started,
+                service=measured.service,
+                client_s=measured.client_s,
+                server_gap_s=measured.server_gap_s,
+                p95_target_s=harness.sla.latency_p95_s,
+                pause_s=measured.workload.pause_s,
+                pause_every_s=measured.workload.pause_every_s,
+            )
         )
         service = ", ".join(f"{k} p50 {v['p50_s']:.3f} s" for k, v in measured.service.items())
         say(
             f"probe at {self.level} {self.unit}: {service}; predicted knee {self.predicted} {self.unit} "
             f"(SLA p95 {harness.sla.latency_p95_s:g} s)"
         )
-        return self._go(next_level({}, self.predicted, opts.ramp_max))
+        return self.move_to(next_level({}, self.predicted, opts.ramp_max))
 
     def _cycle(self, level: int) -> float:
         """One predicted page cycle at `level` (beyond the levels simulated: scaled from the last)."""
@@ -131,10 +112,6 @@ class AdaptiveRamp(LoadTestShape):
             return self.cycles.get(level, 0.0)
         top = max(self.cycles)
         return self.cycles[top] * level / top
-
-    def _go(self, level):
-        self.level, self.level_started = level, time.time()
-        return self.level, max(self.level, 1)
 
     def _step(self, harness, opts, now):
         records = list(harness.recent)
@@ -153,7 +130,7 @@ class AdaptiveRamp(LoadTestShape):
         verdict = step_verdict(latencies, target, confidence) if len(latencies) >= MIN_STEP_COMPLETIONS else None
         timed_out = now - self.level_started >= opts.ramp_hold
         if verdict is None and len(latencies) < needed and not timed_out:
-            return self.level, max(self.level, 1)
+            return self.hold()
         step = self._judge(harness, units, settled, now, verdict, needed, confidence)
         harness.emit(step)
         self.results[self.level] = step
@@ -182,7 +159,7 @@ class AdaptiveRamp(LoadTestShape):
             harness.emit(knee)
             say(f"{knee_text(knee)} (interval {low}..{high}), found in {knee['time_to_knee_s']:.0f} s")
             return None
-        return self._go(level)
+        return self.move_to(level)
 
     def _predict_again(self, harness, opts):
         """The knee predicted from this step's service times and the pauses seen since the probe
