@@ -291,12 +291,14 @@ def test_parallel_pages_are_sent_together(comfy, runs_dir, tmp_path):
 
 
 def test_a_run_ended_by_its_run_time_with_prompts_in_flight_is_audited_once_and_cut_off(comfy, runs_dir, tmp_path):
-    """The run time ends with work in flight (two users, Sleep-20-s prompts, 30 s: one running, one
-    queued or running). Each ends `cut_off`, not judged: the interrupt the client sends for the running
-    one must not turn it into `interrupted`, a failure of the server. Locust fires test_stop a second
-    time when the run time ends mid-stop; the audit was then written twice and every count doubled."""
+    """The run time ends with work in flight (two users, Sleep-8-s prompts, 10 s: one running, one
+    queued or running). On one serial server the second prompt cannot end before 16 s, past the run
+    time and its STOP_GRACE_S (5 s). Each ends `cut_off`, not judged: the interrupt the client sends
+    for the running one must not turn it into `interrupted`, a failure of the server. Locust fires
+    test_stop a second time when the run time ends mid-stop; the audit was then written twice and
+    every count doubled."""
     proc = run_cli(
-        "run", "--host", comfy, "--workflow", sleep_workflow(tmp_path, 20.0), "--concurrency", "2", "--run-time", "30s"
+        "run", "--host", comfy, "--workflow", sleep_workflow(tmp_path, 8.0), "--concurrency", "2", "--run-time", "10s"
     )
     prompts = records_of(runs_dir, "prompt")
     assert prompts, proc.stdout[-2000:] + proc.stderr[-2000:]
