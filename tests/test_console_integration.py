@@ -32,9 +32,17 @@ def start(args, runs, log_path, new_session=False):
         stderr=subprocess.STDOUT,
         env={**os.environ, "COMFY_RUNS_DIR": str(runs)},
         start_new_session=new_session,
+        preexec_fn=default_ctrl_c,
     )
     log.close()
     return proc
+
+
+def default_ctrl_c():
+    """A terminal's foreground command gets Ctrl-C; a job a script put in the background (`make test &`)
+    inherits SIGINT ignored, and Python then never raises KeyboardInterrupt: the Ctrl-C test would
+    wait out its timeout on a run that cannot see it (seen on a fresh clone started that way)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(log_path, text, proc, timeout=90):

@@ -5,7 +5,7 @@ A cited path is one that starts with a folder of this repo (`reports/build.py`,
 `scenarios/faults/*.yaml`, `comfyload/harness/users.py:15`) or with a layer of the comfyload package,
 read from comfyload/ (`harness/webui_runs.py:131`). A glob must match a file; `:line` is dropped.
 A dotted module (`comfyload.orchestration.capacity.measure`) must name a module or package of its
-layer. In a source file, a bare file name (`plan.py`) must be a file of this repo, or one of the
+layer. In a source file, a bare file name (`retry.py`) must be a file of this repo, or one of the
 other projects' files the docstrings name (EXTERNAL_FILES: ComfyUI's `server.py`, Locust's
 `event.py`). Not checked: URLs and other repos' paths (a `/` before the folder, or a folder not ours:
 ComfyUI's `comfy_execution/jobs.py`), and run-folder files (`runs/<id>/...`)."""
@@ -32,7 +32,6 @@ BARE_FILE = re.compile(r"(?<![\w./-])\w+\.py\b")
 EXTERNAL_FILES = {"server.py", "execution.py", "main.py", "cli_args.py", "jobs.py", "validation.py", "nodes.py"}
 EXTERNAL_FILES |= {"model_manager.py", "event.py"}  # ComfyUI's and Locust's, named as theirs
 MARKDOWN_LINK = re.compile(r"\]\((?!https?:|#)([^)#\s]+)")
-GENERATED_DOCS = {"docs/options.md"}  # written from the option table by its generator, in its own change
 DOCS = [REPO / "README.md", REPO / "DESIGN.md", *sorted((REPO / "docs").glob("*.md"))]
 SOURCE_ROOTS = ("comfyload", "reports", "gpu_probe", "bench", "scenarios")
 SOURCES = [p for root in SOURCE_ROOTS for p in sorted((REPO / root).rglob("*.py"))] + [REPO / "locustfile.py"]
@@ -63,8 +62,6 @@ def stale_bare_files(text: str) -> list[str]:
 
 def exists(cited: str) -> bool:
     """A path from the repo root, else from comfyload/ for a layer; a glob must match something."""
-    if cited in GENERATED_DOCS:
-        return True
     roots = [REPO / "comfyload"] if cited.split("/")[0] in LAYERS else [REPO]
     if "*" in cited:
         return any(any(root.glob(cited)) for root in roots)
@@ -74,7 +71,7 @@ def exists(cited: str) -> bool:
 def stale_links(doc: Path, text: str) -> list[str]:
     """Markdown links to files, read from the page's own folder."""
     targets = [(doc.parent / t).resolve().relative_to(REPO).as_posix() for t in MARKDOWN_LINK.findall(text)]
-    return [t for t in targets if t not in GENERATED_DOCS and not (REPO / t).exists()]
+    return [t for t in targets if not (REPO / t).exists()]
 
 
 def prose_of_python(path: Path) -> list[tuple[int, str]]:
@@ -140,7 +137,7 @@ def test_the_pattern_finds_repo_paths_and_nothing_else():
     assert [exists(p) for p in found] == [True, True, True, False]
     modules = cited_modules("comfyload.harness.users.PromptUser and comfyload.orchestration.capacity.measure")
     assert [module_exists(".".join(m.split(".")[:3])) for m in modules] == [True, False]
-    assert stale_bare_files("retry.py, ComfyUI's server.py and plan.py") == ["plan.py"]
+    assert stale_bare_files("retry.py, ComfyUI's server.py and old_plan.py") == ["old_plan.py"]
     page = REPO / "docs" / "page.md"
     assert stale_links(page, "[a](gate.md#x), [b](../bench/RESULTS.md), [c](https://x/y.md), [d](gone.md)") == [
         "docs/gone.md"

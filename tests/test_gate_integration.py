@@ -77,7 +77,7 @@ def test_an_unchanged_server_is_go_twice_in_a_row_with_no_environment_change(com
 def test_pages_twice_as_slow_are_no_go_naming_the_figure(comfy, gate_env, baseline):
     """+1 s of Sleep on 1 s pages. On this shared 2-core machine the same server twice moves
     throughput by ~20 % and p95 by ~40 %, so scenarios/sla/gate_sleep.yaml's thresholds sit above
-    that, and a +30 % page is at the edge of what the quick gate can tell (README, Release gate)."""
+    that, and a +30 % page is at the edge of what the quick gate can tell (docs/gate.md)."""
     _root, env = gate_env
     proc = gate(comfy, env, "--drills", "none", "--inject-sleep", "0-600:1.0")
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]

@@ -96,7 +96,7 @@ def add_ui_parser(sub) -> None:
     p.add_argument(
         "--web-host",
         default="127.0.0.1",
-        help="address of the web UI (default 127.0.0.1; see README for --web-login on a shared host)",
+        help="address of the web UI (default 127.0.0.1; see docs/safety.md for --web-login on a shared host)",
     )
     p.add_argument("--web-port", type=int, default=8089, help="port of the web UI (default 8089)")
     add_locust_passthrough(p)
