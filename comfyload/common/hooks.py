@@ -42,3 +42,15 @@ class Events:
     def __init__(self, *names: str):
         for name in names:
             setattr(self, name, EventHook(name))
+
+
+def call_plugin(hook, attribute: str, method: str) -> None:
+    """Listens on `hook` (ours or Locust's) and calls `environment.<attribute>.<method>()` where the
+    plugin was made (a worker, or a port of 0, makes none)."""
+
+    def listener(environment, **_kwargs):
+        plugin = getattr(environment, attribute, None)
+        if plugin is not None:
+            getattr(plugin, method)()
+
+    hook.add_listener(listener)

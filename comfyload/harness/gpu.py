@@ -22,6 +22,7 @@ from locust.event import EventHook
 from locust.runners import WorkerRunner
 
 from comfyload.common.errors import UserError
+from comfyload.common.hooks import call_plugin
 from gpu_probe import ProbeError, check_interval, ticks
 from gpu_probe.sources import nvml_sampler, open_source
 from gpu_probe.subscribe import follow
@@ -144,14 +145,5 @@ def install(events) -> None:
         environment.gpu_probe = GpuProbe(environment)
         environment.gpu_probe.configure()
 
-    @events.test_start.add_listener
-    def reconfigure_probe(environment, **_kwargs):
-        probe = getattr(environment, "gpu_probe", None)
-        if probe is not None:
-            probe.configure()
-
-    @events.quitting.add_listener
-    def stop_probe(environment, **_kwargs):
-        probe = getattr(environment, "gpu_probe", None)
-        if probe is not None:
-            probe.stop()
+    call_plugin(events.test_start, "gpu_probe", "configure")
+    call_plugin(events.quitting, "gpu_probe", "stop")

@@ -23,6 +23,7 @@ from gevent.pywsgi import WSGIServer
 from locust.runners import WorkerRunner
 from prometheus_client import make_wsgi_app
 
+from comfyload.common.hooks import call_plugin
 from comfyload.common.records import event
 from comfyload.harness.prometheus_metrics import ExporterMetrics
 
@@ -132,17 +133,8 @@ def install(events) -> None:
         if exporter is not None:
             exporter.attach(getattr(environment, "comfyload", None))
 
-    @events.test_stopping.add_listener
-    def load_ended(environment, **_kwargs):
-        exporter = getattr(environment, "comfyload_exporter", None)
-        if exporter is not None:
-            exporter.load_ended()
-
-    @events.test_stop.add_listener
-    def test_stopped(environment, **_kwargs):
-        exporter = getattr(environment, "comfyload_exporter", None)
-        if exporter is not None:
-            exporter.test_stopped()
+    call_plugin(events.test_stopping, "comfyload_exporter", "load_ended")
+    call_plugin(events.test_stop, "comfyload_exporter", "test_stopped")
 
     @events.quitting.add_listener
     def last_scrape(environment, **_kwargs):

@@ -7,7 +7,7 @@ answer is the live server's, never a stale copy."""
 from __future__ import annotations
 
 from comfyload.common.errors import UserError
-from comfyload.orchestration.server import LocalComfyUI, free_port
+from comfyload.orchestration.server import LocalComfyUI, add_target_arguments, free_port
 from comfyload.protocol import server_answers
 from comfyload.protocol.client import ComfyClient
 from comfyload.protocol.graph_check import graph_problems
@@ -23,13 +23,12 @@ def add_check_parser(sub) -> None:
         "validate_prompt does; every problem named at once (exit 2), or OK (exit 0).",
     )
     p.add_argument("workflow", help="a name in workflows/ or a path to an API-format .json file")
-    p.add_argument(
-        "--host",
-        "--server",
-        default=None,
-        help="ComfyUI server URL (env COMFY_HOST); default: start the pinned local ComfyUI for the check",
+    add_target_arguments(
+        p,
+        "ComfyUI server URL (env COMFY_HOST); default: start the pinned local ComfyUI for the check",
+        None,
+        "port for the local ComfyUI (default: a free one)",
     )
-    p.add_argument("--port", type=int, default=None, help="port for the local ComfyUI (default: a free one)")
 
 
 def run_check(args) -> int:

@@ -23,7 +23,7 @@ from comfyload.orchestration.drills import format_drill_table
 from comfyload.orchestration.plan_command import add_plan_parser, run_plan
 from comfyload.orchestration.run import execute
 from comfyload.orchestration.scenario import FAULTS_DIR, _env_int, load_scenario, resolve_settings
-from comfyload.orchestration.server import comfy_target, exit_on_sigterm
+from comfyload.orchestration.server import add_target_arguments, comfy_target, exit_on_sigterm
 from comfyload.orchestration.verdict import EXIT_BREACH, EXIT_PASS
 from comfyload.protocol.host_url import host_from
 from comfyload.workloads import options as opts
@@ -136,17 +136,11 @@ def add_load_arguments(p) -> None:
     p.add_argument("--crash-cmd", help="crash drill against a remote/container server: command that kills it")
     p.add_argument("--restart-cmd", help="crash drill: command that starts it again (health: /system_stats)")
     p.add_argument("--toxiproxy", help="network drill: use the toxiproxy at this API URL instead of the built-in proxy")
-    p.add_argument(
-        "--host",
-        "--server",
-        default=None,
-        help="ComfyUI server URL (env COMFY_HOST; --server is the runbook's spelling); default: start the local one",
-    )
-    p.add_argument(
-        "--port",
-        type=int,
-        default=_env_int("COMFY_PORT") or 8188,
-        help="port for the local ComfyUI (default 8188, env COMFY_PORT)",
+    add_target_arguments(
+        p,
+        "ComfyUI server URL (env COMFY_HOST; --server is the runbook's spelling); default: start the local one",
+        _env_int("COMFY_PORT") or 8188,
+        "port for the local ComfyUI (default 8188, env COMFY_PORT)",
     )
     p.add_argument(
         "--concurrency",

@@ -223,6 +223,12 @@ class LocalComfyUI:
         self.stop()
 
 
+def add_target_arguments(parser, host_help: str, port_default: int | None, port_help: str) -> None:
+    """--host/--server and --port: what comfy_target reads (a server given, or the local one on a port)."""
+    parser.add_argument("--host", "--server", default=None, help=host_help)
+    parser.add_argument("--port", type=int, default=port_default, help=port_help)
+
+
 @contextlib.contextmanager
 def comfy_target(args):
     """(host, local server or None): COMFY_HOST/--host, else the local ComfyUI on --port, stopped after."""

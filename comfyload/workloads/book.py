@@ -218,6 +218,10 @@ class BookRun:
         )
         return book
 
+    def page_event(self, name: str, page: int, **fields) -> None:
+        """A `book.page.*` event of this book (the catalogue: comfyload/common/records.py)."""
+        self.emit(event(name, book_id=self.book_id, page=page, **fields))
+
     def render_page(self, number: int, intended_send_ts: float | None) -> PageState:
         wf = self.profile.workflow_for(number)
         state = PageState(
@@ -269,40 +273,31 @@ class BookRun:
                     "ts": result.done_ts,
                 }
             )
-            self.emit(
-                event(
-                    "book.page.failed",
-                    book_id=self.book_id,
-                    page=number,
-                    attempt=result.attempt,
-                    outcome=result.outcome,
-                    error_type=result.error_type,
-                )
+            self.page_event(
+                "book.page.failed",
+                number,
+                attempt=result.attempt,
+                outcome=result.outcome,
+                error_type=result.error_type,
             )
             decision = self.policy.decide(result.outcome, state.retry_count, validation_failures)
             if not decision.retry:
                 state.needs_regeneration = decision.needs_regeneration
                 if state.needs_regeneration:
-                    self.emit(
-                        event(
-                            "book.page.needs_regeneration",
-                            book_id=self.book_id,
-                            page=number,
-                            outcome=result.outcome,
-                            retry_count=state.retry_count,
-                        )
+                    self.page_event(
+                        "book.page.needs_regeneration",
+                        number,
+                        outcome=result.outcome,
+                        retry_count=state.retry_count,
                     )
                 break
             state.retry_count += 1
-            self.emit(
-                event(
-                    "book.page.retry",
-                    book_id=self.book_id,
-                    page=number,
-                    retry=state.retry_count,
-                    delay_s=decision.delay_s,
-                    after=result.outcome,
-                )
+            self.page_event(
+                "book.page.retry",
+                number,
+                retry=state.retry_count,
+                delay_s=decision.delay_s,
+                after=result.outcome,
             )
             time.sleep(decision.delay_s)
             send_at = time.time()
