@@ -159,8 +159,8 @@ class ComfyHarness:
             client.events.prompt_done.add_listener(self.record)
             client.events.connection_changed.add_listener(self.connection_alert)
             client.events.status_broadcast.add_listener(self.events.status_broadcast.fire)
-            if len(clients) > 1:
-                client.submit_retry_s = FLEET_SUBMIT_RETRY_S  # a server that is down fails fast to the next
+            # a server that is down: one alone is waited for; in a fleet it fails fast to the next
+            client.submit_retry_s = FLEET_SUBMIT_RETRY_S if len(clients) > 1 else self.opts.submit_retry_s
             client.start()
         return fleet
 

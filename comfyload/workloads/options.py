@@ -172,6 +172,16 @@ OPTIONS = [
         _positive,
         "> 0",
     ),
+    Option(
+        "submit_retry_s",
+        "COMFY_SUBMIT_RETRY_S",
+        10.0,
+        float,
+        "seconds a single server that refuses POST /prompt (down, restarting) is retried before the "
+        "prompt counts as lost (a fleet gives up after 2 s: the next prompt goes to another server)",
+        _positive,
+        "> 0",
+    ),
     # books (BookUser) and the book app's retry policy
     Option(
         "book_profile",
