@@ -8,15 +8,15 @@ Prints one row per case and the count. Not a test: a survey to re-run after chan
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
+
+from tests.loopback_http import routes_handler, start
 
 REPO = Path(__file__).resolve().parent.parent
 PNG = bytes.fromhex(
@@ -26,21 +26,8 @@ PNG = bytes.fromhex(
 
 
 def stub(routes: dict) -> str:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            status, kind, body = routes.get(self.path.split("?")[0], (404, "text/html", b"not found"))
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}"
+    """A loopback server answering GET paths from `routes`; it lives as long as the survey."""
+    return start(routes_handler(routes))[1]
 
 
 def cases(host: str, tmp: Path) -> list[tuple[str, list[str], dict]]:
@@ -106,19 +93,12 @@ def cases(host: str, tmp: Path) -> list[tuple[str, list[str], dict]]:
         # more of the same kind
         ("unreachable host", ["-m", "comfyload", "run", "--host", "http://127.0.0.1:9"], {}),
         ("host not a URL", ["-m", "comfyload", "run", "--host", "nota url"], {}),
-        ("--run-time soon", run + ["--run-time", "soon"], {}),
-        ("--run-time 0", run + ["--run-time", "0"], {}),
-        ("--per-prompt-timeout -1", run + ["--per-prompt-timeout", "-1"], {}),
-        ("--timeout 0", run + ["--timeout", "0"], {}),
-        ("--timeout abc", run + ["--timeout", "abc"], {}),
-        ("--jobs -1", run + ["--jobs", "-1"], {}),
-        ("--jobs x", run + ["--jobs", "x"], {}),
-        ("--concurrency 0", run + ["--concurrency", "0"], {}),
-        ("--concurrency -4", run + ["--concurrency", "-4"], {}),
-        ("--completion sse", run + ["--completion", "sse"], {}),
-        ("--completion poll:x", run + ["--completion", "poll:x"], {}),
-        ("--scenario nope", run + ["--scenario", "nope"], {}),
-        ("--workflow nope", run + ["--workflow", "nope"], {}),
+        *typed_after_run(
+            run,
+            "--run-time soon | --run-time 0 | --per-prompt-timeout -1 | --timeout 0 | --timeout abc | --jobs -1 | "
+            "--jobs x | --concurrency 0 | --concurrency -4 | "
+            "--completion sse | --completion poll:x | --scenario nope | --workflow nope",
+        ),
         ("--workflow a directory", run + ["--workflow", str(tmp)], {}),
         ("--workflow binary", run + ["--workflow", f("bin.json", b"\x80\x81\xff")], {}),
         ("--workflow invalid JSON", run + ["--workflow", f("bad.json", '{"1": ')], {}),
@@ -203,6 +183,11 @@ def cases(host: str, tmp: Path) -> list[tuple[str, list[str], dict]]:
         ),
         ("gpu_probe record unwritable", G + ["record", "/proc/nope/g.ndjson", "--duration", "1"], {}),
     ] + round_two(host, tmp, f, run, plain)
+
+
+def typed_after_run(run: list, typed: str) -> list:
+    """Cases typed as `comfyload run --flag value`, given as one "|"-separated line: each is named by what was typed."""
+    return [(case.strip(), run + case.split(), {}) for case in typed.split("|")]
 
 
 def round_two(host: str, tmp: Path, f, run: list, plain: str) -> list:

@@ -1,12 +1,12 @@
 """The fault proxy against a real HTTP server on loopback: toxics on, off, per direction."""
 
-import http.server
 import socket
 import threading
 import time
 
 import pytest
 import requests
+from loopback_http import routes_handler, serving
 
 from comfyload.common.errors import UserError
 from comfyload.orchestration.faultproxy import FaultProxy
@@ -14,21 +14,8 @@ from comfyload.orchestration.faultproxy import FaultProxy
 
 @pytest.fixture(scope="module")
 def upstream():
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = b"x" * 20000
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(routes_handler({}, default=(200, "application/octet-stream", b"x" * 20000))) as (_, url):
+        yield url.removeprefix("http://")
 
 
 @pytest.fixture

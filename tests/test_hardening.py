@@ -2,17 +2,16 @@
 leaves the machine or is written through a link unasked. Each test here failed on the code
 before the issue."""
 
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from flask import Flask, jsonify
+from loopback_http import routes_handler, serving
 from synthetic import meta_for, prompt_record, write_run_folder
 
 from comfyload.analysis.sla import load_sla
@@ -46,25 +45,8 @@ def one_error_line(code, lines, done):
 def stub_http():
     """A loopback HTTP server answering GET paths from a dict: path -> (status, content type, body)."""
     routes = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            status, kind, body = routes.get(self.path.split("?")[0], (404, "text/html", b"<h1>Not Found</h1>"))
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", routes
-    server.shutdown()
-    server.server_close()
+    with serving(routes_handler(routes)) as (_, url):
+        yield url, routes
 
 
 # ---- servers that are not (quite) ComfyUI ---------------------------------------------------------

@@ -2,7 +2,6 @@
 before (load started, exit 0, a traceback, a folder left behind, or the wrong culprit named).
 Through the CLI as a user types it: exit 2, one `error:` line that names the real source."""
 
-import http.server
 import json
 import os
 import socket
@@ -12,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from loopback_http import routes_handler, serving
 
 from comfyload.analysis.sla import load_compare, load_sla
 from comfyload.common.errors import UserError
@@ -118,24 +118,8 @@ def test_percentages_are_percentages(tmp_path):
 @pytest.fixture
 def plain_http():
     """A web server that is not a GPU probe (any page: 200 text/html)."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = b"<html>hello</html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(routes_handler({}, default=(200, "text/html", b"<html>hello</html>"))) as (_, url):
+        yield url
 
 
 def test_a_gpu_probe_that_is_not_one_is_refused(plain_http):

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from loopback_http import QuietHandler, serving
 
 from comfyload.common.errors import UserError
 from comfyload.common.records import PROMPT_OUTCOMES
@@ -174,10 +175,8 @@ def test_an_outcome_outside_the_record_contract_fails_where_it_is_set():
 @pytest.fixture
 def stub_server():
     """A server on a free loopback port that answers POST /prompt with a chosen status."""
-    import http.server
-    import threading
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         status = 400
 
         def do_POST(self):
@@ -185,21 +184,10 @@ def stub_server():
             body = json.dumps(
                 {"error": {"type": "prompt_outputs_failed_validation", "message": "bad"}, "node_errors": {}}
             ).encode()
-            self.send_response(type(self).status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(type(self).status, "application/json", body)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server, Handler
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as (server, _):
+        yield server, Handler
 
 
 @pytest.mark.parametrize("status,outcome", [(400, "validation_error"), (500, "execution_error")])
