@@ -171,31 +171,31 @@ def rows(cap: dict | None, plan: Plan) -> list[list[str]]:
             verdict(figure < budget),
         ]
 
+    def with_vs_without(measurement: str, key: str, spec: str, change: str, target: str, result: str) -> list[str]:
+        """The server's figure on the same workload with the waiters and without them."""
+        with_, without = cap[f"{key}with"], cap[f"{key}without"]
+        return ["3", measurement, fmt(with_, spec), fmt(without, spec) + " (no waiters)", change, target, result]
+
+    slowdown, target = cap["slowdown_pct"], TARGETS["slowdown_pct"]
     return [
         within_budget(f"{plan.waiters} waiting users, one Locust process: RSS (MiB)", "rss_mib", ".0f", " MiB"),
         within_budget(f"{plan.waiters} waiting users: CPU while waiting (% of a core)", "cpu_pct", ".1f", " %"),
-        [
-            "3",
+        with_vs_without(
             f"server prompts/s, fixed workload, with {plan.waiters} waiters vs without",
-            fmt(cap["with"], ".0f"),
-            fmt(cap["without"], ".0f") + " (no waiters)",
-            f"slowdown {cap['slowdown_pct']:+.1f} % (noise ±{cap['noise_pct']:.0f} %)",
+            "",
+            ".0f",
+            f"slowdown {slowdown:+.1f} % (noise ±{cap['noise_pct']:.0f} %)",
             "< 5 %",
-            judge(
-                cap["slowdown_pct"] < TARGETS["slowdown_pct"],
-                cap["slowdown_pct"] - TARGETS["slowdown_pct"],
-                cap["noise_pct"],
-            ),
-        ],
-        [
-            "3",
+            judge(slowdown < target, slowdown - target, cap["noise_pct"]),
+        ),
+        with_vs_without(
             f"server CPU ms per prompt, same workload, with {plan.waiters} waiters vs without",
-            fmt(cap["cpu_ms_with"], ".2f"),
-            fmt(cap["cpu_ms_without"], ".2f") + " (no waiters)",
+            "cpu_ms_",
+            ".2f",
             f"{(cap['cpu_ms_with'] / cap['cpu_ms_without'] - 1) * 100:+.1f} % CPU",
             "-",
             "info",
-        ],
+        ),
     ]
 
 

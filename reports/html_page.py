@@ -43,6 +43,11 @@ def table(headers, rows, raw_columns=()) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def table_or_note(headers, rows, note: str) -> str:
+    """The table, or where there is no row the sentence that says why (a section never renders empty)."""
+    return table(headers, rows) if rows else f"<p>{esc(note)}</p>"
+
+
 def state_cell(passed) -> str:
     return {
         True: '<span class="pass">PASS</span>',

@@ -8,7 +8,7 @@ import json
 
 from comfyload.analysis.ramp import knee_text
 from comfyload.analysis.split_gaps import SPLIT_NAMES, gap_note
-from reports.html_page import document, esc, figure, fmt, state_cell, table
+from reports.html_page import document, esc, figure, fmt, state_cell, table, table_or_note
 from reports.metadata import harness_parameters, run_metadata
 
 RAW_FILES = (
@@ -168,16 +168,10 @@ def outages_section(summary: dict) -> str:
 
 
 def errors_section(summary: dict) -> str:
-    errors = summary["errors"]
-    if not errors:
-        return "<p>No failed renders.</p>"
-    return table(
-        ("outcome", "error type", "count", "% of renders", "example message", "node"),
-        [
-            (e["outcome"], e["error_type"], e["count"], e["pct_of_renders"], e["example_message"], e["example_node"])
-            for e in errors
-        ],
-    )
+    keys = ("outcome", "error_type", "count", "pct_of_renders", "example_message", "example_node")
+    rows = [[e[k] for k in keys] for e in summary["errors"]]
+    headers = ("outcome", "error type", "count", "% of renders", "example message", "node")
+    return table_or_note(headers, rows, "No failed renders.")
 
 
 def drill_table(verdict: dict | None) -> str:
@@ -313,13 +307,10 @@ def gpu_section(summary: dict) -> str:
 
 
 def nodes_section(summary: dict) -> str:
-    rows = summary["bottleneck_nodes"]
-    if not rows:
-        return "<p>No per-node timings in this run.</p>"
-    return table(
-        ("workflow", "node", "class", "runs", "mean ms", "share of node time %"),
-        [(r["workflow"], r["node"], r["class_type"], r["runs"], r["mean_ms"], r["share_pct"]) for r in rows],
-    )
+    keys = ("workflow", "node", "class_type", "runs", "mean_ms", "share_pct")
+    rows = [[r[k] for k in keys] for r in summary["bottleneck_nodes"]]
+    headers = ("workflow", "node", "class", "runs", "mean ms", "share of node time %")
+    return table_or_note(headers, rows, "No per-node timings in this run.")
 
 
 def metadata_section(meta: dict) -> str:

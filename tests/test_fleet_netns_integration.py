@@ -19,6 +19,7 @@ import pytest
 from conftest import REPO
 
 from comfyload.common.processes import stop_process
+from comfyload.orchestration.run import worker_command
 from comfyload.orchestration.server import LocalComfyUI, free_port
 
 pytestmark = pytest.mark.integration
@@ -131,18 +132,7 @@ def test_fleet_knee_with_master_and_workers_in_their_own_namespaces(netns, tmp_p
             "30",
             "BookUser",
         ]
-        worker = [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            files,
-            "--worker",
-            "--master-host",
-            master_addr,
-            "--master-port",
-            "5557",
-        ]
+        worker = worker_command(master, 5557, master_host=master_addr)
         logs = tmp_path / "logs"
         logs.mkdir()
         procs.append(in_ns(master_ns, master, open(logs / "master.log", "w")))

@@ -231,7 +231,7 @@ def wait_stopping_cleanly(process) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
-def worker_command(master_cmd: list[str], port: int) -> list[str]:
+def worker_command(master_cmd: list[str], port: int, master_host: str = "127.0.0.1") -> list[str]:
     """A worker of this master: the same locustfiles; everything else comes from the master."""
     files = master_cmd[master_cmd.index("-f") + 1]
     return [
@@ -242,7 +242,7 @@ def worker_command(master_cmd: list[str], port: int) -> list[str]:
         files,
         "--worker",
         "--master-host",
-        "127.0.0.1",
+        master_host,
         "--master-port",
         str(port),
     ]

@@ -293,11 +293,7 @@ class BookRun:
                 break
             state.retry_count += 1
             self.page_event(
-                "book.page.retry",
-                number,
-                retry=state.retry_count,
-                delay_s=decision.delay_s,
-                after=result.outcome,
+                "book.page.retry", number, retry=state.retry_count, delay_s=decision.delay_s, after=result.outcome
             )
             time.sleep(decision.delay_s)
             send_at = time.time()
