@@ -253,6 +253,7 @@ OPTIONS = [
         str,
         "OpenLoopUser: replay the arrivals of this file instead of --arrival: a run's comfyui_metrics.ndjson "
         'or NDJSON lines {"ts": seconds, "workflow"|"profile": NAME}',
+        path=True,
     ),
     Option("trace_speed", "COMFY_TRACE_SPEED", 1.0, float, "--arrivals-trace: replay k times faster", _positive, "> 0"),
     Option(
