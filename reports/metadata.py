@@ -2,26 +2,6 @@
 
 from __future__ import annotations
 
-LOCUST_KEYS = ("host", "num_users", "spawn_rate", "run_time", "user_classes")
-# The option table's `in_report` entries (comfyload/workloads/options.py: REPORTED), in its order.
-# Reports sit below workloads and cannot import the table: tests/test_option_reference.py holds the two equal.
-REPORTED_OPTIONS = (
-    "workflow",
-    "jobs",
-    "per_prompt_timeout",
-    "completion",
-    "download",
-    "ws_per_user",
-    "sla",
-    "seed",
-    "book_profile",
-    "ramp_start",
-    "ramp_step",
-    "ramp_hold",
-    "ramp_max",
-)
-HARNESS_KEYS = LOCUST_KEYS + REPORTED_OPTIONS
-
 
 def _get(meta: dict, *path, default=None):
     for key in path:
@@ -85,5 +65,8 @@ def server_mode_text(mode: dict | None) -> str | None:
 
 
 def harness_parameters(meta: dict) -> list[tuple[str, str]]:
+    """The parameters the run marked for its report (meta.json `reported_parameters`, written from the
+    option table by comfyload/harness/meta.py); a run folder from before that key shows them all."""
     parameters = meta.get("parameters") or {}
-    return [(k, str(parameters[k])) for k in HARNESS_KEYS if k in parameters and parameters[k] is not None]
+    keys = meta.get("reported_parameters") or list(parameters)
+    return [(k, str(parameters[k])) for k in keys if k in parameters and parameters[k] is not None]

@@ -7,7 +7,9 @@ import json
 import pytest
 from conftest import only_run_dir, run_cli
 
+from comfyload.harness.meta import LOCUST_REPORTED
 from comfyload.protocol.server_contract import is_canonical_id
+from comfyload.workloads.options import REPORTED
 
 pytestmark = pytest.mark.integration
 
@@ -210,3 +212,6 @@ def test_the_seed_runbook_command_runs_verbatim(comfy, runs_dir, tmp_path):
     assert summary["prompts_submitted"] == 12 and summary["prompts_ok"] == 12
     meta = json.loads((only_run_dir(runs_dir) / "meta.json").read_text())
     assert meta["parameters"]["per_prompt_timeout"] == 420.0 and meta["parameters"]["jobs"] == 12
+    assert meta["reported_parameters"] == [*LOCUST_REPORTED, *REPORTED], "the report's rows, named by the table"
+    readme = (only_run_dir(runs_dir) / "README.md").read_text()
+    assert "| jobs | 12 |" in readme and "| metrics_host |" not in readme, "the marked options, and only those"

@@ -11,6 +11,7 @@ from collections import Counter
 
 from comfyload.common.paths import REPO
 from comfyload.protocol.model_files import model_files
+from comfyload.workloads.options import REPORTED
 
 
 def git_commit() -> str | None:
@@ -61,6 +62,10 @@ def describe_workflow(workflow) -> dict:
     }
 
 
+# Locust's own run parameters the report shows before the option table's `in_report` entries.
+LOCUST_REPORTED = ("host", "num_users", "spawn_rate", "run_time", "user_classes")
+
+
 def build_meta(
     options: dict,
     server: str,
@@ -79,6 +84,7 @@ def build_meta(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "scenario": options.get("scenario_name"),
         "parameters": options,
+        "reported_parameters": [*LOCUST_REPORTED, *REPORTED],  # the report's parameter table, in order
         "sla": sla_targets,
         "server": server,
         "comfyui": {
