@@ -219,7 +219,6 @@ OPTIONS = [
         "OpenLoopUser: arrival process: poisson, constant or gamma (bursty)",
         choices=MODELS,
     ),
-    Option("arrival_rate", "COMFY_ARRIVAL_RATE", 1.0, float, "OpenLoopUser: arrivals per second", _positive, "> 0"),
     Option(
         "arrival_unit",
         "COMFY_ARRIVAL_UNIT",
@@ -228,6 +227,7 @@ OPTIONS = [
         "OpenLoopUser: what arrives: prompt or book",
         choices=("prompt", "book"),
     ),
+    Option("arrival_rate", "COMFY_ARRIVAL_RATE", 1.0, float, "OpenLoopUser: arrivals per second", _positive, "> 0"),
     Option(
         "max_in_flight",
         "COMFY_MAX_IN_FLIGHT",
