@@ -57,6 +57,15 @@ def run_cli(*args, env=None, timeout=240):
     )
 
 
+def start_cli(*args, env=None, **popen):
+    """`python -m comfyload ...` started and left running: the test stops it by its pid. Output is
+    piped as text unless `popen` says otherwise (stdout=a log file, ...)."""
+    piped = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    return subprocess.Popen(
+        [sys.executable, "-m", "comfyload", *args], cwd=str(REPO), env={**os.environ, **(env or {})}, **(piped | popen)
+    )
+
+
 def only_run_dir(runs_dir: Path) -> Path:
     dirs = [p for p in runs_dir.iterdir() if p.is_dir()]
     assert len(dirs) == 1, dirs

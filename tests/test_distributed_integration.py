@@ -6,12 +6,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, only_run_dir, run_cli
+from conftest import only_run_dir, run_cli, start_cli
 
 pytestmark = pytest.mark.integration
 
@@ -67,29 +66,18 @@ def cmdline(pid):
 
 
 def test_a_worker_killed_mid_run_is_named_and_nothing_is_doubled(comfy, runs_dir, tmp_path):
-    env = {**os.environ, "COMFY_RUNS_DIR": str(runs_dir)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "comfyload",
-            "run",
-            "--host",
-            comfy,
-            "--workers",
-            "2",
-            "--workflow",
-            sleep_workflow(tmp_path, 0.3),
-            "--concurrency",
-            "4",
-            "--run-time",
-            "40s",
-        ],
-        cwd=str(REPO),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_cli(
+        "run",
+        "--host",
+        comfy,
+        "--workers",
+        "2",
+        "--workflow",
+        sleep_workflow(tmp_path, 0.3),
+        "--concurrency",
+        "4",
+        "--run-time",
+        "40s",
     )
     try:
         deadline = time.monotonic() + 90
@@ -187,33 +175,22 @@ def test_a_stopped_server_leaves_rotation_and_load_moves(comfy, runs_dir, tmp_pa
     from comfyload.orchestration.server import LocalComfyUI, free_port
 
     doomed = LocalComfyUI(port=free_port(), work_dir=tmp_path / "doomed").start()
-    env = {**os.environ, "COMFY_RUNS_DIR": str(runs_dir)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "comfyload",
-            "run",
-            "--host",
-            comfy,
-            "--comfy-hosts",
-            f"{comfy},{doomed.url}",
-            "--workflow",
-            sleep_workflow(tmp_path, 0.2),
-            "--concurrency",
-            "2",
-            "--run-time",
-            "20s",
-            "--per-prompt-timeout",
-            "8",
-            "--fleet-probe-s",
-            "60",
-        ],
-        cwd=str(REPO),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_cli(
+        "run",
+        "--host",
+        comfy,
+        "--comfy-hosts",
+        f"{comfy},{doomed.url}",
+        "--workflow",
+        sleep_workflow(tmp_path, 0.2),
+        "--concurrency",
+        "2",
+        "--run-time",
+        "20s",
+        "--per-prompt-timeout",
+        "8",
+        "--fleet-probe-s",
+        "60",
     )
     try:
         wait_until_both_served(runs_dir, {comfy, doomed.url})  # not a fixed 8 s: a busy machine starts slower

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import requests
-from conftest import REPO, only_run_dir, run_cli
+from conftest import REPO, only_run_dir, run_cli, start_cli
 from prometheus_server import BINARY, RealPrometheus
 
 from comfyload.orchestration.server import free_port
@@ -207,16 +207,10 @@ def test_an_outage_shows_as_the_down_gauge_at_one_for_its_duration(comfy, runs_d
     doomed = LocalComfyUI(port=free_port(), work_dir=tmp_path / "doomed").start()
     sleep_wf = tmp_path / "sleep.json"
     sleep_wf.write_text(json.dumps({"1": {"class_type": "Sleep", "inputs": {"seconds": 0.2}}}))
-    env = {**os.environ, "COMFY_RUNS_DIR": str(runs_dir)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "comfyload", "run", "--host", comfy, "--comfy-hosts", f"{comfy},{doomed.url}"]
-        + ["--workflow", str(sleep_wf), "--concurrency", "2", "--run-time", "45s", "--per-prompt-timeout", "8"]
-        + ["--metrics-port", str(port), "--metrics-linger", "30"],
-        cwd=str(REPO),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_cli(
+        *["run", "--host", comfy, "--comfy-hosts", f"{comfy},{doomed.url}"],
+        *["--workflow", str(sleep_wf), "--concurrency", "2", "--run-time", "45s", "--per-prompt-timeout", "8"],
+        *["--metrics-port", str(port), "--metrics-linger", "30"],
     )
     try:
         prometheus.wait_for('comfyload_prompts_total{outcome="success"} > 2', timeout=240)  # a loaded machine

@@ -6,11 +6,10 @@ summary.json, report.html and README of one run show the same figures."""
 import json
 import re
 import subprocess
-import sys
 import time
 
 import pytest
-from conftest import REPO, only_run_dir
+from conftest import REPO, only_run_dir, start_cli
 
 from comfyload.common.processes import stop_process
 from comfyload.orchestration.server import LocalComfyUI, free_port
@@ -23,16 +22,6 @@ pytestmark = pytest.mark.integration
 
 def records_of(run_dir):
     return [json.loads(line) for line in (run_dir / "comfyui_metrics.ndjson").read_text().splitlines() if line.strip()]
-
-
-def start_cli(*args):
-    return subprocess.Popen(
-        [sys.executable, "-m", "comfyload", "run", *args],
-        cwd=str(REPO),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 @pytest.fixture
@@ -70,6 +59,7 @@ def first_failure_after(prompts: list[dict], ts: float) -> float:
 def test_a_server_killed_for_good_fails_the_run_on_time_with_every_book_and_page_recorded(own_server, runs_dir):
     run_time = 15  # the kill comes a few pages into the load: the rest waits on retries to the dead server
     proc = start_cli(
+        "run",
         "--host",
         own_server.url,
         "--user-class",
@@ -131,6 +121,7 @@ def test_a_server_killed_and_restarted_in_a_plain_run_has_its_recovery_measured_
     sla = tmp_path / "sla.yaml"
     sla.write_text(re.sub(r"(?m)^recovery_s: *\d+", "recovery_s: 3600", (REPO / "sla.yaml").read_text()))
     proc = start_cli(
+        "run",
         "--sla",
         str(sla),
         "--host",
@@ -185,6 +176,7 @@ def test_a_server_killed_and_restarted_in_a_plain_run_has_its_recovery_measured_
 
 def test_open_loop_drops_fail_the_error_budget(comfy, runs_dir):
     proc = start_cli(
+        "run",
         "--host",
         comfy,
         "--user-class",
@@ -217,7 +209,7 @@ def test_open_loop_drops_fail_the_error_budget(comfy, runs_dir):
 
 
 def test_console_summary_json_report_and_readme_show_the_same_figures(comfy, runs_dir):
-    proc = start_cli("--host", comfy, "--jobs", "30", "--concurrency", "2", "--run-time", "60s")
+    proc = start_cli("run", "--host", comfy, "--jobs", "30", "--concurrency", "2", "--run-time", "60s")
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, out[-2000:] + err[-2000:]
     run_dir = only_run_dir(runs_dir)
@@ -240,7 +232,7 @@ def test_the_local_comfyui_dying_under_run_is_named_at_once(runs_dir):
     port = free_port()
     # cpu_smoke prompts take well under a second: the kill comes seconds into the load, and the rest
     # of the run time is spent on the dead server, where nothing more is learned
-    proc = start_cli("--port", str(port), "--jobs", "0", "--concurrency", "2", "--run-time", "20s")
+    proc = start_cli("run", "--port", str(port), "--jobs", "0", "--concurrency", "2", "--run-time", "20s")
     died_at = None
     try:
         deadline = time.monotonic() + 240
