@@ -34,7 +34,7 @@ from comfyload.protocol.ws_receiver import WsReceiver
 log = logging.getLogger(__name__)
 
 SUBMIT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0)  # between POST /prompt retries after network errors
-SUBMIT_RETRY_S = 10.0  # a server that refuses POSTs this long is down: the prompt is lost, not
+SUBMIT_RETRY_S = 10.0  # a server not reached this long (socket, POSTs) is down: the prompt is lost, not
 # held until its timeout (a dead server must show as failures, promptly)
 CONTRACT_RETRY_S = 10.0  # a server that could not say what it supports is asked again after this
 
@@ -79,7 +79,7 @@ class ComfyClient:
         self._socket = WsReceiver(self.server, http_timeout, self.events, self._watches)
         self._connected = self._socket.connected  # set while a socket is open
         self._finisher = RecordFinisher(self, self._watches, self.events.prompt_done)
-        self.submit_retry_s = SUBMIT_RETRY_S  # cap on POST retries (a fleet fails faster, to another server)
+        self.submit_retry_s = SUBMIT_RETRY_S  # cap on reaching the server (a fleet fails faster, to another server)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> ComfyClient:
@@ -184,8 +184,11 @@ class ComfyClient:
         every submitted prompt ends in exactly one PromptResult."""
         now = time.time()
         deadline = time.monotonic() + timeout - max(0.0, now - (intended_send_ts or now))
-        if self.poll_interval is None:  # a socket being re-opened: wait for it, as long as a POST would retry
-            self._connected.wait(max(0.0, min(deadline, time.monotonic() + self.submit_retry_s) - time.monotonic()))
+        # One budget to reach the server, spent first on a socket being re-opened, then on POST retries:
+        # a prompt that meets a server down is lost after submit_retry_s, not twice that
+        reach_by = min(deadline, time.monotonic() + self.submit_retry_s)
+        if self.poll_interval is None:
+            self._connected.wait(max(0.0, reach_by - time.monotonic()))
         result = PromptResult(
             prompt_id=new_id(),
             client_id=self.client_id,
@@ -203,7 +206,7 @@ class ComfyClient:
         if self.poll_interval is None:
             self._watches.add(watch)
         try:
-            if self._submit(graph, result, deadline):
+            if self._submit(graph, result, reach_by):
                 if result.client_id != self.client_id:  # the socket was replaced meanwhile
                     watch.orphan()
                 self._wait(watch, deadline, timeout)
@@ -233,13 +236,12 @@ class ComfyClient:
         """Waits until every finished prompt's record has been handed to prompt_done's listeners."""
         self._finisher.flush(timeout)
 
-    def _submit(self, graph: dict, result: PromptResult, deadline: float) -> bool:
-        """POST /prompt, retried on network errors until the deadline. The prompt id is ours, so
+    def _submit(self, graph: dict, result: PromptResult, reach_by: float) -> bool:
+        """POST /prompt, retried on network errors until `reach_by`. The prompt id is ours, so
         before a retry the server is asked whether the last POST got through: a prompt is never
         submitted twice."""
         body = json.dumps({"prompt": graph, "client_id": result.client_id, "prompt_id": result.prompt_id})
         result.sent_ts = time.time()
-        deadline = min(deadline, time.monotonic() + self.submit_retry_s)
         failures = 0
         while True:
             try:
@@ -256,7 +258,7 @@ class ComfyClient:
                 if failures == 1:
                     self.events.connection_changed.fire(state="unreachable", server=self.server)
                 pause = SUBMIT_BACKOFF_S[min(failures, len(SUBMIT_BACKOFF_S)) - 1]
-                if time.monotonic() + pause >= deadline:
+                if time.monotonic() + pause >= reach_by:
                     result.done_ts = time.time()
                     result.outcome, result.error_type = "lost", type(exc).__name__
                     result.error_message = f"POST /prompt failed: {str(exc)[:300]}"
