@@ -67,6 +67,7 @@ def server_mode_text(mode: dict | None) -> str | None:
 def harness_parameters(meta: dict) -> list[tuple[str, str]]:
     """The parameters the run marked for its report (meta.json `reported_parameters`, written from the
     option table by comfyload/harness/meta.py); a run folder from before that key shows them all."""
-    parameters = meta.get("parameters") or {}
-    keys = meta.get("reported_parameters") or list(parameters)
+    parameters = meta.get("parameters") if isinstance(meta.get("parameters"), dict) else {}
+    named = meta.get("reported_parameters")
+    keys = [k for k in named if isinstance(k, str)] if isinstance(named, list) else list(parameters)
     return [(k, str(parameters[k])) for k in keys if k in parameters and parameters[k] is not None]

@@ -62,3 +62,12 @@ def test_the_form_opens_on_what_a_tester_sets_first():
     assert order == ["workflow", "user_class", "book_profile", "jobs", "max_backlog"]
     assert options.FORM_ORDER[:4] == ("workflow", "user_class", "book_profile", "jobs")
     assert not {"run_dir", "metrics_port"} & set(options.FORM_ORDER)
+
+
+@pytest.mark.parametrize("named", [7, "jobs", [["jobs"]], None])
+def test_a_hand_edited_reported_list_is_read_without_a_traceback(named):
+    """meta.json is the user's file once written: a wrong `reported_parameters` still gives rows."""
+    from reports.metadata import harness_parameters
+
+    rows = harness_parameters({"parameters": {"jobs": 12}, "reported_parameters": named})
+    assert rows == ([] if named == [["jobs"]] else [("jobs", "12")])
